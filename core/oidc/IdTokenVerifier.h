@@ -1,0 +1,64 @@
+#pragma once
+
+#include "oidc/TokenSet.h"
+#include "util/Result.h"
+
+#include <QByteArray>
+#include <QDateTime>
+#include <QObject>
+#include <QString>
+#include <QUrl>
+
+#include <chrono>
+#include <functional>
+#include <memory>
+
+class QNetworkAccessManager;
+
+namespace lamplighter {
+
+class JsonWebKeySet;
+
+// What an ID token must satisfy besides its signature (OpenID Connect Core 1.0, 3.1.3.7).
+struct IdTokenExpectations {
+    QString issuer;                 // "iss" must equal it exactly
+    QString clientId;               // must be in "aud"; "azp", when present, must equal it
+    QByteArray nonce;               // "nonce" must equal it; empty skips the check (refresh)
+    std::chrono::seconds leeway{60}; // clock skew allowed on "exp", "nbf" and "iat"
+};
+
+// The clock used for expiry checks; tests replace it.
+using Clock = std::function<QDateTime()>;
+QDateTime systemClock();
+
+// Verifies ID tokens against the issuer's JSON Web Key Set, which it fetches from jwks_uri and
+// keeps. A token signed with a key id the set does not contain triggers one refetch of the set,
+// at most once per refetch interval, so that key rotation at the provider is followed.
+// Only asymmetric algorithms from an allow-list (RS256/384/512, PS256/384/512, ES256/384/512)
+// are accepted; "none" and HMAC algorithms are always rejected.
+class IdTokenVerifier : public QObject {
+    Q_OBJECT
+public:
+    IdTokenVerifier(QNetworkAccessManager *network, QUrl jwksUri, QObject *parent = nullptr);
+    ~IdTokenVerifier() override;
+
+    void setClock(Clock clock);
+    void setMinimumRefetchInterval(std::chrono::seconds interval);
+
+    // Verifies token asynchronously; calls done exactly once, on this object's thread.
+    void verify(const QByteArray &token,
+                const IdTokenExpectations &expectations,
+                std::function<void(Result<IdTokenClaims>)> done);
+
+    // Verifies token against keys synchronously, with no network access.
+    static Result<IdTokenClaims> verifyWithKeys(const QByteArray &token,
+                                                const JsonWebKeySet &keys,
+                                                const IdTokenExpectations &expectations,
+                                                const QDateTime &now);
+
+private:
+    struct Private;
+    std::unique_ptr<Private> d;
+};
+
+} // namespace lamplighter
