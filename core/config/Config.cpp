@@ -1,0 +1,430 @@
+#include "config/Config.h"
+
+#include "Logging.h"
+
+#include <QDir>
+#include <QFile>
+#include <QFileInfo>
+#include <QRegularExpression>
+#include <QStandardPaths>
+
+#include <yaml-cpp/yaml.h>
+
+#include <set>
+
+namespace lamplighter {
+namespace {
+
+// Reports a problem at a YAML node's position as "FILE:LINE:COLUMN: MESSAGE". yaml-cpp counts
+// lines and columns from zero; editors count from one.
+class ConfigReader {
+public:
+    explicit ConfigReader(QString path) : m_path(std::move(path)) {}
+
+    Error errorAt(const YAML::Mark &mark, const QString &message) const
+    {
+        if (mark.is_null())
+            return Error{QStringLiteral("%1: %2").arg(m_path, message)};
+        return Error{QStringLiteral("%1:%2:%3: %4")
+                         .arg(m_path)
+                         .arg(mark.line + 1)
+                         .arg(mark.column + 1)
+                         .arg(message)};
+    }
+
+    Result<QString> requiredString(const YAML::Node &parent, const char *key,
+                                   const QString &field) const
+    {
+        const YAML::Node node = parent[key];
+        if (!node)
+            return errorAt(parent.Mark(), QStringLiteral("missing field \"%1\"").arg(field));
+        return string(node, field);
+    }
+
+    Result<QString> optionalString(const YAML::Node &parent, const char *key,
+                                   const QString &field, const QString &fallback) const
+    {
+        const YAML::Node node = parent[key];
+        if (!node || node.IsNull())
+            return fallback;
+        return string(node, field);
+    }
+
+    Result<QString> string(const YAML::Node &node, const QString &field) const
+    {
+        if (!node.IsScalar())
+            return errorAt(node.Mark(), QStringLiteral("\"%1\" must be a string").arg(field));
+        const QString value = QString::fromStdString(node.Scalar()).trimmed();
+        if (value.isEmpty())
+            return errorAt(node.Mark(), QStringLiteral("\"%1\" must not be empty").arg(field));
+        return value;
+    }
+
+    Result<QUrl> httpsUrl(const YAML::Node &parent, const char *key, const QString &field) const
+    {
+        Result<QString> text = requiredString(parent, key, field);
+        if (!text)
+            return text.error();
+        const QUrl url(text.value(), QUrl::StrictMode);
+        const YAML::Mark mark = parent[key].Mark();
+        if (!url.isValid() || url.host().isEmpty())
+            return errorAt(mark, QStringLiteral("\"%1\" must be a URL, got \"%2\"")
+                                     .arg(field, text.value()));
+        if (url.scheme() != QLatin1String("https"))
+            return errorAt(mark, QStringLiteral("\"%1\" must be an https URL, got \"%2\"")
+                                     .arg(field, text.value()));
+        if (url.hasQuery() || url.hasFragment())
+            return errorAt(mark, QStringLiteral("\"%1\" must not have a query or fragment")
+                                     .arg(field));
+        return url;
+    }
+
+    // Reads PEM certificates from a file named by the configuration; a relative path is
+    // relative to the configuration file's folder.
+    Result<QList<QSslCertificate>> certificatesFromFile(const YAML::Node &node,
+                                                        const QString &field,
+                                                        QString *resolvedPath) const
+    {
+        Result<QString> file = string(node, field);
+        if (!file)
+            return file.error();
+        const QString path = QFileInfo(QFileInfo(m_path).dir(), file.value()).absoluteFilePath();
+        *resolvedPath = path;
+        QFile input(path);
+        if (!input.open(QIODevice::ReadOnly))
+            return errorAt(node.Mark(), QStringLiteral("cannot read \"%1\" file %2: %3")
+                                            .arg(field, path, input.errorString()));
+        const QList<QSslCertificate> certificates =
+            QSslCertificate::fromData(input.readAll(), QSsl::Pem);
+        if (certificates.isEmpty())
+            return errorAt(node.Mark(), QStringLiteral("\"%1\" file %2 holds no PEM certificate")
+                                            .arg(field, path));
+        return certificates;
+    }
+
+    Result<QList<QSslCertificate>> certificatesFromData(const YAML::Node &node,
+                                                        const QString &field) const
+    {
+        Result<QString> text = string(node, field);
+        if (!text)
+            return text.error();
+        const auto decoded = QByteArray::fromBase64Encoding(text.value().toLatin1(),
+                                                            QByteArray::AbortOnBase64DecodingErrors);
+        if (!decoded)
+            return errorAt(node.Mark(), QStringLiteral("\"%1\" must be base64").arg(field));
+        const QList<QSslCertificate> certificates =
+            QSslCertificate::fromData(*decoded, QSsl::Pem);
+        if (certificates.isEmpty())
+            return errorAt(node.Mark(),
+                           QStringLiteral("\"%1\" holds no PEM certificate").arg(field));
+        return certificates;
+    }
+
+    Status rejectUnknownKeys(const YAML::Node &map, const std::set<std::string> &known,
+                             const QString &where) const
+    {
+        for (const auto &entry : map) {
+            const std::string key = entry.first.as<std::string>();
+            if (known.count(key) == 0)
+                return errorAt(entry.first.Mark(), QStringLiteral("unknown field \"%1\" in %2")
+                                                       .arg(QString::fromStdString(key), where));
+        }
+        return Done{};
+    }
+
+    Result<ProviderConfig> provider(const YAML::Node &root) const;
+    Result<ClusterConfig> cluster(const YAML::Node &node, int index) const;
+    Result<std::vector<ClusterConfig>> clusters(const YAML::Node &root) const;
+    Result<ProxyConfig> proxy(const YAML::Node &root) const;
+    Result<LoginConfig> login(const YAML::Node &root) const;
+
+private:
+    QString m_path;
+};
+
+Result<QStringList> readScopes(const ConfigReader &reader, const YAML::Node &node)
+{
+    QStringList scopes;
+    if (!node || node.IsNull()) {
+        scopes = {QStringLiteral("openid"), QStringLiteral("email"), QStringLiteral("profile"),
+                  QStringLiteral("groups"), QStringLiteral("offline_access")};
+    } else if (node.IsScalar()) {
+        // OpenUnison writes scopes as one space-separated string.
+        scopes = QString::fromStdString(node.Scalar()).split(QLatin1Char(' '), Qt::SkipEmptyParts);
+    } else if (node.IsSequence()) {
+        for (const YAML::Node &item : node) {
+            Result<QString> scope = reader.string(item, QStringLiteral("oidc.scopes[]"));
+            if (!scope)
+                return scope.error();
+            scopes.append(scope.value());
+        }
+    } else {
+        return reader.errorAt(node.Mark(),
+                              QStringLiteral("\"oidc.scopes\" must be a string or a list"));
+    }
+    if (!scopes.contains(QStringLiteral("openid")))
+        scopes.prepend(QStringLiteral("openid"));
+    return scopes;
+}
+
+Result<ProviderConfig> ConfigReader::provider(const YAML::Node &root) const
+{
+    const YAML::Node oidc = root["oidc"];
+    if (!oidc)
+        return errorAt(root.Mark(), QStringLiteral("missing block \"oidc\" (the identity provider)"));
+    if (!oidc.IsMap())
+        return errorAt(oidc.Mark(), QStringLiteral("\"oidc\" must be a mapping"));
+    // Keys that OpenUnison's values file has in this block and that Lamplighter does not need
+    // are accepted, so that the block can be copied over unchanged.
+    const Status keys = rejectUnknownKeys(
+        oidc,
+        {"issuer", "client_id", "scopes", "claims", "ca_file", "auth_url", "token_url",
+         "userinfo_url", "user_in_idtoken", "domain", "client_secret"},
+        QStringLiteral("\"oidc\""));
+    if (!keys)
+        return keys.error();
+
+    ProviderConfig provider;
+    Result<QUrl> issuer = httpsUrl(oidc, "issuer", QStringLiteral("oidc.issuer"));
+    if (!issuer)
+        return issuer.error();
+    provider.issuer = issuer.value();
+
+    Result<QString> clientId = requiredString(oidc, "client_id", QStringLiteral("oidc.client_id"));
+    if (!clientId)
+        return clientId.error();
+    provider.clientId = clientId.value();
+
+    Result<QStringList> scopes = readScopes(*this, oidc["scopes"]);
+    if (!scopes)
+        return scopes.error();
+    provider.scopes = scopes.value();
+
+    provider.userNameClaim = QStringLiteral("sub");
+    provider.groupsClaim = QStringLiteral("groups");
+    if (const YAML::Node claims = oidc["claims"]; claims && !claims.IsNull()) {
+        if (!claims.IsMap())
+            return errorAt(claims.Mark(), QStringLiteral("\"oidc.claims\" must be a mapping"));
+        Result<QString> sub = optionalString(claims, "sub", QStringLiteral("oidc.claims.sub"),
+                                             provider.userNameClaim);
+        if (!sub)
+            return sub.error();
+        Result<QString> groups = optionalString(claims, "groups",
+                                                QStringLiteral("oidc.claims.groups"),
+                                                provider.groupsClaim);
+        if (!groups)
+            return groups.error();
+        provider.userNameClaim = sub.value();
+        provider.groupsClaim = groups.value();
+    }
+
+    if (const YAML::Node caFile = oidc["ca_file"]; caFile && !caFile.IsNull()) {
+        auto certificates =
+            certificatesFromFile(caFile, QStringLiteral("oidc.ca_file"), &provider.caFile);
+        if (!certificates)
+            return certificates.error();
+        provider.caCertificates = certificates.value();
+    }
+    return provider;
+}
+
+Result<ClusterConfig> ConfigReader::cluster(const YAML::Node &node, int index) const
+{
+    const QString where = QStringLiteral("clusters[%1]").arg(index);
+    if (!node.IsMap())
+        return errorAt(node.Mark(), QStringLiteral("%1 must be a mapping").arg(where));
+    const Status keys = rejectUnknownKeys(
+        node, {"name", "server", "certificate_authority", "certificate_authority_data", "mode"},
+        where);
+    if (!keys)
+        return keys.error();
+
+    ClusterConfig cluster;
+    Result<QString> name = requiredString(node, "name", where + QStringLiteral(".name"));
+    if (!name)
+        return name.error();
+    // The name becomes a kubeconfig context name and a path segment of the proxy's URL.
+    static const QRegularExpression validName(QStringLiteral("^[a-z0-9]([-a-z0-9.]*[a-z0-9])?$"));
+    if (!validName.match(name.value()).hasMatch())
+        return errorAt(node["name"].Mark(),
+                       QStringLiteral("%1.name \"%2\" must be lower-case letters, digits, '-' "
+                                      "and '.', starting and ending with a letter or digit")
+                           .arg(where, name.value()));
+    cluster.name = name.value();
+
+    Result<QUrl> server = httpsUrl(node, "server", where + QStringLiteral(".server"));
+    if (!server)
+        return server.error();
+    cluster.server = server.value();
+
+    const YAML::Node caFile = node["certificate_authority"];
+    const YAML::Node caData = node["certificate_authority_data"];
+    if (caFile && caData)
+        return errorAt(caData.Mark(), QStringLiteral("%1 may set only one of "
+                                                     "certificate_authority and "
+                                                     "certificate_authority_data")
+                                          .arg(where));
+    if (caFile) {
+        auto certificates = certificatesFromFile(
+            caFile, where + QStringLiteral(".certificate_authority"), &cluster.caFile);
+        if (!certificates)
+            return certificates.error();
+        cluster.caCertificates = certificates.value();
+    } else if (caData) {
+        auto certificates =
+            certificatesFromData(caData, where + QStringLiteral(".certificate_authority_data"));
+        if (!certificates)
+            return certificates.error();
+        cluster.caCertificates = certificates.value();
+    }
+
+    Result<QString> mode =
+        optionalString(node, "mode", where + QStringLiteral(".mode"), QStringLiteral("oidc"));
+    if (!mode)
+        return mode.error();
+    if (mode.value() == QLatin1String("oidc"))
+        cluster.mode = ClusterMode::Oidc;
+    else if (mode.value() == QLatin1String("impersonation"))
+        cluster.mode = ClusterMode::Impersonation;
+    else
+        return errorAt(node["mode"].Mark(),
+                       QStringLiteral("%1.mode must be \"oidc\" or \"impersonation\", got \"%2\"")
+                           .arg(where, mode.value()));
+    return cluster;
+}
+
+Result<std::vector<ClusterConfig>> ConfigReader::clusters(const YAML::Node &root) const
+{
+    const YAML::Node list = root["clusters"];
+    if (!list)
+        return errorAt(root.Mark(), QStringLiteral("missing list \"clusters\""));
+    if (!list.IsSequence() || list.size() == 0)
+        return errorAt(list.Mark(), QStringLiteral("\"clusters\" must be a list of at least "
+                                                   "one cluster"));
+    std::vector<ClusterConfig> clusters;
+    for (std::size_t i = 0; i < list.size(); ++i) {
+        Result<ClusterConfig> cluster = this->cluster(list[i], int(i));
+        if (!cluster)
+            return cluster.error();
+        for (const ClusterConfig &earlier : clusters) {
+            if (earlier.name == cluster->name)
+                return errorAt(list[i]["name"].Mark(),
+                               QStringLiteral("cluster name \"%1\" is used twice")
+                                   .arg(cluster->name));
+        }
+        clusters.push_back(std::move(cluster).value());
+    }
+    return clusters;
+}
+
+Result<ProxyConfig> ConfigReader::proxy(const YAML::Node &root) const
+{
+    ProxyConfig proxy;
+    const YAML::Node block = root["proxy"];
+    if (!block || block.IsNull())
+        return proxy;
+    if (!block.IsMap())
+        return errorAt(block.Mark(), QStringLiteral("\"proxy\" must be a mapping"));
+    const Status keys = rejectUnknownKeys(block, {"port"}, QStringLiteral("\"proxy\""));
+    if (!keys)
+        return keys.error();
+    if (const YAML::Node port = block["port"]) {
+        bool valid = port.IsScalar();
+        const uint value = valid ? QString::fromStdString(port.Scalar()).toUInt(&valid) : 0;
+        if (!valid || value > 65535)
+            return errorAt(port.Mark(), QStringLiteral("\"proxy.port\" must be a port number "
+                                                       "from 0 to 65535 (0 picks a free one)"));
+        proxy.port = quint16(value);
+    }
+    return proxy;
+}
+
+Result<LoginConfig> ConfigReader::login(const YAML::Node &root) const
+{
+    LoginConfig login;
+    const YAML::Node block = root["login"];
+    if (!block || block.IsNull())
+        return login;
+    if (!block.IsMap())
+        return errorAt(block.Mark(), QStringLiteral("\"login\" must be a mapping"));
+    const Status keys =
+        rejectUnknownKeys(block, {"browser", "timeout_seconds"}, QStringLiteral("\"login\""));
+    if (!keys)
+        return keys.error();
+    if (const YAML::Node browser = block["browser"]; browser && !browser.IsNull()) {
+        if (!browser.IsSequence() || browser.size() == 0)
+            return errorAt(browser.Mark(), QStringLiteral("\"login.browser\" must be a list: "
+                                                          "the command and its arguments"));
+        for (const YAML::Node &item : browser) {
+            Result<QString> argument = string(item, QStringLiteral("login.browser[]"));
+            if (!argument)
+                return argument.error();
+            login.browserCommand.append(argument.value());
+        }
+    }
+    if (const YAML::Node timeout = block["timeout_seconds"]) {
+        bool valid = timeout.IsScalar();
+        const int seconds = valid ? QString::fromStdString(timeout.Scalar()).toInt(&valid) : 0;
+        if (!valid || seconds < 10 || seconds > 3600)
+            return errorAt(timeout.Mark(), QStringLiteral("\"login.timeout_seconds\" must be a "
+                                                          "whole number from 10 to 3600"));
+        login.timeout = std::chrono::seconds(seconds);
+    }
+    return login;
+}
+
+} // namespace
+
+Result<Config> loadConfig(const QString &path)
+{
+    ConfigReader reader(path);
+    QFile file(path);
+    if (!file.open(QIODevice::ReadOnly))
+        return Error{QStringLiteral("%1: cannot read the configuration file: %2")
+                         .arg(path, file.errorString())};
+    const QByteArray text = file.readAll();
+
+    YAML::Node root;
+    try {
+        root = YAML::Load(text.toStdString());
+    } catch (const YAML::Exception &exception) {
+        return reader.errorAt(exception.mark, QStringLiteral("invalid YAML: %1")
+                                                  .arg(QString::fromStdString(exception.msg)));
+    }
+    if (!root.IsMap())
+        return reader.errorAt(root.Mark(), QStringLiteral("the file must be a YAML mapping with "
+                                                          "the blocks \"oidc\" and \"clusters\""));
+
+    Config config;
+    config.path = path;
+    Result<ProviderConfig> provider = reader.provider(root);
+    if (!provider)
+        return provider.error();
+    config.provider = std::move(provider).value();
+
+    Result<std::vector<ClusterConfig>> clusters = reader.clusters(root);
+    if (!clusters)
+        return clusters.error();
+    config.clusters = std::move(clusters).value();
+
+    Result<ProxyConfig> proxy = reader.proxy(root);
+    if (!proxy)
+        return proxy.error();
+    config.proxy = proxy.value();
+
+    Result<LoginConfig> login = reader.login(root);
+    if (!login)
+        return login.error();
+    config.login = login.value();
+
+    qCDebug(lcConfig) << "Read" << path << "with" << config.clusters.size() << "clusters";
+    return config;
+}
+
+QString defaultConfigPath()
+{
+    return QStandardPaths::writableLocation(QStandardPaths::GenericConfigLocation) +
+           QStringLiteral("/lamplighter/config.yaml");
+}
+
+} // namespace lamplighter

@@ -1,0 +1,71 @@
+#pragma once
+
+#include "util/Result.h"
+
+#include <QList>
+#include <QSslCertificate>
+#include <QString>
+#include <QStringList>
+#include <QUrl>
+
+#include <chrono>
+#include <vector>
+
+namespace lamplighter {
+
+// The identity provider, read from the "oidc" block (the keys of an OpenUnison values file).
+struct ProviderConfig {
+    QUrl issuer;                    // oidc.issuer, https
+    QString clientId;               // oidc.client_id
+    QStringList scopes;             // oidc.scopes, "openid" always included
+    QString userNameClaim;          // oidc.claims.sub, default "sub"
+    QString groupsClaim;            // oidc.claims.groups, default "groups"
+    QString caFile;                 // oidc.ca_file, extra CA for the issuer's TLS; may be empty
+    QList<QSslCertificate> caCertificates; // read from caFile
+};
+
+// How a cluster learns who the person is.
+enum class ClusterMode {
+    Oidc,          // the API server validates the ID token itself
+    Impersonation, // a cluster proxy validates it and impersonates the person
+};
+
+// One Kubernetes cluster that the local proxy forwards to, from the "clusters" list.
+struct ClusterConfig {
+    QString name;                          // clusters[].name, also the kubeconfig context name
+    QUrl server;                           // clusters[].server, https
+    QString caFile;                        // clusters[].certificate_authority
+    QList<QSslCertificate> caCertificates; // read from caFile or certificate_authority_data
+    ClusterMode mode = ClusterMode::Oidc;  // clusters[].mode
+};
+
+// The local proxy, from the "proxy" block.
+struct ProxyConfig {
+    quint16 port = 0; // proxy.port; 0 lets the system pick one
+};
+
+// The login flow, from the "login" block.
+struct LoginConfig {
+    // login.browser: a command and its arguments, to which the authorization URL is appended;
+    // empty opens the system browser.
+    QStringList browserCommand;
+    std::chrono::seconds timeout{300}; // login.timeout_seconds
+};
+
+// The whole configuration file.
+struct Config {
+    QString path; // the file it was read from
+    ProviderConfig provider;
+    std::vector<ClusterConfig> clusters;
+    ProxyConfig proxy;
+    LoginConfig login;
+};
+
+// Reads and validates a configuration file. An error names the file, line and column and what
+// was expected there.
+Result<Config> loadConfig(const QString &path);
+
+// The default path: $XDG_CONFIG_HOME/lamplighter/config.yaml.
+QString defaultConfigPath();
+
+} // namespace lamplighter
