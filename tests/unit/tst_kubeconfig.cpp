@@ -1,0 +1,83 @@
+#include "kube/Kubeconfig.h"
+
+#include <QFile>
+#include <QFileInfo>
+#include <QProcess>
+#include <QStandardPaths>
+#include <QTemporaryDir>
+#include <QTest>
+
+using namespace lamplighter;
+
+class TestKubeconfig : public QObject {
+    Q_OBJECT
+private Q_SLOTS:
+    void writtenFileIsPrivate();
+    void kubectlReadsContexts();
+    void defaultPathFollowsXdgStateHome();
+
+private:
+    Kubeconfig sample() const;
+};
+
+Kubeconfig TestKubeconfig::sample() const
+{
+    Kubeconfig kubeconfig;
+    kubeconfig.contexts = {
+        {QStringLiteral("prod"), QUrl(QStringLiteral("https://127.0.0.1:40123/clusters/prod"))},
+        {QStringLiteral("dev"), QUrl(QStringLiteral("https://127.0.0.1:40123/clusters/dev"))}};
+    kubeconfig.certificateAuthorityPem = "-----BEGIN CERTIFICATE-----\nMIIB\n-----END "
+                                         "CERTIFICATE-----\n";
+    kubeconfig.sessionKey = "c2Vzc2lvbi1rZXktZm9yLXRlc3Rz";
+    return kubeconfig;
+}
+
+void TestKubeconfig::writtenFileIsPrivate()
+{
+    QTemporaryDir dir;
+    const QString path = dir.filePath(QStringLiteral("state/lamplighter/kubeconfig"));
+    const Status written = sample().writeTo(path);
+    QVERIFY2(written.ok(), qPrintable(written.errorMessage()));
+    // Qt reports the owner's bits twice (Owner and User); mask to owner, group and others.
+    const int ownerGroupOther = 0x7077;
+    QCOMPARE(int(QFile::permissions(path)) & ownerGroupOther,
+             int(QFileDevice::ReadOwner | QFileDevice::WriteOwner));
+    QCOMPARE(int(QFile::permissions(QFileInfo(path).absolutePath())) & ownerGroupOther,
+             int(QFileDevice::ReadOwner | QFileDevice::WriteOwner | QFileDevice::ExeOwner));
+    QFile file(path);
+    QVERIFY(file.open(QIODevice::ReadOnly));
+    QCOMPARE(file.readAll(), sample().toYaml());
+}
+
+void TestKubeconfig::kubectlReadsContexts()
+{
+    const QString kubectl = QStandardPaths::findExecutable(QStringLiteral("kubectl"));
+    if (kubectl.isEmpty())
+        QSKIP("kubectl is not installed");
+    QTemporaryDir dir;
+    const QString path = dir.filePath(QStringLiteral("kubeconfig"));
+    QVERIFY(sample().writeTo(path).ok());
+
+    QProcess process;
+    process.start(kubectl, {QStringLiteral("--kubeconfig"), path, QStringLiteral("config"),
+                            QStringLiteral("view"), QStringLiteral("--raw"), QStringLiteral("-o"),
+                            QStringLiteral("jsonpath={.current-context} {.contexts[*].name} "
+                                           "{.clusters[1].cluster.server} {.users[0].user.token}")});
+    // kubectl config view sorts clusters and contexts by name.
+    QVERIFY(process.waitForFinished(30000));
+    QCOMPARE(process.exitCode(), 0);
+    QCOMPARE(process.readAllStandardOutput(),
+             QByteArray("prod dev prod https://127.0.0.1:40123/clusters/prod "
+                        "c2Vzc2lvbi1rZXktZm9yLXRlc3Rz"));
+}
+
+void TestKubeconfig::defaultPathFollowsXdgStateHome()
+{
+    qputenv("XDG_STATE_HOME", "/tmp/lamplighter-state");
+    QCOMPARE(defaultKubeconfigPath(), QStringLiteral("/tmp/lamplighter-state/lamplighter/kubeconfig"));
+    qunsetenv("XDG_STATE_HOME");
+    QVERIFY(defaultKubeconfigPath().endsWith(QStringLiteral("/.local/state/lamplighter/kubeconfig")));
+}
+
+QTEST_GUILESS_MAIN(TestKubeconfig)
+#include "tst_kubeconfig.moc"
