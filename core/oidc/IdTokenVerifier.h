@@ -8,12 +8,12 @@
 #include <QObject>
 #include <QString>
 #include <QUrl>
-
 #include <chrono>
 #include <functional>
 #include <memory>
 
 class QNetworkAccessManager;
+class QSslConfiguration;
 
 namespace lamplighter {
 
@@ -21,9 +21,9 @@ class JsonWebKeySet;
 
 // What an ID token must satisfy besides its signature (OpenID Connect Core 1.0, 3.1.3.7).
 struct IdTokenExpectations {
-    QString issuer;                 // "iss" must equal it exactly
-    QString clientId;               // must be in "aud"; "azp", when present, must equal it
-    QByteArray nonce;               // "nonce" must equal it; empty skips the check (refresh)
+    QString issuer;                  // "iss" must equal it exactly
+    QString clientId;                // must be in "aud"; "azp", when present, must equal it
+    QByteArray nonce;                // "nonce" must equal it; empty skips the check (refresh)
     std::chrono::seconds leeway{60}; // clock skew allowed on "exp", "nbf" and "iat"
 };
 
@@ -42,10 +42,20 @@ public:
     IdTokenVerifier(QNetworkAccessManager *network, QUrl jwksUri, QObject *parent = nullptr);
     ~IdTokenVerifier() override;
 
+    // Replaces the clock used for claim times and the refetch interval. An empty clock restores
+    // systemClock.
     void setClock(Clock clock);
+    // Sets how long after a fetch an unknown key id may trigger the next one (default 60 s).
     void setMinimumRefetchInterval(std::chrono::seconds interval);
+    // Sets the TLS configuration of JWKS requests, for example to trust an extra CA. Without it,
+    // requests use the network access manager's defaults.
+    // NOTE: QNetworkAccessManager (Qt 6.4) reuses a cached connection to the same host with the
+    // TLS configuration it was opened with, so every request to the issuer's host on that
+    // manager needs the same configuration.
+    void setSslConfiguration(const QSslConfiguration &configuration);
 
-    // Verifies token asynchronously; calls done exactly once, on this object's thread.
+    // Verifies token asynchronously and calls done exactly once, on this object's thread and never
+    // from within verify(). If the verifier is destroyed first, done is not called.
     void verify(const QByteArray &token,
                 const IdTokenExpectations &expectations,
                 std::function<void(Result<IdTokenClaims>)> done);

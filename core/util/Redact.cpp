@@ -33,8 +33,8 @@ QString redactHeaderValue(const QByteArray &name, const QByteArray &value)
 
 QString redactUrl(const QString &url)
 {
-    static const std::array<QString, 8> secretItems = {
-        QStringLiteral("code"),         QStringLiteral("state"),
+    static const std::array<QString, 9> secretItems = {
+        QStringLiteral("code"),         QStringLiteral("state"),        QStringLiteral("nonce"),
         QStringLiteral("ticket"),       QStringLiteral("token"),
         QStringLiteral("id_token"),     QStringLiteral("refresh_token"),
         QStringLiteral("access_token"), QStringLiteral("code_verifier")};

@@ -1,0 +1,93 @@
+#pragma once
+
+#include "util/Result.h"
+
+#include <QByteArray>
+#include <QHash>
+#include <QObject>
+#include <QString>
+#include <QTcpServer>
+#include <QUrl>
+
+class QTcpSocket;
+class QUrlQuery;
+
+namespace lamplighter {
+
+// The values that an authorization response must carry to end the sign-in.
+struct AuthorizationExpectations {
+    QByteArray state; // the state sent in the authorization request
+    QString issuer;   // an "iss" parameter, when present, must equal it (RFC 9207)
+    bool issuerRequired =
+        false; // the provider advertised authorization_response_iss_parameter_supported
+};
+
+// The one-shot loopback HTTP listener that receives the authorization response from the browser.
+//
+// It listens on 127.0.0.1 and a port that the system picks, with the redirect URI
+// http://127.0.0.1:<port>/callback. The URI names the IP literal and not "localhost", as RFC 8252
+// recommends for native apps, because a browser can resolve "localhost" to ::1 or to an address
+// that this listener does not bind. The listener reads one request
+// per connection, responds and closes the connection. Only a GET of /callback with the expected
+// state ends the flow, with a code or with the provider's error. Any other request gets 400, 404
+// or 405 and the listener keeps waiting. After the flow ends it stops listening at once.
+class RedirectListener : public QObject {
+    Q_OBJECT
+public:
+    explicit RedirectListener(AuthorizationExpectations expectations, QObject *parent = nullptr);
+    ~RedirectListener() override;
+
+    // Starts listening on 127.0.0.1 on a port that the system picks.
+    Status listen();
+    // Stops listening and drops the open connections; finished() is not emitted.
+    void close();
+
+    bool isListening() const { return m_server.isListening(); }
+    quint16 port() const { return m_server.serverPort(); }
+    // http://127.0.0.1:<port>/callback; empty before listen(), and kept after close().
+    QUrl redirectUri() const { return m_redirectUri; }
+
+    bool isFinished() const { return m_finished; }
+    bool failed() const { return !m_result.ok(); }
+    Error error() const { return m_result.ok() ? Error{} : m_result.error(); }
+    // The authorization code; empty unless the flow ended with one.
+    QByteArray code() const { return m_result.ok() ? m_result.value() : QByteArray(); }
+
+    // Maximum size of a request line and its headers.
+    static constexpr qsizetype maxRequestHeadBytes = 16 * 1024;
+    // Maximum number of connections open at once; further ones are closed at once. Browsers open
+    // a few connections ahead of use, so the limit is well above one.
+    static constexpr int maxConnections = 16;
+    // Time after which a connection that has not sent a whole request head is closed.
+    static constexpr int connectionTimeoutMs = 30'000;
+
+Q_SIGNALS:
+    // Emitted once, after the response page was sent to the browser that ended the flow.
+    void finished();
+
+private:
+    // The HTTP response to one request and, for the request that ends the flow, the result of
+    // the flow.
+    struct Response {
+        int status = 400;
+        QString text;
+        bool endsFlow = false;
+        Result<QByteArray> result{QByteArray()};
+    };
+
+    void acceptConnections();
+    void readRequest(QTcpSocket *socket);
+    Response handleRequestHead(const QByteArray &head) const;
+    Response handleCallback(const QUrlQuery &query) const;
+    void sendResponse(QTcpSocket *socket, const Response &response);
+    void endFlow(Result<QByteArray> result);
+
+    AuthorizationExpectations m_expectations;
+    QTcpServer m_server;
+    QUrl m_redirectUri;
+    QHash<QTcpSocket *, QByteArray> m_requestHeads; // connections still waiting for a response
+    Result<QByteArray> m_result{QByteArray()};
+    bool m_finished = false;
+};
+
+} // namespace lamplighter

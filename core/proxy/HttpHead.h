@@ -1,0 +1,61 @@
+#pragma once
+
+#include <QByteArray>
+#include <QByteArrayView>
+#include <QList>
+#include <vector>
+
+namespace lamplighter {
+
+struct HttpHeader {
+    QByteArray name;
+    QByteArray value;
+};
+
+// Framing of an HTTP/1.x message body (RFC 9112, section 6).
+enum class HttpBodyFraming {
+    None,
+    ContentLength,
+    Chunked,
+    UntilClose, // a response without length that ends when the server closes the connection
+};
+
+// The start line and header fields of one HTTP/1.x request or response. Header names keep the
+// case they arrived in. Every lookup ignores case.
+struct HttpHead {
+    QByteArray method;       // requests only
+    QByteArray target;       // requests only, as sent: origin-form path and query
+    int statusCode = 0;      // responses only
+    QByteArray reasonPhrase; // responses only
+    int versionMinor = 1;    // HTTP/1.<versionMinor>
+    std::vector<HttpHeader> headers;
+    HttpBodyFraming framing = HttpBodyFraming::None;
+    qint64 contentLength = 0; // valid when framing is ContentLength
+    bool keepAlive = true;
+
+    bool contains(QByteArrayView name) const;
+    // Returns the value of the first field with this name, or an empty array.
+    QByteArray value(QByteArrayView name) const;
+    QList<QByteArray> values(QByteArrayView name) const;
+    qsizetype count(QByteArrayView name) const;
+    // Returns the comma-separated tokens of every field with this name, trimmed and lowercased.
+    QList<QByteArray> tokens(QByteArrayView name) const;
+
+    void append(const QByteArray &name, const QByteArray &value);
+    void removeAll(QByteArrayView name);
+    // Removes every field whose lowercased name starts with `lowercasePrefix`.
+    void removeAllWithPrefix(QByteArrayView lowercasePrefix);
+
+    // Serializes the head as HTTP/1.1 text ending with the empty line.
+    QByteArray serializeRequest() const;
+    QByteArray serializeResponse() const;
+};
+
+// Frames `data` as one chunk of a chunked body. Empty data gives an empty result, because an
+// empty chunk would end the body.
+QByteArray encodeChunk(QByteArrayView data);
+
+// The last chunk of a chunked body, with no trailer fields.
+QByteArray lastChunk();
+
+} // namespace lamplighter

@@ -1,0 +1,256 @@
+#include "HttpMessageParser.h"
+
+#include <algorithm>
+
+namespace lamplighter {
+
+namespace {
+
+const char *messageNoun(HttpMessageParser::Type type) {
+    return type == HttpMessageParser::Type::Request ? "request" : "response";
+}
+
+// Returns true when `name` is a token (RFC 9110, section 5.6.2), the only valid field name.
+bool isToken(const QByteArray &name) {
+    static const QByteArray punctuation = QByteArrayLiteral("!#$%&'*+-.^_`|~");
+    if (name.isEmpty())
+        return false;
+    return std::all_of(name.begin(), name.end(), [](char c) {
+        return (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') ||
+               punctuation.contains(c);
+    });
+}
+
+bool responseStatusHasNoBody(int statusCode) {
+    return statusCode / 100 == 1 || statusCode == 204 || statusCode == 304;
+}
+
+} // namespace
+
+// Adapters from http_parser's C callbacks to the parser object stored in http_parser::data.
+// A nonzero return stops http_parser_execute with a callback error.
+struct HttpMessageParser::Callbacks {
+    static HttpMessageParser &self(http_parser *parser) {
+        return *static_cast<HttpMessageParser *>(parser->data);
+    }
+
+    static int onMessageBegin(http_parser *parser) {
+        self(parser).m_started = true;
+        return 0;
+    }
+
+    static int onUrl(http_parser *parser, const char *at, size_t length) {
+        HttpMessageParser &owner = self(parser);
+        owner.m_head.target.append(at, static_cast<qsizetype>(length));
+        return owner.addHeadBytes(static_cast<qsizetype>(length)) ? 0 : 1;
+    }
+
+    static int onStatus(http_parser *parser, const char *at, size_t length) {
+        HttpMessageParser &owner = self(parser);
+        owner.m_head.reasonPhrase.append(at, static_cast<qsizetype>(length));
+        return owner.addHeadBytes(static_cast<qsizetype>(length)) ? 0 : 1;
+    }
+
+    static int onHeaderField(http_parser *parser, const char *at, size_t length) {
+        HttpMessageParser &owner = self(parser);
+        if (owner.m_headComplete)
+            return 0; // a trailer field
+
+        if (!owner.m_lastCallbackWasField) {
+            owner.m_head.headers.push_back(HttpHeader{});
+            if (static_cast<int>(owner.m_head.headers.size()) > owner.m_limits.maxHeaderCount) {
+                owner.m_error = HttpParseError{431,
+                                               QStringLiteral("%1 has more than %2 header fields")
+                                                   .arg(QLatin1String(messageNoun(owner.m_type)))
+                                                   .arg(owner.m_limits.maxHeaderCount)};
+                return 1;
+            }
+            owner.m_lastCallbackWasField = true;
+            if (!owner.addHeadBytes(4)) // ": " and CRLF
+                return 1;
+        }
+        owner.m_head.headers.back().name.append(at, static_cast<qsizetype>(length));
+        return owner.addHeadBytes(static_cast<qsizetype>(length)) ? 0 : 1;
+    }
+
+    static int onHeaderValue(http_parser *parser, const char *at, size_t length) {
+        HttpMessageParser &owner = self(parser);
+        if (owner.m_headComplete)
+            return 0; // a trailer field
+
+        owner.m_lastCallbackWasField = false;
+        owner.m_head.headers.back().value.append(at, static_cast<qsizetype>(length));
+        return owner.addHeadBytes(static_cast<qsizetype>(length)) ? 0 : 1;
+    }
+
+    // Returns 1 to tell http_parser that a response has no body.
+    static int onHeadersComplete(http_parser *parser) {
+        HttpMessageParser &owner = self(parser);
+        HttpHead &head = owner.m_head;
+        for (HttpHeader &header : head.headers)
+            header.value = header.value.trimmed();
+        head.versionMinor = parser->http_minor;
+        head.keepAlive = http_should_keep_alive(parser) != 0;
+        if (owner.m_type == Type::Request)
+            head.method = http_method_str(static_cast<http_method>(parser->method));
+        else
+            head.statusCode = static_cast<int>(parser->status_code);
+
+        owner.m_error = owner.validateHead();
+        if (owner.m_error)
+            return -1;
+
+        owner.m_headComplete = true;
+        head.framing = owner.bodyFraming();
+        head.contentLength = head.framing == HttpBodyFraming::ContentLength
+                                 ? static_cast<qint64>(parser->content_length)
+                                 : 0;
+        return owner.m_type == Type::Response && head.framing == HttpBodyFraming::None ? 1 : 0;
+    }
+
+    static int onBody(http_parser *parser, const char *at, size_t length) {
+        self(parser).m_body.append(at, static_cast<qsizetype>(length));
+        return 0;
+    }
+
+    // Pauses the parser so that http_parser_execute returns right after this message.
+    static int onMessageComplete(http_parser *parser) {
+        self(parser).m_messageComplete = true;
+        http_parser_pause(parser, 1);
+        return 0;
+    }
+
+    static const http_parser_settings &settings() {
+        static const http_parser_settings instance = [] {
+            http_parser_settings value;
+            http_parser_settings_init(&value);
+            value.on_message_begin = onMessageBegin;
+            value.on_url = onUrl;
+            value.on_status = onStatus;
+            value.on_header_field = onHeaderField;
+            value.on_header_value = onHeaderValue;
+            value.on_headers_complete = onHeadersComplete;
+            value.on_body = onBody;
+            value.on_message_complete = onMessageComplete;
+            return value;
+        }();
+        return instance;
+    }
+};
+
+HttpMessageParser::HttpMessageParser(Type type, Limits limits)
+    : m_type(type)
+    , m_limits(limits) {
+    startNextMessage();
+}
+
+qsizetype HttpMessageParser::parse(QByteArrayView data) {
+    if (data.isEmpty() || m_messageComplete || m_error)
+        return 0;
+    const size_t consumed = http_parser_execute(
+        &m_parser, &Callbacks::settings(), data.data(), static_cast<size_t>(data.size()));
+    setErrorFromParser();
+    return static_cast<qsizetype>(consumed);
+}
+
+void HttpMessageParser::parseEndOfStream() {
+    if (m_messageComplete || m_error)
+        return;
+    http_parser_execute(&m_parser, &Callbacks::settings(), nullptr, 0);
+    setErrorFromParser();
+}
+
+void HttpMessageParser::startNextMessage(bool responseHasNoBody) {
+    http_parser_init(&m_parser, m_type == Type::Request ? HTTP_REQUEST : HTTP_RESPONSE);
+    m_parser.data = this;
+    m_head = HttpHead{};
+    m_body.clear();
+    m_error.reset();
+    m_headBytes = 0;
+    m_lastCallbackWasField = false;
+    m_responseHasNoBody = responseHasNoBody;
+    m_started = false;
+    m_headComplete = false;
+    m_messageComplete = false;
+}
+
+QByteArray HttpMessageParser::takeBody() {
+    QByteArray body;
+    body.swap(m_body);
+    return body;
+}
+
+bool HttpMessageParser::addHeadBytes(qsizetype count) {
+    m_headBytes += count;
+    if (m_headBytes <= m_limits.maxHeadBytes)
+        return true;
+    m_error = HttpParseError{431,
+                             QStringLiteral("%1 head is larger than %2 bytes")
+                                 .arg(QLatin1String(messageNoun(m_type)))
+                                 .arg(m_limits.maxHeadBytes)};
+    return false;
+}
+
+// Rejects the shapes that let two HTTP implementations disagree on where a body ends
+// (request smuggling, RFC 9112 section 6.3).
+std::optional<HttpParseError> HttpMessageParser::validateHead() const {
+    const QString noun = QLatin1String(messageNoun(m_type));
+    if (m_parser.http_major != 1)
+        return HttpParseError{505, QStringLiteral("HTTP version is not 1.0 or 1.1")};
+    for (const HttpHeader &header : m_head.headers) {
+        // http_parser accepts "Name : value", which another server may read differently.
+        if (!isToken(header.name))
+            return HttpParseError{400, QStringLiteral("%1 has an invalid header name").arg(noun)};
+    }
+    if (m_head.count("Content-Length") > 1)
+        return HttpParseError{400, QStringLiteral("%1 has more than one Content-Length").arg(noun)};
+
+    const qsizetype transferEncodings = m_head.count("Transfer-Encoding");
+    if (transferEncodings > 0 && m_head.contains("Content-Length")) {
+        return HttpParseError{
+            400, QStringLiteral("%1 has both Content-Length and Transfer-Encoding").arg(noun)};
+    }
+    if (transferEncodings > 1 || (transferEncodings == 1 && m_head.tokens("Transfer-Encoding") !=
+                                                                QList<QByteArray>{"chunked"})) {
+        return HttpParseError{
+            400, QStringLiteral("%1 has a Transfer-Encoding other than chunked").arg(noun)};
+    }
+
+    if (m_type == Type::Request) {
+        const qsizetype hosts = m_head.count("Host");
+        if (hosts > 1)
+            return HttpParseError{400, QStringLiteral("request has more than one Host")};
+        if (hosts == 0 && m_parser.http_minor >= 1)
+            return HttpParseError{400, QStringLiteral("HTTP/1.1 request has no Host")};
+    }
+    return std::nullopt;
+}
+
+HttpBodyFraming HttpMessageParser::bodyFraming() const {
+    if (m_type == Type::Response &&
+        (m_responseHasNoBody || responseStatusHasNoBody(m_head.statusCode)))
+        return HttpBodyFraming::None;
+    if (m_parser.flags & F_CHUNKED)
+        return HttpBodyFraming::Chunked;
+    if (m_parser.flags & F_CONTENTLENGTH)
+        return HttpBodyFraming::ContentLength;
+    return m_type == Type::Request ? HttpBodyFraming::None : HttpBodyFraming::UntilClose;
+}
+
+void HttpMessageParser::setErrorFromParser() {
+    const http_errno code = HTTP_PARSER_ERRNO(&m_parser);
+    if (code == HPE_OK || code == HPE_PAUSED || m_error)
+        return;
+
+    const QString description = QLatin1String(http_errno_description(code));
+    if (code == HPE_HEADER_OVERFLOW) {
+        m_error = HttpParseError{
+            431, QStringLiteral("%1 head is too large").arg(QLatin1String(messageNoun(m_type)))};
+        return;
+    }
+    m_error = HttpParseError{
+        400,
+        QStringLiteral("invalid HTTP %1: %2").arg(QLatin1String(messageNoun(m_type)), description)};
+}
+
+} // namespace lamplighter

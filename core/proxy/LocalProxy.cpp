@@ -1,0 +1,114 @@
+#include "LocalProxy.h"
+
+#include "Logging.h"
+#include "ProxyConnection.h"
+#include "ProxyRoute.h"
+#include "ProxySettings.h"
+#include "util/Redact.h"
+
+#include <QSslConfiguration>
+#include <QSslServer>
+#include <QSslSocket>
+
+namespace lamplighter {
+
+LocalProxy::LocalProxy(QObject *parent)
+    : QObject(parent)
+    , m_server(new QSslServer(this))
+    , m_settings(std::make_shared<ProxySettings>()) {
+    connect(
+        m_server, &QSslServer::pendingConnectionAvailable, this, &LocalProxy::acceptConnections);
+    connect(m_server,
+            &QSslServer::errorOccurred,
+            this,
+            [](QSslSocket *socket, QAbstractSocket::SocketError) {
+                qCInfo(lcProxy).noquote()
+                    << QStringLiteral("TLS handshake with client port %1 failed: %2")
+                           .arg(socket->peerPort())
+                           .arg(socket->errorString());
+            });
+}
+
+LocalProxy::~LocalProxy() {
+    close();
+}
+
+void LocalProxy::setServerCertificate(const LocalCertificate &certificate) {
+    m_certificate = certificate;
+    QSslConfiguration configuration = QSslConfiguration::defaultConfiguration();
+    configuration.setLocalCertificate(certificate.certificate);
+    configuration.setPrivateKey(certificate.privateKey);
+    configuration.setPeerVerifyMode(QSslSocket::VerifyNone);
+    configuration.setProtocol(QSsl::TlsV1_2OrLater);
+    configuration.setAllowedNextProtocols({QByteArray(QSslConfiguration::NextProtocolHttp1_1)});
+    m_server->setSslConfiguration(configuration);
+}
+
+void LocalProxy::setSessionKey(const QByteArray &key) {
+    m_settings->sessionKey = key;
+}
+
+void LocalProxy::setClusters(std::vector<UpstreamCluster> clusters) {
+    m_settings->clusters = std::move(clusters);
+}
+
+void LocalProxy::setIdToken(const QByteArray &idToken) {
+    m_settings->idToken = idToken;
+    qCDebug(lcProxy).noquote()
+        << QStringLiteral("ID token for forwarded requests: %1").arg(describeSecret(idToken));
+}
+
+void LocalProxy::setLimits(const ProxyLimits &limits) {
+    m_settings->limits = limits;
+}
+
+Status LocalProxy::listen(quint16 port) {
+    if (m_certificate.certificate.isNull() || m_certificate.privateKey.isNull())
+        return Error{QStringLiteral("The local proxy cannot listen without a TLS certificate.")};
+    if (m_settings->sessionKey.isEmpty())
+        return Error{QStringLiteral("The local proxy cannot listen without a session key.")};
+
+    m_server->setHandshakeTimeout(static_cast<int>(m_settings->limits.headerTimeout.count()));
+    if (!m_server->listen(QHostAddress::LocalHost, port)) {
+        return Error{QStringLiteral("The local proxy could not listen on 127.0.0.1:%1: %2. "
+                                    "Choose another port or stop the program that uses it.")
+                         .arg(port)
+                         .arg(m_server->errorString())};
+    }
+    m_settings->port = m_server->serverPort();
+    qCInfo(lcProxy).noquote()
+        << QStringLiteral("Local proxy listening on https://127.0.0.1:%1").arg(m_settings->port);
+    return Done{};
+}
+
+quint16 LocalProxy::port() const {
+    return m_server->isListening() ? m_server->serverPort() : 0;
+}
+
+QUrl LocalProxy::clusterUrl(const QString &clusterName) const {
+    return QUrl(QStringLiteral("https://127.0.0.1:%1").arg(port()) +
+                    QString::fromLatin1(clusterPathPrefix(clusterName)),
+                QUrl::StrictMode);
+}
+
+void LocalProxy::close() {
+    if (m_server->isListening()) {
+        m_server->close();
+        qCInfo(lcProxy) << "Local proxy stopped listening";
+    }
+    m_settings->port = 0;
+    for (ProxyConnection *connection : findChildren<ProxyConnection *>(Qt::FindDirectChildrenOnly))
+        connection->abort();
+}
+
+void LocalProxy::acceptConnections() {
+    while (m_server->hasPendingConnections()) {
+        auto *socket = qobject_cast<QSslSocket *>(m_server->nextPendingConnection());
+        if (!socket)
+            continue;
+        auto *connection = new ProxyConnection(socket, m_settings, this);
+        connect(connection, &ProxyConnection::closed, connection, &QObject::deleteLater);
+    }
+}
+
+} // namespace lamplighter

@@ -1,0 +1,390 @@
+#include "ProxyConnection.h"
+
+#include "KubernetesStatus.h"
+#include "Logging.h"
+#include "ProxyHeaders.h"
+#include "ProxyRoute.h"
+#include "RequestAdmission.h"
+#include "UpstreamConnection.h"
+
+#include <QSslSocket>
+
+namespace lamplighter {
+
+namespace {
+
+constexpr qint64 kReadChunkBytes = 64 * 1024;
+constexpr qint64 kSocketReadBufferBytes = 256 * 1024;
+
+HttpMessageParser::Limits parserLimits(const ProxyLimits &limits) {
+    return HttpMessageParser::Limits{limits.maxHeadBytes, limits.maxHeaderCount};
+}
+
+} // namespace
+
+ProxyConnection::ProxyConnection(QSslSocket *client,
+                                 std::shared_ptr<const ProxySettings> settings,
+                                 QObject *parent)
+    : QObject(parent)
+    , m_client(client)
+    , m_settings(std::move(settings))
+    , m_clientPort(client->peerPort())
+    , m_parser(HttpMessageParser::Type::Request, parserLimits(m_settings->limits)) {
+    m_client->setParent(this);
+    m_client->setReadBufferSize(kSocketReadBufferBytes);
+    // Responses go out as a head and separate body writes, which Nagle's algorithm would delay.
+    m_client->setSocketOption(QAbstractSocket::LowDelayOption, 1);
+
+    m_headerTimer.setSingleShot(true);
+    m_headerTimer.setInterval(m_settings->limits.headerTimeout);
+    m_idleTimer.setSingleShot(true);
+    m_idleTimer.setInterval(m_settings->limits.idleTimeout);
+    connect(&m_headerTimer, &QTimer::timeout, this, &ProxyConnection::onHeaderTimeout);
+    connect(&m_idleTimer, &QTimer::timeout, this, &ProxyConnection::onIdleTimeout);
+
+    connect(m_client, &QSslSocket::readyRead, this, &ProxyConnection::readClient);
+    connect(m_client, &QSslSocket::disconnected, this, &ProxyConnection::onClientDisconnected);
+    connect(m_client, &QSslSocket::bytesWritten, this, &ProxyConnection::onClientBytesWritten);
+    connect(
+        m_client, &QSslSocket::encryptedBytesWritten, this, &ProxyConnection::onClientBytesWritten);
+
+    m_idleTimer.start();
+    QMetaObject::invokeMethod(this, &ProxyConnection::readClient, Qt::QueuedConnection);
+}
+
+ProxyConnection::~ProxyConnection() = default;
+
+void ProxyConnection::abort() {
+    dropUpstream();
+    m_client->abort();
+    onClientDisconnected();
+}
+
+void ProxyConnection::readClient() {
+    while (clientReadAllowed()) {
+        if (m_unparsed.isEmpty()) {
+            m_unparsed = m_client->read(kReadChunkBytes);
+            if (m_unparsed.isEmpty())
+                return;
+        }
+        if (!m_parser.isHeadComplete() && !m_headerTimer.isActive()) {
+            m_idleTimer.stop();
+            m_headerTimer.start();
+        }
+        const qsizetype consumed = m_parser.parse(m_unparsed);
+        m_unparsed.remove(0, consumed);
+        if (!handleParsedRequest())
+            return;
+    }
+}
+
+// Reading stops while a request waits for its response (pipelined requests wait in the socket)
+// and while the upstream connection has too much to send.
+bool ProxyConnection::clientReadAllowed() const {
+    if (m_closing)
+        return false;
+    if (m_exchange.active && m_exchange.requestComplete)
+        return false;
+    return !(m_upstream && m_upstream->isWriteQueueFull());
+}
+
+// Acts on what the last parse produced. Returns false when reading must stop.
+bool ProxyConnection::handleParsedRequest() {
+    if (const std::optional<HttpParseError> &error = m_parser.error()) {
+        rejectUnparsableRequest(error->statusCode, error->reason);
+        return false;
+    }
+    if (m_parser.isHeadComplete() && !m_exchange.active) {
+        startExchange();
+        if (m_closing)
+            return false;
+    }
+    if (!m_exchange.active)
+        return true;
+
+    const QByteArray body = m_parser.takeBody();
+    if (!body.isEmpty() && m_exchange.forwarding && m_upstream)
+        m_upstream->sendRequestBody(m_exchange.requestChunked ? encodeChunk(body) : body);
+    if (m_parser.isMessageComplete() && !m_exchange.requestComplete)
+        completeRequest();
+    return !m_closing;
+}
+
+void ProxyConnection::startExchange() {
+    m_headerTimer.stop();
+    const HttpHead &request = m_parser.head();
+    m_exchange = Exchange{};
+    m_exchange.active = true;
+    m_exchange.method = request.method;
+    m_exchange.logPath = targetPathForLog(request.target);
+    m_exchange.elapsed.start();
+    m_exchange.clientKeepAlive = request.keepAlive;
+    m_exchange.clientSpeaksHttp11 = request.versionMinor >= 1;
+
+    const RequestAdmission admission = admitRequest(request, *m_settings);
+    if (admission.rejection) {
+        const bool close =
+            admission.closeConnection || !m_parser.isMessageComplete() || !request.keepAlive;
+        rejectRequest(*admission.rejection, admission.logReason, close);
+        return;
+    }
+    forwardRequest(admission);
+}
+
+void ProxyConnection::forwardRequest(const RequestAdmission &admission) {
+    m_exchange.clusterName = admission.cluster->name;
+    m_exchange.forwarding = true;
+    m_exchange.requestChunked = m_parser.head().framing == HttpBodyFraming::Chunked;
+
+    UpstreamConnection *upstream = upstreamFor(*admission.cluster);
+    upstream->sendRequestHead(admission.upstreamHead.serializeRequest(),
+                              m_exchange.method == "HEAD");
+}
+
+void ProxyConnection::completeRequest() {
+    m_exchange.requestComplete = true;
+    if (m_exchange.forwarding && m_exchange.requestChunked && m_upstream)
+        m_upstream->sendRequestBody(lastChunk());
+    if (m_exchange.responseComplete && !m_closing)
+        finishExchange();
+}
+
+void ProxyConnection::rejectRequest(const KubernetesStatus &status,
+                                    const QString &logReason,
+                                    bool close) {
+    logRejection(status.code(), logReason);
+    m_exchange.forwarding = false;
+    m_exchange.responseStarted = true;
+    m_exchange.responseComplete = true;
+    writeToClient(status.toHttpResponse(close));
+    if (close)
+        closeAfterWrites();
+}
+
+// Rejects a request that cannot be parsed, or whose head is too large or too slow, and closes
+// the connection, because the position of the next request in the stream is unknown.
+void ProxyConnection::rejectUnparsableRequest(int code, const QString &reason) {
+    if (m_exchange.responseStarted && !m_exchange.responseComplete) {
+        qCInfo(lcProxy).noquote() << QStringLiteral("Aborted %1 %2 from client port %3: %4")
+                                         .arg(QString::fromLatin1(m_exchange.method),
+                                              m_exchange.logPath)
+                                         .arg(m_clientPort)
+                                         .arg(reason);
+        abort();
+        return;
+    }
+    if (!m_exchange.active) {
+        m_exchange.method = m_parser.head().method;
+        m_exchange.logPath = targetPathForLog(m_parser.head().target);
+    }
+    dropUpstream();
+    const KubernetesStatus status(
+        code, QStringLiteral("The Lamplighter proxy rejected the request: %1.").arg(reason));
+    rejectRequest(status, reason, true);
+}
+
+void ProxyConnection::onResponseHead(const HttpHead &head) {
+    if (head.statusCode / 100 == 1) {
+        HttpHead interim = head;
+        removeHopByHopHeaders(interim);
+        writeToClient(interim.serializeResponse());
+        return;
+    }
+
+    m_exchange.responseStarted = true;
+    m_exchange.statusCode = head.statusCode;
+    m_exchange.closeAfterResponse = !m_exchange.clientKeepAlive || !m_exchange.requestComplete;
+    switch (head.framing) {
+    case HttpBodyFraming::None:
+    case HttpBodyFraming::ContentLength:
+        m_exchange.responseFraming = head.framing;
+        break;
+    case HttpBodyFraming::Chunked:
+    case HttpBodyFraming::UntilClose:
+        // An HTTP/1.0 client knows no chunks, so its body ends when the proxy closes.
+        m_exchange.responseFraming =
+            m_exchange.clientSpeaksHttp11 ? HttpBodyFraming::Chunked : HttpBodyFraming::UntilClose;
+        break;
+    }
+    if (m_exchange.responseFraming == HttpBodyFraming::UntilClose)
+        m_exchange.closeAfterResponse = true;
+
+    const HttpHead clientHead =
+        clientResponseHead(head, m_exchange.responseFraming, m_exchange.closeAfterResponse);
+    writeToClient(clientHead.serializeResponse());
+}
+
+void ProxyConnection::onResponseBody(const QByteArray &data) {
+    const bool chunked = m_exchange.responseFraming == HttpBodyFraming::Chunked;
+    writeToClient(chunked ? encodeChunk(data) : data);
+    if (!m_clientWriteQueueFull && clientQueuedBytes() > m_settings->limits.maxQueuedBytes) {
+        m_clientWriteQueueFull = true;
+        if (m_upstream)
+            m_upstream->setReadingPaused(true);
+    }
+}
+
+void ProxyConnection::onResponseFinished(bool reusable) {
+    if (m_exchange.responseFraming == HttpBodyFraming::Chunked)
+        writeToClient(lastChunk());
+    m_exchange.responseComplete = true;
+    qCDebug(lcProxy).noquote() << QStringLiteral("%1 %2 -> cluster \"%3\": %4 in %5 ms")
+                                      .arg(QString::fromLatin1(m_exchange.method),
+                                           m_exchange.logPath,
+                                           m_exchange.clusterName)
+                                      .arg(m_exchange.statusCode)
+                                      .arg(m_exchange.elapsed.elapsed());
+
+    if (!reusable || !m_exchange.requestComplete)
+        dropUpstream();
+    if (m_exchange.closeAfterResponse) {
+        closeAfterWrites();
+        return;
+    }
+    if (m_exchange.requestComplete)
+        finishExchange();
+}
+
+void ProxyConnection::onUpstreamFailed(const KubernetesStatus &status, const QString &logReason) {
+    dropUpstream();
+    if (!m_exchange.active || !m_exchange.forwarding || m_closing)
+        return;
+
+    qCWarning(lcProxy).noquote() << QStringLiteral("%1 %2 -> cluster \"%3\": %4 %5. %6")
+                                        .arg(QString::fromLatin1(m_exchange.method),
+                                             m_exchange.logPath,
+                                             m_exchange.clusterName)
+                                        .arg(status.code())
+                                        .arg(logReason, status.message());
+    if (m_exchange.responseStarted) {
+        // The status line is out, so the client can only see the failure as a cut-off body.
+        abort();
+        return;
+    }
+
+    const bool close = !m_exchange.requestComplete || !m_exchange.clientKeepAlive;
+    m_exchange.responseStarted = true;
+    m_exchange.responseComplete = true;
+    writeToClient(status.toHttpResponse(close));
+    if (close)
+        closeAfterWrites();
+    else
+        finishExchange();
+}
+
+void ProxyConnection::finishExchange() {
+    m_exchange = Exchange{};
+    m_parser.startNextMessage();
+    m_idleTimer.start();
+    QMetaObject::invokeMethod(this, &ProxyConnection::readClient, Qt::QueuedConnection);
+}
+
+UpstreamConnection *ProxyConnection::upstreamFor(const UpstreamCluster &cluster) {
+    if (m_upstream && m_upstream->isReusable() && m_upstream->cluster().name == cluster.name &&
+        m_upstream->cluster().server == cluster.server)
+        return m_upstream;
+
+    dropUpstream();
+    m_upstream = new UpstreamConnection(cluster, m_settings->limits, this);
+    connect(m_upstream,
+            &UpstreamConnection::responseHeadReceived,
+            this,
+            &ProxyConnection::onResponseHead);
+    connect(m_upstream,
+            &UpstreamConnection::responseBodyReceived,
+            this,
+            &ProxyConnection::onResponseBody);
+    connect(m_upstream,
+            &UpstreamConnection::responseFinished,
+            this,
+            &ProxyConnection::onResponseFinished);
+    connect(m_upstream, &UpstreamConnection::failed, this, &ProxyConnection::onUpstreamFailed);
+    connect(m_upstream, &UpstreamConnection::writeQueueDrained, this, &ProxyConnection::readClient);
+    return m_upstream;
+}
+
+void ProxyConnection::dropUpstream() {
+    if (!m_upstream)
+        return;
+    m_upstream->disconnect(this);
+    m_upstream->abort();
+    m_upstream->deleteLater();
+    m_upstream = nullptr;
+    m_clientWriteQueueFull = false;
+}
+
+void ProxyConnection::writeToClient(const QByteArray &data) {
+    if (!data.isEmpty() && !m_closed)
+        m_client->write(data);
+}
+
+// QSslSocket::bytesToWrite() counts only plaintext that OpenSSL has not taken yet. The
+// encrypted bytes wait in encryptedBytesToWrite().
+qint64 ProxyConnection::clientQueuedBytes() const {
+    return m_client->bytesToWrite() + m_client->encryptedBytesToWrite();
+}
+
+void ProxyConnection::onClientBytesWritten() {
+    if (!m_clientWriteQueueFull || clientQueuedBytes() > m_settings->limits.maxQueuedBytes / 2)
+        return;
+    m_clientWriteQueueFull = false;
+    if (m_upstream)
+        m_upstream->setReadingPaused(false);
+}
+
+void ProxyConnection::onClientDisconnected() {
+    if (m_closed)
+        return;
+    m_closed = true;
+    m_closing = true;
+    m_headerTimer.stop();
+    m_idleTimer.stop();
+    if (m_exchange.forwarding && !m_exchange.responseComplete) {
+        qCDebug(lcProxy).noquote()
+            << QStringLiteral("%1 %2 -> cluster \"%3\": client closed the connection after %4 ms")
+                   .arg(QString::fromLatin1(m_exchange.method),
+                        m_exchange.logPath,
+                        m_exchange.clusterName)
+                   .arg(m_exchange.elapsed.elapsed());
+    }
+    dropUpstream();
+    Q_EMIT closed();
+}
+
+// Closes the client connection once everything written has been sent. The idle timer bounds
+// the wait for a client that stops reading.
+void ProxyConnection::closeAfterWrites() {
+    m_closing = true;
+    m_headerTimer.stop();
+    m_idleTimer.start();
+    m_client->disconnectFromHost();
+}
+
+void ProxyConnection::onHeaderTimeout() {
+    const auto seconds = QString::number(m_settings->limits.headerTimeout.count() / 1000.0);
+    rejectUnparsableRequest(408,
+                            QStringLiteral("request head not received within %1 s").arg(seconds));
+}
+
+void ProxyConnection::onIdleTimeout() {
+    if (m_closing) {
+        abort();
+        return;
+    }
+    qCDebug(lcProxy).noquote()
+        << QStringLiteral("Closing idle connection from client port %1").arg(m_clientPort);
+    closeAfterWrites();
+}
+
+void ProxyConnection::logRejection(int code, const QString &reason) const {
+    const QString method =
+        m_exchange.method.isEmpty() ? QStringLiteral("-") : QString::fromLatin1(m_exchange.method);
+    const QString path = m_exchange.logPath.isEmpty() ? QStringLiteral("-") : m_exchange.logPath;
+    qCInfo(lcProxy).noquote() << QStringLiteral("Rejected %1 %2 from client port %3: %4 %5")
+                                     .arg(method, path)
+                                     .arg(m_clientPort)
+                                     .arg(code)
+                                     .arg(reason);
+}
+
+} // namespace lamplighter

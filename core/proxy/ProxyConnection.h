@@ -1,0 +1,99 @@
+#pragma once
+
+#include "HttpMessageParser.h"
+#include "ProxySettings.h"
+
+#include <QElapsedTimer>
+#include <QObject>
+#include <QTimer>
+#include <memory>
+
+class QSslSocket;
+
+namespace lamplighter {
+
+class KubernetesStatus;
+class UpstreamConnection;
+struct RequestAdmission;
+
+// One client connection to the local proxy. It reads the client's requests one at a time and
+// rejects each one or forwards it to its cluster. Requests to the same cluster share one
+// upstream connection. Both bodies are streamed, never held whole, and a side that sends faster
+// than the other receives is paused while more than ProxyLimits::maxQueuedBytes wait to be
+// written.
+class ProxyConnection : public QObject {
+    Q_OBJECT
+public:
+    // Takes ownership of `client`, an encrypted socket.
+    ProxyConnection(QSslSocket *client,
+                    std::shared_ptr<const ProxySettings> settings,
+                    QObject *parent = nullptr);
+    ~ProxyConnection() override;
+
+    void abort();
+
+Q_SIGNALS:
+    // Emitted once the client connection has closed. The receiver may delete this object later.
+    void closed();
+
+private:
+    // The request being handled and its response.
+    struct Exchange {
+        bool active = false;
+        QByteArray method;
+        QString logPath;
+        QString clusterName;
+        QElapsedTimer elapsed;
+        bool clientKeepAlive = true;
+        bool clientSpeaksHttp11 = true;
+        bool forwarding = false;
+        bool requestChunked = false;
+        bool requestComplete = false;
+        bool responseStarted = false;
+        bool responseComplete = false;
+        HttpBodyFraming responseFraming = HttpBodyFraming::None;
+        bool closeAfterResponse = false;
+        int statusCode = 0;
+    };
+
+    void readClient();
+    bool clientReadAllowed() const;
+    bool handleParsedRequest();
+    void startExchange();
+    void forwardRequest(const RequestAdmission &admission);
+    void completeRequest();
+    void rejectRequest(const KubernetesStatus &status, const QString &logReason, bool close);
+    void rejectUnparsableRequest(int code, const QString &reason);
+
+    void onResponseHead(const HttpHead &head);
+    void onResponseBody(const QByteArray &data);
+    void onResponseFinished(bool reusable);
+    void onUpstreamFailed(const KubernetesStatus &status, const QString &logReason);
+    void finishExchange();
+
+    UpstreamConnection *upstreamFor(const UpstreamCluster &cluster);
+    void dropUpstream();
+    void writeToClient(const QByteArray &data);
+    qint64 clientQueuedBytes() const;
+    void onClientBytesWritten();
+    void onClientDisconnected();
+    void closeAfterWrites();
+    void onHeaderTimeout();
+    void onIdleTimeout();
+    void logRejection(int code, const QString &reason) const;
+
+    QSslSocket *m_client;
+    std::shared_ptr<const ProxySettings> m_settings;
+    quint16 m_clientPort;
+    HttpMessageParser m_parser;
+    QByteArray m_unparsed;
+    UpstreamConnection *m_upstream = nullptr;
+    Exchange m_exchange;
+    QTimer m_headerTimer;
+    QTimer m_idleTimer;
+    bool m_clientWriteQueueFull = false;
+    bool m_closing = false;
+    bool m_closed = false;
+};
+
+} // namespace lamplighter

@@ -1,0 +1,29 @@
+#pragma once
+
+#include "HttpHead.h"
+
+#include <QUrl>
+
+namespace lamplighter {
+
+// Removes the hop-by-hop fields, which describe one connection and must not be forwarded
+// (RFC 9110, section 7.6.1). They are Connection and every field it names, Keep-Alive, Proxy-*,
+// TE, Trailer, Transfer-Encoding and Upgrade. Content-Length stays.
+void removeHopByHopHeaders(HttpHead &head);
+
+// Builds the head to send to a cluster from a client's request. The client's Authorization and
+// every Impersonate-* field are dropped, so that only the person's ID token reaches the server
+// and a local client cannot act as anyone else. Host names the server, and the body framing is
+// set again from `request.framing`.
+HttpHead upstreamRequestHead(const HttpHead &request,
+                             const QByteArray &target,
+                             const QUrl &server,
+                             const QByteArray &idToken);
+
+// Builds the head to send to the client from a cluster's response. `clientFraming` is the body
+// framing towards the client: None, ContentLength (the server's length), Chunked, or UntilClose,
+// where the head has no length and the proxy closes the connection after the body.
+HttpHead
+clientResponseHead(const HttpHead &response, HttpBodyFraming clientFraming, bool closeConnection);
+
+} // namespace lamplighter

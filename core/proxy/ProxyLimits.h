@@ -1,0 +1,25 @@
+#pragma once
+
+#include <QtGlobal>
+#include <chrono>
+
+namespace lamplighter {
+
+// Limits that protect the local proxy from clients and servers that send too much or too slowly.
+struct ProxyLimits {
+    // Maximum bytes in a request or response head: the target plus every header line.
+    qsizetype maxHeadBytes = 64 * 1024;
+    int maxHeaderCount = 100;
+    // Maximum bytes queued for a socket before the proxy stops reading from the other side.
+    qint64 maxQueuedBytes = 1024 * 1024;
+    // Maximum time from the first byte of a request (or from the TLS handshake) to the end of
+    // its head.
+    std::chrono::milliseconds headerTimeout{30000};
+    // Time after which an idle keep-alive client connection is closed. It is longer than the 90 s
+    // IdleConnTimeout of Go's http.DefaultTransport, so Go clients with that default close first.
+    std::chrono::milliseconds idleTimeout{120000};
+    // Maximum time to connect to a cluster and finish the TLS handshake.
+    std::chrono::milliseconds upstreamConnectTimeout{30000};
+};
+
+} // namespace lamplighter

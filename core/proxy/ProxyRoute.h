@@ -1,0 +1,36 @@
+#pragma once
+
+#include <QByteArray>
+#include <QString>
+#include <QUrl>
+#include <optional>
+
+namespace lamplighter {
+
+// The cluster a request target names and the part of the target that follows the cluster's
+// prefix: `/clusters/<name>/api/v1/pods?watch=1` routes to cluster `name` with
+// `/api/v1/pods?watch=1`.
+struct ClusterRoute {
+    QString clusterName; // percent-decoded
+    QByteArray pathAndQuery;
+};
+
+// Returns the route of an origin-form target, or nothing when the target is not under
+// /clusters/<name>.
+std::optional<ClusterRoute> parseClusterRoute(const QByteArray &target);
+
+// Returns the path prefix for a cluster, `/clusters/<name>` with the name percent-encoded.
+QByteArray clusterPathPrefix(const QString &clusterName);
+
+// Returns the target to send upstream: the server URL's path (if any) followed by
+// `pathAndQuery`.
+QByteArray upstreamTarget(const QUrl &server, const QByteArray &pathAndQuery);
+
+// Returns the Host header value for a server URL: the host, with brackets for IPv6, and the
+// port when the URL names one.
+QByteArray upstreamHostHeader(const QUrl &server);
+
+// Returns the path of a target without its query, cut to a length fit for a log line.
+QString targetPathForLog(const QByteArray &target);
+
+} // namespace lamplighter

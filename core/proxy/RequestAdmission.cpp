@@ -1,0 +1,140 @@
+#include "RequestAdmission.h"
+
+#include "ProxyHeaders.h"
+#include "ProxyRoute.h"
+#include "SessionKey.h"
+
+#include <QStringList>
+
+namespace lamplighter {
+
+namespace {
+
+const QString kKubeconfigHint =
+    QStringLiteral("Use the kubeconfig that `lamplighter kubeconfig` prints.");
+
+RequestAdmission reject(int code, const QString &message, const QString &logReason) {
+    RequestAdmission admission;
+    admission.rejection = KubernetesStatus(code, message);
+    admission.logReason = logReason;
+    return admission;
+}
+
+// Returns true when `value` is `127.0.0.1:<port>` or `localhost:<port>`, optionally preceded by
+// `scheme://`.
+bool namesThisProxy(const QByteArray &value, const QByteArray &scheme, quint16 port) {
+    const QByteArray portSuffix = ':' + QByteArray::number(port);
+    const QByteArray lower = value.toLower();
+    return lower == scheme + "127.0.0.1" + portSuffix || lower == scheme + "localhost" + portSuffix;
+}
+
+std::optional<RequestAdmission> checkHostAndOrigin(const HttpHead &request, quint16 port) {
+    // A page that rebinds its DNS name to 127.0.0.1 still sends its own name as Host.
+    const QByteArray host = request.value("Host");
+    if (!host.isEmpty() && !namesThisProxy(host, QByteArray(), port)) {
+        return reject(403,
+                      QStringLiteral("The Host header \"%1\" does not name the Lamplighter proxy. "
+                                     "Connect to https://127.0.0.1:%2. %3")
+                          .arg(QString::fromLatin1(host.left(100)))
+                          .arg(port)
+                          .arg(kKubeconfigHint),
+                      QStringLiteral("foreign Host"));
+    }
+
+    const QByteArray origin = request.value("Origin");
+    if (request.contains("Origin") && !namesThisProxy(origin, "https://", port)) {
+        return reject(403,
+                      QStringLiteral("The Lamplighter proxy does not accept requests from web "
+                                     "pages of other origins."),
+                      QStringLiteral("foreign Origin"));
+    }
+    return std::nullopt;
+}
+
+std::optional<RequestAdmission> checkSessionKeyOf(const HttpHead &request,
+                                                  const ProxySettings &settings) {
+    switch (checkSessionKey(request, settings.sessionKey)) {
+    case SessionKeyCheck::Accepted:
+        return std::nullopt;
+    case SessionKeyCheck::Missing:
+        return reject(
+            401,
+            QStringLiteral("The request has no Lamplighter session key. %1").arg(kKubeconfigHint),
+            QStringLiteral("session key missing"));
+    case SessionKeyCheck::Invalid:
+        break;
+    }
+    return reject(401,
+                  QStringLiteral("The Lamplighter session key in the request is invalid. %1")
+                      .arg(kKubeconfigHint),
+                  QStringLiteral("session key invalid"));
+}
+
+RequestAdmission clusterNotFound(const QString &clusterName, const ProxySettings &settings) {
+    QStringList names;
+    for (const UpstreamCluster &cluster : settings.clusters)
+        names.append(cluster.name);
+    const QString configured =
+        names.isEmpty()
+            ? QStringLiteral("No clusters are configured.")
+            : QStringLiteral("Configured clusters: %1.").arg(names.join(QStringLiteral(", ")));
+    return reject(404,
+                  QStringLiteral("Cluster \"%1\" is not configured in Lamplighter. %2")
+                      .arg(clusterName.left(100), configured),
+                  QStringLiteral("unknown cluster"));
+}
+
+bool requestsUpgrade(const HttpHead &request) {
+    return request.contains("Upgrade") || request.tokens("Connection").contains("upgrade") ||
+           request.method == "CONNECT";
+}
+
+} // namespace
+
+RequestAdmission admitRequest(const HttpHead &request, const ProxySettings &settings) {
+    if (std::optional<RequestAdmission> rejected = checkHostAndOrigin(request, settings.port))
+        return *rejected;
+    if (std::optional<RequestAdmission> rejected = checkSessionKeyOf(request, settings))
+        return *rejected;
+
+    const std::optional<ClusterRoute> route = parseClusterRoute(request.target);
+    if (!route) {
+        // kubectl 1.32 sends the path of `get --raw` as it is, without the server URL's path.
+        return reject(404,
+                      QStringLiteral("Path not found. The Lamplighter proxy serves only "
+                                     "/clusters/<cluster name>/..., so start the paths of "
+                                     "`kubectl get --raw` with /clusters/<cluster name>."),
+                      QStringLiteral("path outside /clusters/"));
+    }
+    const UpstreamCluster *cluster = settings.findCluster(route->clusterName);
+    if (!cluster)
+        return clusterNotFound(route->clusterName, settings);
+
+    // NOTE: WebSocket and SPDY upgrades (exec, attach, port-forward) are not forwarded yet.
+    if (requestsUpgrade(request)) {
+        RequestAdmission admission = reject(501,
+                                            QStringLiteral("The Lamplighter proxy does not "
+                                                           "support upgrades yet."),
+                                            QStringLiteral("upgrade not supported"));
+        admission.closeConnection = true;
+        return admission;
+    }
+
+    if (settings.idToken.isEmpty()) {
+        return reject(401,
+                      QStringLiteral("Not signed in to Lamplighter. Sign in from the tray icon or "
+                                     "run `lamplighter login`, then retry."),
+                      QStringLiteral("signed out"));
+    }
+
+    RequestAdmission admission;
+    admission.cluster = cluster;
+    admission.upstreamHead =
+        upstreamRequestHead(request,
+                            upstreamTarget(cluster->server, route->pathAndQuery),
+                            cluster->server,
+                            settings.idToken);
+    return admission;
+}
+
+} // namespace lamplighter

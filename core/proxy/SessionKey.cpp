@@ -1,0 +1,41 @@
+#include "SessionKey.h"
+
+#include <openssl/crypto.h>
+
+namespace lamplighter {
+
+bool constantTimeEquals(QByteArrayView expected, QByteArrayView presented) {
+    if (expected.isEmpty())
+        return false;
+
+    // Compare against a copy of `presented` cut or padded to the expected length, so that the
+    // comparison runs over the same number of bytes whatever the presented length is.
+    QByteArray candidate(expected.size(), '\0');
+    std::copy_n(presented.data(), std::min(presented.size(), expected.size()), candidate.data());
+    const bool sameBytes = CRYPTO_memcmp(candidate.constData(),
+                                         expected.data(),
+                                         static_cast<size_t>(expected.size())) == 0;
+    const bool sameLength = presented.size() == expected.size();
+    return sameBytes & sameLength;
+}
+
+SessionKeyCheck checkSessionKey(const HttpHead &request, const QByteArray &sessionKey) {
+    const QList<QByteArray> authorizations = request.values("Authorization");
+    if (authorizations.isEmpty())
+        return SessionKeyCheck::Missing;
+    if (authorizations.size() > 1)
+        return SessionKeyCheck::Invalid;
+
+    const QByteArray value = authorizations.first().trimmed();
+    const qsizetype space = value.indexOf(' ');
+    if (space < 0 || value.left(space).compare("bearer", Qt::CaseInsensitive) != 0)
+        return SessionKeyCheck::Missing;
+    const QByteArray token = value.mid(space + 1).trimmed();
+    if (token.isEmpty())
+        return SessionKeyCheck::Missing;
+
+    return constantTimeEquals(sessionKey, token) ? SessionKeyCheck::Accepted
+                                                 : SessionKeyCheck::Invalid;
+}
+
+} // namespace lamplighter

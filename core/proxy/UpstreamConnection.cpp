@@ -1,0 +1,310 @@
+#include "UpstreamConnection.h"
+
+#include "Logging.h"
+
+#include <QSslCipher>
+#include <QSslConfiguration>
+#include <QSslSocket>
+#include <QStringList>
+
+namespace lamplighter {
+
+namespace {
+
+constexpr qint64 kReadChunkBytes = 64 * 1024;
+constexpr qint64 kSocketReadBufferBytes = 256 * 1024;
+
+HttpMessageParser::Limits parserLimits(const ProxyLimits &limits) {
+    return HttpMessageParser::Limits{limits.maxHeadBytes, limits.maxHeaderCount};
+}
+
+QSslConfiguration tlsConfiguration(const UpstreamCluster &cluster) {
+    QSslConfiguration configuration = QSslConfiguration::defaultConfiguration();
+    configuration.setCaCertificates(cluster.caCertificates);
+    configuration.setPeerVerifyMode(QSslSocket::VerifyPeer);
+    configuration.setProtocol(QSsl::TlsV1_2OrLater);
+    // Offer only HTTP/1.1, because API servers select HTTP/2 through ALPN when it is offered.
+    configuration.setAllowedNextProtocols({QByteArray(QSslConfiguration::NextProtocolHttp1_1)});
+    return configuration;
+}
+
+} // namespace
+
+UpstreamConnection::UpstreamConnection(const UpstreamCluster &cluster,
+                                       const ProxyLimits &limits,
+                                       QObject *parent)
+    : QObject(parent)
+    , m_cluster(cluster)
+    , m_limits(limits)
+    , m_socket(new QSslSocket(this))
+    , m_parser(HttpMessageParser::Type::Response, parserLimits(limits)) {
+    m_socket->setSslConfiguration(tlsConfiguration(cluster));
+    m_socket->setReadBufferSize(kSocketReadBufferBytes);
+    m_connectTimer.setSingleShot(true);
+    m_connectTimer.setInterval(limits.upstreamConnectTimeout);
+
+    connect(&m_connectTimer, &QTimer::timeout, this, &UpstreamConnection::onConnectTimeout);
+    // Disable Nagle's algorithm, because a request head and its body go out as separate writes
+    // and the second would otherwise wait for the server's delayed ACK.
+    connect(m_socket, &QSslSocket::connected, this, [this] {
+        m_socket->setSocketOption(QAbstractSocket::LowDelayOption, 1);
+    });
+    connect(m_socket, &QSslSocket::encrypted, this, &UpstreamConnection::onEncrypted);
+    connect(m_socket, &QSslSocket::sslErrors, this, [this](const QList<QSslError> &errors) {
+        m_sslErrors = errors;
+    });
+    connect(m_socket, &QSslSocket::errorOccurred, this, &UpstreamConnection::onSocketError);
+    connect(m_socket, &QSslSocket::disconnected, this, &UpstreamConnection::onDisconnected);
+    connect(m_socket, &QSslSocket::readyRead, this, &UpstreamConnection::readResponse);
+    connect(m_socket, &QSslSocket::bytesWritten, this, &UpstreamConnection::onBytesWritten);
+    connect(
+        m_socket, &QSslSocket::encryptedBytesWritten, this, &UpstreamConnection::onBytesWritten);
+}
+
+UpstreamConnection::~UpstreamConnection() = default;
+
+bool UpstreamConnection::isReusable() const {
+    return !m_closed && !m_peerClosed && !m_requestActive;
+}
+
+void UpstreamConnection::sendRequestHead(const QByteArray &head, bool isHeadRequest) {
+    m_requestActive = true;
+    m_isHeadRequest = isHeadRequest;
+    m_finalHeadEmitted = false;
+    m_parser.startNextMessage(isHeadRequest);
+    if (m_socket->state() == QAbstractSocket::UnconnectedState && !m_closed)
+        connectToServer();
+    write(head);
+}
+
+void UpstreamConnection::sendRequestBody(const QByteArray &data) {
+    write(data);
+}
+
+void UpstreamConnection::setReadingPaused(bool paused) {
+    if (m_readingPaused == paused)
+        return;
+    m_readingPaused = paused;
+    if (!paused)
+        QMetaObject::invokeMethod(this, &UpstreamConnection::readResponse, Qt::QueuedConnection);
+}
+
+void UpstreamConnection::abort() {
+    m_closed = true;
+    m_requestActive = false;
+    m_connectTimer.stop();
+    m_socket->disconnect(this);
+    m_socket->abort();
+}
+
+void UpstreamConnection::connectToServer() {
+    if (m_cluster.server.scheme() != QLatin1String("https")) {
+        fail(502,
+             QStringLiteral("The server URL %1 of cluster \"%2\" does not use https. Change it "
+                            "in the Lamplighter configuration.")
+                 .arg(serverForMessages(), m_cluster.name),
+             QStringLiteral("server URL is not https"));
+        return;
+    }
+    const QString host = m_cluster.server.host();
+    const quint16 port = static_cast<quint16>(m_cluster.server.port(443));
+    m_connectTimer.start();
+    m_socket->connectToHostEncrypted(host, port, host);
+}
+
+void UpstreamConnection::write(const QByteArray &data) {
+    if (m_closed || data.isEmpty())
+        return;
+    if (m_encrypted)
+        m_socket->write(data);
+    else
+        m_writesBeforeEncrypted += data;
+    if (queuedBytes() > m_limits.maxQueuedBytes)
+        m_writeQueueFull = true;
+}
+
+// QSslSocket::bytesToWrite() counts only plaintext that OpenSSL has not taken yet. The
+// encrypted bytes wait in encryptedBytesToWrite().
+qint64 UpstreamConnection::queuedBytes() const {
+    return m_writesBeforeEncrypted.size() + m_socket->bytesToWrite() +
+           m_socket->encryptedBytesToWrite();
+}
+
+void UpstreamConnection::onBytesWritten() {
+    if (m_writeQueueFull && queuedBytes() <= m_limits.maxQueuedBytes / 2) {
+        m_writeQueueFull = false;
+        Q_EMIT writeQueueDrained();
+    }
+}
+
+void UpstreamConnection::onEncrypted() {
+    m_connectTimer.stop();
+    m_encrypted = true;
+    qCDebug(lcProxy).noquote() << QStringLiteral("Connected to cluster \"%1\" at %2 with %3")
+                                      .arg(m_cluster.name,
+                                           serverForMessages(),
+                                           m_socket->sessionCipher().name());
+    m_socket->write(m_writesBeforeEncrypted);
+    m_writesBeforeEncrypted.clear();
+}
+
+void UpstreamConnection::readResponse() {
+    while (!m_closed && !m_readingPaused) {
+        if (m_unparsed.isEmpty()) {
+            m_unparsed = m_socket->read(kReadChunkBytes);
+            if (m_unparsed.isEmpty())
+                break;
+        }
+        if (!m_requestActive) {
+            // A server must not send anything between responses.
+            fail(502,
+                 QStringLiteral("Cluster \"%1\" at %2 sent data without a request.")
+                     .arg(m_cluster.name, serverForMessages()),
+                 QStringLiteral("unexpected data from cluster"));
+            return;
+        }
+        const qsizetype consumed = m_parser.parse(m_unparsed);
+        m_unparsed.remove(0, consumed);
+        if (!handleParsedResponse())
+            return;
+    }
+
+    // A body delimited by the end of the connection ends once every buffered byte is parsed.
+    if (m_peerClosed && m_requestActive && !m_readingPaused && m_unparsed.isEmpty() &&
+        m_socket->bytesAvailable() == 0) {
+        m_parser.parseEndOfStream();
+        if (handleParsedResponse() && m_requestActive) {
+            fail(502,
+                 QStringLiteral("Cluster \"%1\" at %2 closed the connection before the response "
+                                "was complete.")
+                     .arg(m_cluster.name, serverForMessages()),
+                 QStringLiteral("cluster closed the connection"));
+        }
+    }
+}
+
+// Emits what the last parse produced. Returns false when parsing must stop because the response
+// is finished or failed, or because a receiver aborted this connection.
+bool UpstreamConnection::handleParsedResponse() {
+    if (const std::optional<HttpParseError> &error = m_parser.error()) {
+        fail(502,
+             QStringLiteral("Cluster \"%1\" at %2 sent an invalid response: %3.")
+                 .arg(m_cluster.name, serverForMessages(), error->reason),
+             QStringLiteral("invalid response from cluster"));
+        return false;
+    }
+
+    if (m_parser.isHeadComplete() && !m_finalHeadEmitted) {
+        const int statusCode = m_parser.head().statusCode;
+        if (statusCode == 101) {
+            fail(502,
+                 QStringLiteral("Cluster \"%1\" at %2 switched protocols without an upgrade "
+                                "request.")
+                     .arg(m_cluster.name, serverForMessages()),
+                 QStringLiteral("unexpected upgrade from cluster"));
+            return false;
+        }
+        if (statusCode / 100 == 1) {
+            Q_EMIT responseHeadReceived(m_parser.head());
+            m_parser.startNextMessage(m_isHeadRequest);
+            return !m_closed;
+        }
+        m_finalHeadEmitted = true;
+        Q_EMIT responseHeadReceived(m_parser.head());
+        if (m_closed)
+            return false;
+    }
+
+    const QByteArray body = m_parser.takeBody();
+    if (!body.isEmpty()) {
+        Q_EMIT responseBodyReceived(body);
+        if (m_closed)
+            return false;
+    }
+
+    if (m_parser.isMessageComplete()) {
+        finishResponse();
+        return false;
+    }
+    return true;
+}
+
+void UpstreamConnection::finishResponse() {
+    m_requestActive = false;
+    const bool reusable = m_parser.head().keepAlive && !m_peerClosed && m_unparsed.isEmpty();
+    if (!reusable) {
+        m_closed = true;
+        m_socket->disconnectFromHost();
+    }
+    Q_EMIT responseFinished(reusable);
+}
+
+void UpstreamConnection::onSocketError() {
+    if (m_closed)
+        return;
+    const QAbstractSocket::SocketError error = m_socket->error();
+    if (error == QAbstractSocket::RemoteHostClosedError && m_encrypted)
+        return; // handled by onDisconnected(), after the buffered bytes are read
+
+    if (!m_sslErrors.isEmpty() || error == QAbstractSocket::SslHandshakeFailedError) {
+        QStringList reasons;
+        for (const QSslError &sslError : m_sslErrors)
+            reasons.append(sslError.errorString());
+        if (reasons.isEmpty())
+            reasons.append(m_socket->errorString());
+        fail(502,
+             QStringLiteral("TLS verification of cluster \"%1\" at %2 failed: %3. Check the "
+                            "certificate authority configured for this cluster.")
+                 .arg(m_cluster.name, serverForMessages(), reasons.join(QStringLiteral("; "))),
+             QStringLiteral("TLS verification failed"));
+        return;
+    }
+
+    const QString step =
+        m_encrypted ? QStringLiteral("Connection to") : QStringLiteral("Connecting to");
+    fail(502,
+         QStringLiteral("%1 cluster \"%2\" at %3 failed: %4.")
+             .arg(step, m_cluster.name, serverForMessages(), m_socket->errorString()),
+         QStringLiteral("connection to cluster failed"));
+}
+
+void UpstreamConnection::onDisconnected() {
+    if (m_closed)
+        return;
+    m_peerClosed = true;
+    if (!m_encrypted) {
+        fail(502,
+             QStringLiteral("Cluster \"%1\" at %2 closed the connection during the TLS handshake.")
+                 .arg(m_cluster.name, serverForMessages()),
+             QStringLiteral("TLS handshake failed"));
+        return;
+    }
+    if (m_requestActive)
+        readResponse();
+}
+
+void UpstreamConnection::onConnectTimeout() {
+    fail(504,
+         QStringLiteral("Timed out after %1 s connecting to cluster \"%2\" at %3.")
+             .arg(QString::number(m_limits.upstreamConnectTimeout.count() / 1000.0),
+                  m_cluster.name,
+                  serverForMessages()),
+         QStringLiteral("timed out connecting to cluster"));
+}
+
+void UpstreamConnection::fail(int code, const QString &message, const QString &logReason) {
+    if (m_closed)
+        return;
+    const bool reportToReceiver = m_requestActive;
+    abort();
+    if (reportToReceiver)
+        Q_EMIT failed(KubernetesStatus(code, message), logReason);
+    else
+        qCDebug(lcProxy).noquote() << QStringLiteral("Idle connection closed: %1").arg(message);
+}
+
+QString UpstreamConnection::serverForMessages() const {
+    return m_cluster.server.toDisplayString(QUrl::RemoveUserInfo);
+}
+
+} // namespace lamplighter

@@ -1,0 +1,89 @@
+#pragma once
+
+#include "HttpMessageParser.h"
+#include "KubernetesStatus.h"
+#include "ProxyLimits.h"
+#include "UpstreamCluster.h"
+
+#include <QObject>
+#include <QSslError>
+#include <QTimer>
+
+class QSslSocket;
+
+namespace lamplighter {
+
+// One HTTP/1.1 connection over TLS to a cluster's API server, carrying one request at a time.
+// It connects on the first request, verifies the server against the cluster's CA certificates
+// and parses each response as it arrives, so that a watch reaches the client event by event.
+class UpstreamConnection : public QObject {
+    Q_OBJECT
+public:
+    UpstreamConnection(const UpstreamCluster &cluster,
+                       const ProxyLimits &limits,
+                       QObject *parent = nullptr);
+    ~UpstreamConnection() override;
+
+    const UpstreamCluster &cluster() const { return m_cluster; }
+    // Returns true when no request is in progress and the connection has not failed or been
+    // closed, so the next request can use it.
+    bool isReusable() const;
+
+    // Starts a request with its serialized head, connecting first when needed. The response to a
+    // HEAD request has no body, even when its headers announce one.
+    void sendRequestHead(const QByteArray &head, bool isHeadRequest);
+    // Sends body bytes that are already framed (as chunks when the request is chunked).
+    void sendRequestBody(const QByteArray &data);
+    // Returns true from the moment more than ProxyLimits::maxQueuedBytes wait to be sent until
+    // half of them have left. writeQueueDrained() marks the end.
+    bool isWriteQueueFull() const { return m_writeQueueFull; }
+
+    // Stops or resumes reading the response, for backpressure from a slow client.
+    void setReadingPaused(bool paused);
+    void abort();
+
+Q_SIGNALS:
+    // Emitted for each interim (1xx) response and then for the final response head.
+    void responseHeadReceived(const HttpHead &head);
+    void responseBodyReceived(const QByteArray &data);
+    // `reusable` is false when the server asked to close or the body ended with the connection.
+    void responseFinished(bool reusable);
+    // Emitted once when connecting, TLS verification or the response fails. The connection is
+    // closed afterwards.
+    void failed(const KubernetesStatus &status, const QString &logReason);
+    void writeQueueDrained();
+
+private:
+    void connectToServer();
+    void write(const QByteArray &data);
+    qint64 queuedBytes() const;
+    void readResponse();
+    bool handleParsedResponse();
+    void finishResponse();
+    void onEncrypted();
+    void onSocketError();
+    void onDisconnected();
+    void onConnectTimeout();
+    void onBytesWritten();
+    void fail(int code, const QString &message, const QString &logReason);
+    QString serverForMessages() const;
+
+    UpstreamCluster m_cluster;
+    ProxyLimits m_limits;
+    QSslSocket *m_socket;
+    QTimer m_connectTimer;
+    HttpMessageParser m_parser;
+    QByteArray m_unparsed;
+    QByteArray m_writesBeforeEncrypted;
+    QList<QSslError> m_sslErrors;
+    bool m_encrypted = false;
+    bool m_closed = false;
+    bool m_peerClosed = false;
+    bool m_requestActive = false;
+    bool m_isHeadRequest = false;
+    bool m_finalHeadEmitted = false;
+    bool m_readingPaused = false;
+    bool m_writeQueueFull = false;
+};
+
+} // namespace lamplighter

@@ -1,0 +1,118 @@
+#include "proxy/HttpMessageParser.h"
+
+#include <QTest>
+
+using namespace lamplighter;
+
+class TestHttpMessageParser : public QObject {
+    Q_OBJECT
+private Q_SLOTS:
+    void pipelinedRequestsStopAtMessageEnd();
+    void requestSplitAcrossReads();
+    void chunkedBodyUnframed();
+    void responseFraming_data();
+    void responseFraming();
+    void responseUntilCloseEndsAtEndOfStream();
+    void trailerFieldsDropped();
+};
+
+void TestHttpMessageParser::pipelinedRequestsStopAtMessageEnd() {
+    const QByteArray first = "GET /a HTTP/1.1\r\nHost: h\r\n\r\n";
+    const QByteArray second = "GET /b HTTP/1.1\r\nHost: h\r\n\r\n";
+    HttpMessageParser parser(HttpMessageParser::Type::Request, {});
+
+    QCOMPARE(parser.parse(first + second), first.size());
+    QVERIFY(parser.isMessageComplete());
+    QCOMPARE(parser.head().target, QByteArray("/a"));
+    QCOMPARE(parser.parse(second), 0);
+
+    parser.startNextMessage();
+    QCOMPARE(parser.parse(second), second.size());
+    QVERIFY(parser.isMessageComplete());
+    QCOMPARE(parser.head().target, QByteArray("/b"));
+    QCOMPARE(parser.head().method, QByteArray("GET"));
+}
+
+void TestHttpMessageParser::requestSplitAcrossReads() {
+    const QByteArray request =
+        "POST /x HTTP/1.1\r\nHost: h\r\nX-Long-Name: some value\r\nContent-Length: 4\r\n\r\nbody";
+    HttpMessageParser parser(HttpMessageParser::Type::Request, {});
+    QByteArray body;
+    for (qsizetype i = 0; i < request.size(); ++i) {
+        QCOMPARE(parser.parse(request.mid(i, 1)), 1);
+        body += parser.takeBody();
+    }
+    QVERIFY(parser.isMessageComplete());
+    QCOMPARE(parser.head().value("x-long-name"), QByteArray("some value"));
+    QCOMPARE(parser.head().framing, HttpBodyFraming::ContentLength);
+    QCOMPARE(parser.head().contentLength, 4);
+    QCOMPARE(body, QByteArray("body"));
+}
+
+void TestHttpMessageParser::chunkedBodyUnframed() {
+    HttpMessageParser parser(HttpMessageParser::Type::Request, {});
+    parser.parse("POST /x HTTP/1.1\r\nHost: h\r\nTransfer-Encoding: chunked\r\n\r\n"
+                 "3\r\nabc\r\n2\r\nde\r\n0\r\n\r\n");
+    QVERIFY(parser.isMessageComplete());
+    QCOMPARE(parser.head().framing, HttpBodyFraming::Chunked);
+    QCOMPARE(parser.takeBody(), QByteArray("abcde"));
+}
+
+void TestHttpMessageParser::responseFraming_data() {
+    QTest::addColumn<QByteArray>("response");
+    QTest::addColumn<bool>("headRequest");
+    QTest::addColumn<HttpBodyFraming>("framing");
+    QTest::addColumn<bool>("complete");
+
+    QTest::newRow("Content-Length") << QByteArray("HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\nok")
+                                    << false << HttpBodyFraming::ContentLength << true;
+    QTest::newRow("chunked") << QByteArray("HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n")
+                             << false << HttpBodyFraming::Chunked << false;
+    QTest::newRow("HEAD with Content-Length")
+        << QByteArray("HTTP/1.1 200 OK\r\nContent-Length: 20\r\n\r\n") << true
+        << HttpBodyFraming::None << true;
+    QTest::newRow("204") << QByteArray("HTTP/1.1 204 No Content\r\n\r\n") << false
+                         << HttpBodyFraming::None << true;
+    QTest::newRow("304 with Content-Length")
+        << QByteArray("HTTP/1.1 304 Not Modified\r\nContent-Length: 20\r\n\r\n") << false
+        << HttpBodyFraming::None << true;
+    QTest::newRow("no length") << QByteArray("HTTP/1.1 200 OK\r\n\r\nabc") << false
+                               << HttpBodyFraming::UntilClose << false;
+}
+
+void TestHttpMessageParser::responseFraming() {
+    QFETCH(QByteArray, response);
+    QFETCH(bool, headRequest);
+    QFETCH(HttpBodyFraming, framing);
+    QFETCH(bool, complete);
+
+    HttpMessageParser parser(HttpMessageParser::Type::Response, {});
+    parser.startNextMessage(headRequest);
+    parser.parse(response);
+    QVERIFY(!parser.error());
+    QVERIFY(parser.isHeadComplete());
+    QCOMPARE(parser.head().framing, framing);
+    QCOMPARE(parser.isMessageComplete(), complete);
+}
+
+void TestHttpMessageParser::responseUntilCloseEndsAtEndOfStream() {
+    HttpMessageParser parser(HttpMessageParser::Type::Response, {});
+    parser.parse("HTTP/1.1 200 OK\r\n\r\nabc");
+    QVERIFY(!parser.isMessageComplete());
+    parser.parseEndOfStream();
+    QVERIFY(parser.isMessageComplete());
+    QVERIFY(!parser.head().keepAlive);
+    QCOMPARE(parser.takeBody(), QByteArray("abc"));
+}
+
+void TestHttpMessageParser::trailerFieldsDropped() {
+    HttpMessageParser parser(HttpMessageParser::Type::Response, {});
+    parser.parse("HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n"
+                 "1\r\na\r\n0\r\nX-Trailer: 1\r\n\r\n");
+    QVERIFY(parser.isMessageComplete());
+    QVERIFY(!parser.head().contains("X-Trailer"));
+    QCOMPARE(parser.head().headers.size(), size_t(1));
+}
+
+QTEST_GUILESS_MAIN(TestHttpMessageParser)
+#include "tst_httpmessageparser.moc"

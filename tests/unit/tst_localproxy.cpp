@@ -1,0 +1,684 @@
+#include "TestHttpClient.h"
+#include "TestUpstream.h"
+#include "proxy/LocalProxy.h"
+
+#include <QRandomGenerator>
+#include <QTcpServer>
+#include <QTest>
+#include <memory>
+
+using namespace lamplighter;
+
+namespace {
+
+const QByteArray kIdToken = "eyJhbGciOiJSUzI1NiJ9.first-token.signature";
+
+QByteArray randomSessionKey() {
+    QByteArray bytes(32, Qt::Uninitialized);
+    QRandomGenerator::system()->fillRange(reinterpret_cast<quint32 *>(bytes.data()), 8);
+    return bytes.toBase64(QByteArray::Base64UrlEncoding | QByteArray::OmitTrailingEquals);
+}
+
+// Messages logged by the code under test, for checks on what reaches the log.
+QStringList g_logMessages;
+
+void recordLogMessage(QtMsgType, const QMessageLogContext &, const QString &message) {
+    g_logMessages.append(message);
+}
+
+} // namespace
+
+class TestLocalProxy : public QObject {
+    Q_OBJECT
+private Q_SLOTS:
+    void initTestCase();
+    void init();
+    void cleanup();
+
+    void sessionKeyAccepted();
+    void sessionKeyRejected_data();
+    void sessionKeyRejected();
+    void unauthorizedStatusBodyExact();
+    void headerRewrite_data();
+    void headerRewrite();
+    void hostRewrittenToUpstream();
+    void queryKept();
+    void unknownClusterNotFound();
+    void pathOutsideClustersNotFound();
+    void keepAliveReusesUpstream();
+    void pipelinedRequestsInOrder();
+    void upstreamCloseThenReconnect();
+    void requestBodyStreamed_data();
+    void requestBodyStreamed();
+    void streamingResponsePerEvent();
+    void largeResponseIntact();
+    void slowReaderBoundsBuffering();
+    void upstreamTlsFailureNamesCluster();
+    void upstreamConnectionRefused();
+    void upstreamConnectTimeout();
+    void smugglingShapesRejected_data();
+    void smugglingShapesRejected();
+    void oversizedHeadRejected_data();
+    void oversizedHeadRejected();
+    void headerTimeoutRejected();
+    void signedOutRejected();
+    void idTokenChangeOnOpenConnection();
+    void upgradeRejected();
+    void foreignHostRejected();
+    void foreignOriginRejected();
+    void rejectionLogHasNoSecret();
+    void clusterUrlNamesCluster();
+
+private:
+    QByteArray get(const QByteArray &target, const QList<QByteArray> &headers = {}) const;
+    std::unique_ptr<TestHttpClient> connectClient() const;
+    std::optional<TestResponse> roundTrip(const QByteArray &request) const;
+
+    LocalCertificate m_proxyCertificate;
+    QByteArray m_sessionKey;
+    std::unique_ptr<TestUpstream> m_upstream;
+    std::unique_ptr<LocalProxy> m_proxy;
+};
+
+void TestLocalProxy::initTestCase() {
+    const Result<LocalCertificate> generated =
+        LocalCertificate::generate(QDateTime::currentDateTimeUtc());
+    QVERIFY2(generated.ok(), qPrintable(generated.errorMessage()));
+    m_proxyCertificate = *generated;
+}
+
+void TestLocalProxy::init() {
+    m_upstream = std::make_unique<TestUpstream>();
+    QVERIFY(m_upstream->listen());
+
+    m_sessionKey = randomSessionKey();
+    m_proxy = std::make_unique<LocalProxy>();
+    m_proxy->setServerCertificate(m_proxyCertificate);
+    m_proxy->setSessionKey(m_sessionKey);
+    m_proxy->setClusters({m_upstream->cluster(QStringLiteral("dev"))});
+    m_proxy->setIdToken(kIdToken);
+    const Status listening = m_proxy->listen();
+    QVERIFY2(listening.ok(), qPrintable(listening.errorMessage()));
+}
+
+void TestLocalProxy::cleanup() {
+    m_proxy.reset();
+    m_upstream.reset();
+}
+
+QByteArray TestLocalProxy::get(const QByteArray &target, const QList<QByteArray> &headers) const {
+    return TestHttpClient::request("GET", target, m_proxy->port(), m_sessionKey, headers);
+}
+
+std::unique_ptr<TestHttpClient> TestLocalProxy::connectClient() const {
+    auto client = std::make_unique<TestHttpClient>(m_proxyCertificate.certificate);
+    if (!client->connectToProxy(m_proxy->port()))
+        return nullptr;
+    return client;
+}
+
+std::optional<TestResponse> TestLocalProxy::roundTrip(const QByteArray &request) const {
+    const std::unique_ptr<TestHttpClient> client = connectClient();
+    if (!client)
+        return std::nullopt;
+    client->send(request);
+    return client->waitForResponse();
+}
+
+void TestLocalProxy::sessionKeyAccepted() {
+    const std::optional<TestResponse> response = roundTrip(get("/clusters/dev/api"));
+    QVERIFY(response);
+    QCOMPARE(response->head.statusCode, 200);
+    QVERIFY(response->body.startsWith(R"({"kind":"APIVersions")"));
+    QCOMPARE(m_upstream->requests().size(), 1);
+    QCOMPARE(m_upstream->requests().first().head.target, QByteArray("/api"));
+    QCOMPARE(m_upstream->requests().first().head.values("Authorization"),
+             QList<QByteArray>{"Bearer " + kIdToken});
+}
+
+void TestLocalProxy::sessionKeyRejected_data() {
+    QTest::addColumn<QList<QByteArray>>("authorization");
+    QTest::addColumn<QString>("expectedMessage");
+
+    const QString missing = QStringLiteral("has no Lamplighter session key");
+    const QString invalid = QStringLiteral("session key in the request is invalid");
+    QTest::newRow("missing") << QList<QByteArray>{} << missing;
+    QTest::newRow("basic scheme") << QList<QByteArray>{"Authorization: Basic dXNlcjpwYXNz"}
+                                  << missing;
+    QTest::newRow("empty bearer") << QList<QByteArray>{"Authorization: Bearer "} << missing;
+    QTest::newRow("wrong key of same length")
+        << QList<QByteArray>{"Authorization: Bearer " + QByteArray(43, 'x')} << invalid;
+    QTest::newRow("wrong short key") << QList<QByteArray>{"Authorization: Bearer abc"} << invalid;
+    QTest::newRow("the ID token") << QList<QByteArray>{"Authorization: Bearer " + kIdToken}
+                                  << invalid;
+}
+
+void TestLocalProxy::sessionKeyRejected() {
+    QFETCH(QList<QByteArray>, authorization);
+    QFETCH(QString, expectedMessage);
+
+    const QByteArray request =
+        TestHttpClient::request("GET", "/clusters/dev/api", m_proxy->port(), {}, authorization);
+    const std::optional<TestResponse> response = roundTrip(request);
+    QVERIFY(response);
+    QCOMPARE(response->head.statusCode, 401);
+    QCOMPARE(response->head.value("Content-Type"), QByteArray("application/json"));
+    const QString body = QString::fromUtf8(response->body);
+    QVERIFY2(body.contains(expectedMessage), qPrintable(body));
+    QVERIFY2(body.contains(QStringLiteral("lamplighter kubeconfig")), qPrintable(body));
+    QVERIFY(body.endsWith(QStringLiteral(R"("reason":"Unauthorized","code":401})"
+                                         "\n")));
+    QCOMPARE(m_upstream->requests().size(), 0);
+    QCOMPARE(m_upstream->connectionCount(), 0);
+}
+
+void TestLocalProxy::unauthorizedStatusBodyExact() {
+    const QByteArray request =
+        TestHttpClient::request("GET", "/clusters/dev/api", m_proxy->port(), {});
+    const std::optional<TestResponse> response = roundTrip(request);
+    QVERIFY(response);
+    QCOMPARE(response->body,
+             QByteArray(R"({"kind":"Status","apiVersion":"v1","metadata":{},"status":"Failure",)"
+                        R"("message":"The request has no Lamplighter session key. Use the )"
+                        R"(kubeconfig that `lamplighter kubeconfig` prints.",)"
+                        R"("reason":"Unauthorized","code":401})"
+                        "\n"));
+    QCOMPARE(response->head.value("Cache-Control"), QByteArray("no-cache, private"));
+}
+
+void TestLocalProxy::headerRewrite_data() {
+    QTest::addColumn<QList<QByteArray>>("clientHeaders");
+    QTest::addColumn<QByteArray>("upstreamHeader");
+    QTest::addColumn<QList<QByteArray>>("expectedValues");
+
+    const QList<QByteArray> none;
+    QTest::newRow("Impersonate-User removed")
+        << QList<QByteArray>{"Impersonate-User: admin"} << QByteArray("Impersonate-User") << none;
+    QTest::newRow("lowercase impersonate-user removed")
+        << QList<QByteArray>{"impersonate-user: admin"} << QByteArray("Impersonate-User") << none;
+    QTest::newRow("Impersonate-Group removed")
+        << QList<QByteArray>{"Impersonate-Group: system:masters", "Impersonate-Group: other"}
+        << QByteArray("Impersonate-Group") << none;
+    QTest::newRow("Impersonate-Uid removed")
+        << QList<QByteArray>{"Impersonate-Uid: 1234"} << QByteArray("Impersonate-Uid") << none;
+    QTest::newRow("Impersonate-Extra removed")
+        << QList<QByteArray>{"Impersonate-Extra-Scopes: view"}
+        << QByteArray("Impersonate-Extra-Scopes") << none;
+    QTest::newRow("Connection-named header removed")
+        << QList<QByteArray>{"Connection: keep-alive, X-Hop", "X-Hop: 1"} << QByteArray("X-Hop")
+        << none;
+    QTest::newRow("Connection removed")
+        << QList<QByteArray>{"Connection: keep-alive"} << QByteArray("Connection") << none;
+    QTest::newRow("Keep-Alive removed")
+        << QList<QByteArray>{"Keep-Alive: timeout=5"} << QByteArray("Keep-Alive") << none;
+    QTest::newRow("Proxy-Authorization removed")
+        << QList<QByteArray>{"Proxy-Authorization: Basic eDp5"} << QByteArray("Proxy-Authorization")
+        << none;
+    QTest::newRow("TE removed") << QList<QByteArray>{"TE: trailers"} << QByteArray("TE") << none;
+    QTest::newRow("Trailer removed")
+        << QList<QByteArray>{"Trailer: Expires"} << QByteArray("Trailer") << none;
+    QTest::newRow("Accept kept") << QList<QByteArray>{"Accept: application/json"}
+                                 << QByteArray("Accept") << QList<QByteArray>{"application/json"};
+    QTest::newRow("User-Agent kept")
+        << QList<QByteArray>{"User-Agent: kubectl/v1.32.4"} << QByteArray("User-Agent")
+        << QList<QByteArray>{"kubectl/v1.32.4"};
+    QTest::newRow("Authorization is the ID token")
+        << QList<QByteArray>{} << QByteArray("Authorization")
+        << QList<QByteArray>{"Bearer " + kIdToken};
+    QTest::newRow("no Content-Length on GET")
+        << QList<QByteArray>{} << QByteArray("Content-Length") << none;
+}
+
+void TestLocalProxy::headerRewrite() {
+    QFETCH(QList<QByteArray>, clientHeaders);
+    QFETCH(QByteArray, upstreamHeader);
+    QFETCH(QList<QByteArray>, expectedValues);
+
+    const std::optional<TestResponse> response =
+        roundTrip(get("/clusters/dev/api/v1/namespaces", clientHeaders));
+    QVERIFY(response);
+    QCOMPARE(response->head.statusCode, 200);
+    QCOMPARE(m_upstream->requests().size(), 1);
+    QCOMPARE(m_upstream->requests().first().head.values(upstreamHeader), expectedValues);
+}
+
+void TestLocalProxy::hostRewrittenToUpstream() {
+    const std::optional<TestResponse> response = roundTrip(get("/clusters/dev/version"));
+    QVERIFY(response);
+    QCOMPARE(m_upstream->requests().size(), 1);
+    QCOMPARE(m_upstream->requests().first().head.values("Host"),
+             QList<QByteArray>{"127.0.0.1:" + QByteArray::number(m_upstream->port())});
+}
+
+void TestLocalProxy::queryKept() {
+    const std::optional<TestResponse> response =
+        roundTrip(get("/clusters/dev/api/v1/pods?watch=true&resourceVersion=10"));
+    QVERIFY(response);
+    QCOMPARE(m_upstream->requests().size(), 1);
+    QCOMPARE(m_upstream->requests().first().head.target,
+             QByteArray("/api/v1/pods?watch=true&resourceVersion=10"));
+}
+
+void TestLocalProxy::unknownClusterNotFound() {
+    const std::optional<TestResponse> response = roundTrip(get("/clusters/prod/api"));
+    QVERIFY(response);
+    QCOMPARE(response->head.statusCode, 404);
+    const QString body = QString::fromUtf8(response->body);
+    QVERIFY2(body.contains(QStringLiteral(R"(Cluster \"prod\" is not configured)")),
+             qPrintable(body));
+    QVERIFY2(body.contains(QStringLiteral("Configured clusters: dev.")), qPrintable(body));
+    QVERIFY(body.contains(QStringLiteral(R"("reason":"NotFound","code":404)")));
+    QCOMPARE(m_upstream->requests().size(), 0);
+}
+
+void TestLocalProxy::pathOutsideClustersNotFound() {
+    const std::optional<TestResponse> response = roundTrip(get("/api/v1/pods"));
+    QVERIFY(response);
+    QCOMPARE(response->head.statusCode, 404);
+    QCOMPARE(m_upstream->requests().size(), 0);
+}
+
+void TestLocalProxy::keepAliveReusesUpstream() {
+    const std::unique_ptr<TestHttpClient> client = connectClient();
+    QVERIFY(client);
+
+    client->send(get("/clusters/dev/api"));
+    const std::optional<TestResponse> first = client->waitForResponse();
+    QVERIFY(first);
+    QCOMPARE(first->head.statusCode, 200);
+
+    client->send(get("/clusters/dev/apis"));
+    const std::optional<TestResponse> second = client->waitForResponse();
+    QVERIFY(second);
+    QCOMPARE(second->head.statusCode, 200);
+
+    QVERIFY(client->isConnected());
+    QCOMPARE(m_upstream->requests().size(), 2);
+    QCOMPARE(m_upstream->connectionCount(), 1);
+    QCOMPARE(m_upstream->requests().at(0).connectionId, m_upstream->requests().at(1).connectionId);
+}
+
+void TestLocalProxy::pipelinedRequestsInOrder() {
+    const std::unique_ptr<TestHttpClient> client = connectClient();
+    QVERIFY(client);
+
+    client->send(get("/clusters/dev/first") + get("/clusters/nope/x") + get("/clusters/dev/third"));
+    const std::optional<TestResponse> first = client->waitForResponse();
+    const std::optional<TestResponse> second = client->waitForResponse();
+    const std::optional<TestResponse> third = client->waitForResponse();
+    QVERIFY(first);
+    QVERIFY(second);
+    QVERIFY(third);
+    QCOMPARE(first->body, QByteArray(R"({"path":"/first"})"));
+    QCOMPARE(second->head.statusCode, 404);
+    QCOMPARE(third->body, QByteArray(R"({"path":"/third"})"));
+    QCOMPARE(m_upstream->connectionCount(), 1);
+}
+
+void TestLocalProxy::upstreamCloseThenReconnect() {
+    const std::unique_ptr<TestHttpClient> client = connectClient();
+    QVERIFY(client);
+
+    client->send(get("/clusters/dev/close"));
+    const std::optional<TestResponse> first = client->waitForResponse();
+    QVERIFY(first);
+    QCOMPARE(first->body, QByteArray("closing"));
+    QVERIFY(!first->head.contains("Connection"));
+
+    client->send(get("/clusters/dev/api"));
+    const std::optional<TestResponse> second = client->waitForResponse();
+    QVERIFY(second);
+    QCOMPARE(second->head.statusCode, 200);
+    QVERIFY(client->isConnected());
+    QCOMPARE(m_upstream->connectionCount(), 2);
+}
+
+void TestLocalProxy::requestBodyStreamed_data() {
+    QTest::addColumn<bool>("chunked");
+    QTest::newRow("Content-Length") << false;
+    QTest::newRow("chunked") << true;
+}
+
+// The first half of the body must reach the server before the client sends the second half.
+void TestLocalProxy::requestBodyStreamed() {
+    QFETCH(bool, chunked);
+
+    const QByteArray firstHalf(40000, 'a');
+    const QByteArray secondHalf(30000, 'b');
+    const QList<QByteArray> framing =
+        chunked ? QList<QByteArray>{"Transfer-Encoding: chunked"}
+                : QList<QByteArray>{"Content-Length: " +
+                                    QByteArray::number(firstHalf.size() + secondHalf.size())};
+    const auto frame = [chunked](const QByteArray &data) {
+        return chunked ? encodeChunk(data) : data;
+    };
+
+    const std::unique_ptr<TestHttpClient> client = connectClient();
+    QVERIFY(client);
+    client->send(TestHttpClient::request(
+                     "POST", "/clusters/dev/echo", m_proxy->port(), m_sessionKey, framing) +
+                 frame(firstHalf));
+    QVERIFY(QTest::qWaitFor([this, &firstHalf] {
+        return !m_upstream->requests().isEmpty() &&
+               m_upstream->requests().first().body == firstHalf;
+    }));
+    QVERIFY(!m_upstream->requests().first().complete);
+
+    client->send(frame(secondHalf) + (chunked ? lastChunk() : QByteArray()));
+    const std::optional<TestResponse> response = client->waitForResponse();
+    QVERIFY(response);
+    QCOMPARE(response->head.statusCode, 200);
+    QCOMPARE(response->body, firstHalf + secondHalf);
+
+    const HttpHead &upstreamHead = m_upstream->requests().first().head;
+    if (chunked) {
+        QCOMPARE(upstreamHead.values("Transfer-Encoding"), QList<QByteArray>{"chunked"});
+        QVERIFY(!upstreamHead.contains("Content-Length"));
+    } else {
+        QCOMPARE(upstreamHead.values("Content-Length"), QList<QByteArray>{"70000"});
+        QVERIFY(!upstreamHead.contains("Transfer-Encoding"));
+    }
+}
+
+// Each watch event must reach the client before the server sends the next one.
+void TestLocalProxy::streamingResponsePerEvent() {
+    const std::unique_ptr<TestHttpClient> client = connectClient();
+    QVERIFY(client);
+    client->send(get("/clusters/dev/stream?watch=true"));
+
+    QVERIFY(client->waitForPartialBody(TestUpstream::streamEvent(0)));
+    QCOMPARE(m_upstream->streamEventsSent(), 1);
+
+    m_upstream->releaseStreamEvent();
+    QVERIFY(client->waitForPartialBody(TestUpstream::streamEvent(1)));
+    QCOMPARE(m_upstream->streamEventsSent(), 2);
+
+    m_upstream->finishStream();
+    const std::optional<TestResponse> response = client->waitForResponse();
+    QVERIFY(response);
+    QCOMPARE(response->head.values("Transfer-Encoding"), QList<QByteArray>{"chunked"});
+    QCOMPARE(response->body, TestUpstream::streamEvent(0) + TestUpstream::streamEvent(1));
+}
+
+void TestLocalProxy::largeResponseIntact() {
+    m_upstream->setLargeBodyBytes(8 * 1024 * 1024 + 123);
+    const std::optional<TestResponse> response = roundTrip(get("/clusters/dev/large"));
+    QVERIFY(response);
+    QCOMPARE(response->head.statusCode, 200);
+    QCOMPARE(response->body.size(), m_upstream->largeBodyBytes());
+    for (qint64 offset = 0; offset < response->body.size(); ++offset) {
+        if (response->body.at(offset) != TestUpstream::largeBodyByte(offset))
+            QFAIL(qPrintable(QStringLiteral("body differs at byte %1").arg(offset)));
+    }
+}
+
+// A client that stops reading must stop the server too, after a bounded amount of buffering:
+// the proxy queue (1 MiB), its socket buffers and the kernel's loopback buffers.
+void TestLocalProxy::slowReaderBoundsBuffering() {
+    const qint64 bodyBytes = 256LL * 1024 * 1024;
+    const qint64 maxInFlightBytes = 64LL * 1024 * 1024;
+    m_upstream->setLargeBodyBytes(bodyBytes);
+
+    const std::unique_ptr<TestHttpClient> client = connectClient();
+    QVERIFY(client);
+    client->setDiscardingBody(true);
+    client->setReadingPaused(true);
+    client->send(get("/clusters/dev/large"));
+
+    // Wait until the server has made no progress for a second.
+    qint64 written = -1;
+    QVERIFY(QTest::qWaitFor(
+        [&] {
+            const qint64 now = m_upstream->largeBodyBytesWritten();
+            const bool stalled = now > 0 && now == written;
+            written = now;
+            QTest::qWait(1000);
+            return stalled;
+        },
+        60000));
+    QVERIFY2(written < maxInFlightBytes,
+             qPrintable(QStringLiteral("the server wrote %1 bytes").arg(written)));
+
+    client->setReadingPaused(false);
+    QVERIFY(QTest::qWaitFor(
+        [&] { return m_upstream->largeBodyBytesWritten() > written + 8 * 1024 * 1024; }, 30000));
+    QVERIFY(client->bodyBytesReceived() > 0);
+}
+
+void TestLocalProxy::upstreamTlsFailureNamesCluster() {
+    const Result<LocalCertificate> otherCa =
+        LocalCertificate::generate(QDateTime::currentDateTimeUtc());
+    QVERIFY(otherCa.ok());
+    UpstreamCluster cluster = m_upstream->cluster(QStringLiteral("prod"));
+    cluster.caCertificates = {otherCa->certificate};
+    m_proxy->setClusters({cluster});
+
+    const std::optional<TestResponse> response = roundTrip(get("/clusters/prod/api"));
+    QVERIFY(response);
+    QCOMPARE(response->head.statusCode, 502);
+    const QString body = QString::fromUtf8(response->body);
+    QVERIFY2(body.contains(QStringLiteral(R"(TLS verification of cluster \"prod\")")),
+             qPrintable(body));
+    QVERIFY2(body.contains(m_upstream->url().toString()), qPrintable(body));
+    QVERIFY2(!body.contains(QString::fromLatin1(kIdToken)), qPrintable(body));
+    QCOMPARE(m_upstream->requests().size(), 0);
+}
+
+void TestLocalProxy::upstreamConnectionRefused() {
+    QTcpServer closedPort;
+    QVERIFY(closedPort.listen(QHostAddress::LocalHost, 0));
+    const quint16 port = closedPort.serverPort();
+    closedPort.close();
+    UpstreamCluster cluster = m_upstream->cluster(QStringLiteral("gone"));
+    cluster.server.setPort(port);
+    m_proxy->setClusters({cluster});
+
+    const std::optional<TestResponse> response = roundTrip(get("/clusters/gone/api"));
+    QVERIFY(response);
+    QCOMPARE(response->head.statusCode, 502);
+    const QString body = QString::fromUtf8(response->body);
+    QVERIFY2(body.contains(QStringLiteral(R"(cluster \"gone\")")), qPrintable(body));
+    QVERIFY2(body.contains(QStringLiteral("refused")), qPrintable(body));
+}
+
+void TestLocalProxy::upstreamConnectTimeout() {
+    // A TCP server that accepts connections and never completes a TLS handshake.
+    QTcpServer silentServer;
+    QVERIFY(silentServer.listen(QHostAddress::LocalHost, 0));
+    UpstreamCluster cluster = m_upstream->cluster(QStringLiteral("silent"));
+    cluster.server.setPort(silentServer.serverPort());
+    m_proxy->setClusters({cluster});
+    ProxyLimits limits;
+    limits.upstreamConnectTimeout = std::chrono::milliseconds(300);
+    m_proxy->setLimits(limits);
+
+    const std::optional<TestResponse> response = roundTrip(get("/clusters/silent/api"));
+    QVERIFY(response);
+    QCOMPARE(response->head.statusCode, 504);
+    const QString body = QString::fromUtf8(response->body);
+    QVERIFY2(
+        body.contains(QStringLiteral(R"(Timed out after 0.3 s connecting to cluster \"silent\")")),
+        qPrintable(body));
+    QVERIFY(body.contains(QStringLiteral(R"("reason":"Timeout","code":504)")));
+}
+
+void TestLocalProxy::smugglingShapesRejected_data() {
+    QTest::addColumn<QByteArray>("headers");
+    QTest::addColumn<QByteArray>("body");
+
+    QTest::newRow("Content-Length with chunked")
+        << QByteArray("Content-Length: 5\r\nTransfer-Encoding: chunked\r\n")
+        << QByteArray("0\r\n\r\n");
+    QTest::newRow("duplicated Content-Length")
+        << QByteArray("Content-Length: 5\r\nContent-Length: 5\r\n") << QByteArray("hello");
+    QTest::newRow("conflicting Content-Length")
+        << QByteArray("Content-Length: 5\r\nContent-Length: 6\r\n") << QByteArray("hello!");
+    QTest::newRow("Content-Length list")
+        << QByteArray("Content-Length: 5, 5\r\n") << QByteArray("hello");
+    QTest::newRow("negative Content-Length")
+        << QByteArray("Content-Length: -1\r\n") << QByteArray();
+    QTest::newRow("gzip then chunked")
+        << QByteArray("Transfer-Encoding: gzip, chunked\r\n") << QByteArray("0\r\n\r\n");
+    QTest::newRow("Transfer-Encoding twice")
+        << QByteArray("Transfer-Encoding: chunked\r\nTransfer-Encoding: chunked\r\n")
+        << QByteArray("0\r\n\r\n");
+    QTest::newRow("Transfer-Encoding identity")
+        << QByteArray("Transfer-Encoding: identity\r\n") << QByteArray();
+    QTest::newRow("space before colon")
+        << QByteArray("Transfer-Encoding : chunked\r\n") << QByteArray("0\r\n\r\n");
+    QTest::newRow("second Host") << QByteArray("Host: 127.0.0.1:1\r\n") << QByteArray();
+}
+
+void TestLocalProxy::smugglingShapesRejected() {
+    QFETCH(QByteArray, headers);
+    QFETCH(QByteArray, body);
+
+    const std::unique_ptr<TestHttpClient> client = connectClient();
+    QVERIFY(client);
+    client->send("POST /clusters/dev/echo HTTP/1.1\r\nHost: 127.0.0.1:" +
+                 QByteArray::number(m_proxy->port()) + "\r\nAuthorization: Bearer " + m_sessionKey +
+                 "\r\n" + headers + "\r\n" + body);
+    const std::optional<TestResponse> response = client->waitForResponse();
+    QVERIFY(response);
+    QCOMPARE(response->head.statusCode, 400);
+    QVERIFY(response->body.contains(R"("reason":"BadRequest","code":400)"));
+    QVERIFY(client->waitForDisconnected());
+    QCOMPARE(m_upstream->requests().size(), 0);
+}
+
+void TestLocalProxy::oversizedHeadRejected_data() {
+    QTest::addColumn<QByteArray>("target");
+    QTest::addColumn<QList<QByteArray>>("headers");
+
+    QList<QByteArray> manyHeaders;
+    for (int i = 0; i < 100; ++i)
+        manyHeaders.append("X-Header-" + QByteArray::number(i) + ": 1");
+    QTest::newRow("70 KiB header value")
+        << QByteArray("/clusters/dev/api")
+        << QList<QByteArray>{"X-Large: " + QByteArray(70 * 1024, 'x')};
+    QTest::newRow("101 header fields") << QByteArray("/clusters/dev/api") << manyHeaders;
+    QTest::newRow("70 KiB target")
+        << QByteArray("/clusters/dev/api?q=" + QByteArray(70 * 1024, 'x')) << QList<QByteArray>{};
+}
+
+void TestLocalProxy::oversizedHeadRejected() {
+    QFETCH(QByteArray, target);
+    QFETCH(QList<QByteArray>, headers);
+
+    const std::unique_ptr<TestHttpClient> client = connectClient();
+    QVERIFY(client);
+    client->send(get(target, headers));
+    const std::optional<TestResponse> response = client->waitForResponse();
+    QVERIFY(response);
+    QCOMPARE(response->head.statusCode, 431);
+    QVERIFY(client->waitForDisconnected());
+    QCOMPARE(m_upstream->requests().size(), 0);
+}
+
+void TestLocalProxy::headerTimeoutRejected() {
+    ProxyLimits limits;
+    limits.headerTimeout = std::chrono::milliseconds(300);
+    m_proxy->setLimits(limits);
+
+    const std::unique_ptr<TestHttpClient> client = connectClient();
+    QVERIFY(client);
+    client->send("GET /clusters/dev/api HTTP/1.1\r\nHost: 127.0.0.1\r\n");
+    const std::optional<TestResponse> response = client->waitForResponse();
+    QVERIFY(response);
+    QCOMPARE(response->head.statusCode, 408);
+    QVERIFY(client->waitForDisconnected());
+    QCOMPARE(m_upstream->requests().size(), 0);
+}
+
+void TestLocalProxy::signedOutRejected() {
+    m_proxy->setIdToken({});
+    const std::optional<TestResponse> response = roundTrip(get("/clusters/dev/api"));
+    QVERIFY(response);
+    QCOMPARE(response->head.statusCode, 401);
+    const QString body = QString::fromUtf8(response->body);
+    QVERIFY2(body.contains(QStringLiteral(
+                 "Sign in from the tray icon or run `lamplighter login`, then retry.")),
+             qPrintable(body));
+    QCOMPARE(m_upstream->requests().size(), 0);
+}
+
+void TestLocalProxy::idTokenChangeOnOpenConnection() {
+    const QByteArray refreshedToken = "eyJhbGciOiJSUzI1NiJ9.refreshed-token.signature";
+    const std::unique_ptr<TestHttpClient> client = connectClient();
+    QVERIFY(client);
+
+    client->send(get("/clusters/dev/api"));
+    QVERIFY(client->waitForResponse());
+    m_proxy->setIdToken(refreshedToken);
+    client->send(get("/clusters/dev/api"));
+    QVERIFY(client->waitForResponse());
+
+    QCOMPARE(m_upstream->requests().size(), 2);
+    QCOMPARE(m_upstream->requests().at(0).head.value("Authorization"), "Bearer " + kIdToken);
+    QCOMPARE(m_upstream->requests().at(1).head.value("Authorization"), "Bearer " + refreshedToken);
+}
+
+void TestLocalProxy::upgradeRejected() {
+    const std::unique_ptr<TestHttpClient> client = connectClient();
+    QVERIFY(client);
+    client->send(get("/clusters/dev/api/v1/namespaces/default/pods/p/exec",
+                     {"Connection: Upgrade", "Upgrade: websocket"}));
+    const std::optional<TestResponse> response = client->waitForResponse();
+    QVERIFY(response);
+    QCOMPARE(response->head.statusCode, 501);
+    QVERIFY(response->body.contains("does not support upgrades yet"));
+    QVERIFY(client->waitForDisconnected());
+    QCOMPARE(m_upstream->requests().size(), 0);
+}
+
+void TestLocalProxy::foreignHostRejected() {
+    const QByteArray request = "GET /clusters/dev/api HTTP/1.1\r\nHost: attacker.example:" +
+                               QByteArray::number(m_proxy->port()) + "\r\nAuthorization: Bearer " +
+                               m_sessionKey + "\r\n\r\n";
+    const std::optional<TestResponse> response = roundTrip(request);
+    QVERIFY(response);
+    QCOMPARE(response->head.statusCode, 403);
+    QCOMPARE(m_upstream->requests().size(), 0);
+}
+
+void TestLocalProxy::foreignOriginRejected() {
+    const std::optional<TestResponse> response =
+        roundTrip(get("/clusters/dev/api", {"Origin: https://attacker.example"}));
+    QVERIFY(response);
+    QCOMPARE(response->head.statusCode, 403);
+    QCOMPARE(m_upstream->requests().size(), 0);
+}
+
+void TestLocalProxy::rejectionLogHasNoSecret() {
+    g_logMessages.clear();
+    const QtMessageHandler previous = qInstallMessageHandler(recordLogMessage);
+    const QByteArray wrongKey = "wrong-session-key-that-must-not-be-logged";
+    const QByteArray request = TestHttpClient::request(
+        "GET", "/clusters/dev/api?token=query-secret", m_proxy->port(), wrongKey);
+    const std::optional<TestResponse> response = roundTrip(request);
+    qInstallMessageHandler(previous);
+
+    QVERIFY(response);
+    const QStringList lines = g_logMessages.filter(QStringLiteral("Rejected"));
+    QCOMPARE(lines.size(), 1);
+    const QString &line = lines.first();
+    QVERIFY2(line.startsWith(QStringLiteral("Rejected GET /clusters/dev/api from client port ")),
+             qPrintable(line));
+    QVERIFY2(line.endsWith(QStringLiteral(": 401 session key invalid")), qPrintable(line));
+    for (const QString &message : qAsConst(g_logMessages)) {
+        QVERIFY2(!message.contains(QString::fromLatin1(wrongKey)), qPrintable(message));
+        QVERIFY2(!message.contains(QStringLiteral("query-secret")), qPrintable(message));
+        QVERIFY2(!message.contains(QString::fromLatin1(kIdToken)), qPrintable(message));
+    }
+}
+
+void TestLocalProxy::clusterUrlNamesCluster() {
+    const QUrl url = m_proxy->clusterUrl(QStringLiteral("dev"));
+    QCOMPARE(url.toString(),
+             QStringLiteral("https://127.0.0.1:%1/clusters/dev").arg(m_proxy->port()));
+    const QUrl spaced = m_proxy->clusterUrl(QStringLiteral("my cluster"));
+    QCOMPARE(spaced.path(QUrl::FullyEncoded), QStringLiteral("/clusters/my%20cluster"));
+}
+
+QTEST_GUILESS_MAIN(TestLocalProxy)
+#include "tst_localproxy.moc"
