@@ -1,7 +1,217 @@
+#include "CommandLine.h"
+#include "SessionCommands.h"
+#include "TerminationSignals.h"
+#include "TrayIcon.h"
+
+#include "Logging.h"
+#include "config/Config.h"
+#include "kube/Kubeconfig.h"
+#include "session/ControlChannel.h"
+#include "session/Session.h"
+
 #include <QApplication>
+#include <QDesktopServices>
+#include <QJsonObject>
+#include <QProcess>
+#include <QSystemTrayIcon>
+#include <QTextStream>
+#include <QTimer>
+#include <QUrl>
+
+#include <cstdio>
+#include <optional>
+
+using namespace lamplighter;
+
+namespace {
+
+// Exit codes, as in kubectl: 0 success, 1 failure, 2 bad usage or configuration.
+constexpr int exitFailure = 1;
+constexpr int exitUsage = 2;
+
+// How long a command waits for a running instance; login waits for the person in the browser.
+constexpr int statusTimeoutMs = 10'000;
+
+void printOut(const QString &text)
+{
+    QTextStream(stdout) << text;
+}
+
+void printError(const QString &text)
+{
+    QTextStream(stderr) << QStringLiteral("lamplighter: ") << text << Qt::endl;
+}
+
+QString commandName(Invocation::Command command)
+{
+    switch (command) {
+    case Invocation::Command::Login:
+        return QStringLiteral("login");
+    case Invocation::Command::Logout:
+        return QStringLiteral("logout");
+    case Invocation::Command::Status:
+        return QStringLiteral("status");
+    case Invocation::Command::Kubeconfig:
+        return QStringLiteral("kubeconfig");
+    case Invocation::Command::Tray:
+        break;
+    }
+    return QString();
+}
+
+std::optional<Config> readConfig(const Invocation &invocation)
+{
+    Result<Config> config = loadConfig(invocation.configPath);
+    if (!config) {
+        printError(config.errorMessage());
+        return std::nullopt;
+    }
+    return std::move(config).value();
+}
+
+// Prints a reply of the running instance or of a one-shot session; true when it succeeded.
+bool printReply(const QJsonObject &reply)
+{
+    if (!reply.value(QStringLiteral("ok")).toBool()) {
+        printError(reply.value(QStringLiteral("message")).toString());
+        return false;
+    }
+    printOut(formatSessionDescription(reply));
+    return true;
+}
+
+int runTray(const Invocation &invocation, int argc, char *argv[])
+{
+    QApplication app(argc, argv);
+    app.setQuitOnLastWindowClosed(false);
+    quitOnTerminationSignals(&app);
+    std::optional<Config> config = readConfig(invocation);
+    if (!config)
+        return exitUsage;
+
+    Session::Options options;
+    options.urlOpener = [](const QUrl &url) { return QDesktopServices::openUrl(url); };
+    Session session(*config, options);
+    ControlServer control(makeControlHandler(&session));
+    const Status listening = control.listen(defaultControlSocketPath());
+    if (!listening) {
+        printError(listening.errorMessage());
+        return exitFailure;
+    }
+
+    TrayIcon tray(&session);
+    if (QSystemTrayIcon::isSystemTrayAvailable())
+        tray.show();
+    else
+        qCWarning(lcApp) << "No system tray is available; Lamplighter keeps running. Use "
+                            "`lamplighter status`, `login` and `logout` instead.";
+
+    QObject::connect(&session, &Session::started, &app, [&app](const Status &status) {
+        if (!status) {
+            printError(status.errorMessage());
+            app.exit(exitFailure);
+            return;
+        }
+        qCInfo(lcApp) << "Lamplighter is running";
+    });
+    session.start();
+    return app.exec();
+}
+
+// Opens url with xdg-open, which needs no GUI application object in this process; without it,
+// asks the person to open the URL themselves, as command-line OAuth clients do.
+bool openUrlWithoutDesktopSession(const QUrl &url)
+{
+    if (QProcess::startDetached(QStringLiteral("xdg-open"), {url.toString(QUrl::FullyEncoded)}))
+        return true;
+    QTextStream(stderr) << QStringLiteral("Open this address in your browser to sign in:\n  ")
+                        << url.toString(QUrl::FullyEncoded) << Qt::endl;
+    return true;
+}
+
+// Runs command in this process, without a proxy, when no instance is running.
+int runOneShot(const Invocation &invocation, int argc, char *argv[])
+{
+    QCoreApplication app(argc, argv);
+    std::optional<Config> config = readConfig(invocation);
+    if (!config)
+        return exitUsage;
+
+    Session::Options options;
+    options.serveProxy = false;
+    options.refreshOnStart = false;
+    options.urlOpener = openUrlWithoutDesktopSession;
+    Session session(*config, options);
+    const QString command = commandName(invocation.command);
+    QObject::connect(&session, &Session::started, &app, [&](const Status &status) {
+        if (!status) {
+            printError(status.errorMessage());
+            app.exit(exitFailure);
+            return;
+        }
+        runSessionCommand(&session, command, [&app](const QJsonObject &reply) {
+            const bool succeeded = printReply(reply);
+            // Let pending keychain writes finish before the process ends.
+            QTimer::singleShot(0, &app, [&app, succeeded] {
+                app.exit(succeeded ? 0 : exitFailure);
+            });
+        });
+    });
+    session.start();
+    return app.exec();
+}
+
+int runCommand(const Invocation &invocation, int argc, char *argv[])
+{
+    const QString socketPath = defaultControlSocketPath();
+    if (invocation.command == Invocation::Command::Kubeconfig) {
+        QCoreApplication app(argc, argv);
+        printOut(defaultKubeconfigPath() + QLatin1Char('\n'));
+        if (!sendControlRequest(socketPath, {{QStringLiteral("command"), QStringLiteral("status")}},
+                                statusTimeoutMs))
+            printError(QStringLiteral("Lamplighter is not running, so the proxy this kubeconfig "
+                                      "points at does not answer; start `lamplighter` first."));
+        return 0;
+    }
+
+    const int timeoutMs = invocation.command == Invocation::Command::Login
+                              ? 60 * 60 * 1000
+                              : statusTimeoutMs;
+    {
+        QCoreApplication app(argc, argv);
+        const Result<QJsonObject> reply = sendControlRequest(
+            socketPath, {{QStringLiteral("command"), commandName(invocation.command)}}, timeoutMs);
+        if (reply)
+            return printReply(reply.value()) ? 0 : exitFailure;
+        qCDebug(lcApp) << reply.errorMessage() << "- running the command here instead";
+    }
+    return runOneShot(invocation, argc, argv);
+}
+
+} // namespace
 
 int main(int argc, char *argv[])
 {
-    QApplication app(argc, argv);
-    return 0;
+    QStringList arguments;
+    for (int i = 1; i < argc; ++i)
+        arguments.append(QString::fromLocal8Bit(argv[i]));
+    const Invocation invocation = parseCommandLine(arguments);
+    if (!invocation.errorMessage.isEmpty()) {
+        printError(invocation.errorMessage + QStringLiteral(" See `lamplighter --help`."));
+        return exitUsage;
+    }
+    if (invocation.helpRequested) {
+        printOut(invocation.helpText);
+        return 0;
+    }
+    if (invocation.versionRequested) {
+        printOut(QStringLiteral("lamplighter %1\n").arg(QStringLiteral(LAMPLIGHTER_VERSION)));
+        return 0;
+    }
+
+    QCoreApplication::setApplicationName(QStringLiteral("lamplighter"));
+    QCoreApplication::setApplicationVersion(QStringLiteral(LAMPLIGHTER_VERSION));
+    if (invocation.command == Invocation::Command::Tray)
+        return runTray(invocation, argc, argv);
+    return runCommand(invocation, argc, argv);
 }

@@ -1,0 +1,22 @@
+#pragma once
+
+#include <QString>
+#include <QStringList>
+
+namespace lamplighter {
+
+// What the person asked for on the command line.
+struct Invocation {
+    enum class Command { Tray, Login, Logout, Status, Kubeconfig };
+    Command command = Command::Tray;
+    QString configPath;
+    bool helpRequested = false;
+    bool versionRequested = false;
+    QString helpText;      // for the command that was named, filled when helpRequested
+    QString errorMessage;  // set when the arguments are invalid
+};
+
+// Parses arguments (without the program name): `[--config FILE] [COMMAND] [--help]`.
+Invocation parseCommandLine(const QStringList &arguments);
+
+} // namespace lamplighter

@@ -1,0 +1,528 @@
+#include "session/Session.h"
+
+#include "Logging.h"
+#include "kube/Kubeconfig.h"
+#include "oidc/Base64Url.h"
+#include "oidc/LoginJob.h"
+#include "oidc/OidcClient.h"
+#include "oidc/RefreshJob.h"
+#include "proxy/LocalProxy.h"
+#include "store/SecretStore.h"
+#include "tls/LocalCertificate.h"
+#include "util/Redact.h"
+
+#include <QDir>
+#include <QFile>
+#include <QFileInfo>
+#include <QJsonArray>
+#include <QJsonDocument>
+#include <QPointer>
+#include <QSaveFile>
+#include <QSslConfiguration>
+#include <QStandardPaths>
+#include <QTimer>
+
+#include <openssl/rand.h>
+
+#include <algorithm>
+
+namespace lamplighter {
+namespace {
+
+const QString proxyKeyEntry = QStringLiteral("proxy-tls-key");
+
+// The shortest wait before a refresh, and the back-off limits after a failed one.
+constexpr std::chrono::seconds minimumRefreshDelay{5};
+constexpr std::chrono::seconds minimumRefreshLead{10};
+constexpr std::chrono::seconds firstRetryDelay{5};
+constexpr std::chrono::seconds maximumRetryDelay{60};
+
+QString proxyCertificatePath()
+{
+    return QStandardPaths::writableLocation(QStandardPaths::GenericDataLocation) +
+           QStringLiteral("/lamplighter/proxy-certificate.pem");
+}
+
+// The key under which one provider's tokens are kept; a second provider gets its own entry.
+QString tokensEntry(const ProviderConfig &provider)
+{
+    return QStringLiteral("tokens %1 %2")
+        .arg(provider.issuer.toString(QUrl::FullyEncoded), provider.clientId);
+}
+
+QByteArray serializeTokens(const TokenSet &tokens)
+{
+    const QJsonObject object{
+        {QStringLiteral("id_token"), QString::fromLatin1(tokens.idToken)},
+        {QStringLiteral("refresh_token"), QString::fromLatin1(tokens.refreshToken)},
+        {QStringLiteral("access_token"), QString::fromLatin1(tokens.accessToken)},
+    };
+    return QJsonDocument(object).toJson(QJsonDocument::Compact);
+}
+
+QDateTime fromNumericDate(const QJsonValue &value)
+{
+    return value.isDouble() ? QDateTime::fromSecsSinceEpoch(qint64(value.toDouble()), Qt::UTC)
+                            : QDateTime();
+}
+
+// Reads the claims of an ID token that was verified when it arrived and then kept in the
+// keychain. A refresh compares them with the new ID token's (OpenID Connect Core 1.0, 12.2).
+IdTokenClaims readStoredClaims(const QByteArray &idToken)
+{
+    const QList<QByteArray> parts = idToken.split('.');
+    if (parts.size() != 3)
+        return {};
+    const std::optional<QByteArray> payload = decodeBase64Url(parts.at(1));
+    if (!payload)
+        return {};
+    IdTokenClaims claims;
+    claims.all = QJsonDocument::fromJson(*payload).object();
+    claims.issuer = claims.all.value(QStringLiteral("iss")).toString();
+    claims.subject = claims.all.value(QStringLiteral("sub")).toString();
+    claims.expiresAt = fromNumericDate(claims.all.value(QStringLiteral("exp")));
+    claims.issuedAt = fromNumericDate(claims.all.value(QStringLiteral("iat")));
+    return claims;
+}
+
+TokenSet deserializeTokens(const QByteArray &stored)
+{
+    const QJsonObject object = QJsonDocument::fromJson(stored).object();
+    TokenSet tokens;
+    tokens.idToken = object.value(QStringLiteral("id_token")).toString().toLatin1();
+    tokens.refreshToken = object.value(QStringLiteral("refresh_token")).toString().toLatin1();
+    tokens.accessToken = object.value(QStringLiteral("access_token")).toString().toLatin1();
+    tokens.claims = readStoredClaims(tokens.idToken);
+    return tokens;
+}
+
+// 32 random bytes, base64url without padding: what clients send as their bearer token.
+Result<QByteArray> makeSessionKey()
+{
+    QByteArray bytes(32, Qt::Uninitialized);
+    if (RAND_bytes(reinterpret_cast<unsigned char *>(bytes.data()), int(bytes.size())) != 1)
+        return Error{QStringLiteral("The system's random number generator failed")};
+    return bytes.toBase64(QByteArray::Base64UrlEncoding | QByteArray::OmitTrailingEquals);
+}
+
+} // namespace
+
+struct Session::Private {
+    Private(Session *session, Config configuration, Options settings)
+        : q(session)
+        , config(std::move(configuration))
+        , options(std::move(settings))
+        , store(options.keychainService)
+        , oidc(config.provider)
+    {
+        if (options.kubeconfigPath.isEmpty())
+            options.kubeconfigPath = defaultKubeconfigPath();
+        if (options.urlOpener)
+            oidc.setUrlOpener(options.urlOpener);
+        refreshTimer.setSingleShot(true);
+        refreshTimer.setTimerType(Qt::VeryCoarseTimer);
+    }
+
+    void setState(State next, const QString &error = QString());
+    void fail(const Status &status);
+
+    void startProxy(std::function<void(Status)> done);
+    void loadCertificate(std::function<void(Result<LocalCertificate>)> done);
+    Status listenAndWriteKubeconfig(const LocalCertificate &certificate);
+    void restoreTokens();
+
+    void acceptTokens(TokenSet tokens);
+    void storeTokens();
+    void scheduleRefresh();
+    void refreshNow();
+    void handleRefreshFailure(const Error &error, bool needsLogin);
+    void forgetTokens();
+    void finishStart();
+
+    Session *q;
+    Config config;
+    Options options;
+    SecretStore store;
+    OidcClient oidc;
+    LocalProxy *proxy = nullptr;
+
+    State state = State::Starting;
+    QString error;
+    TokenSet tokens;
+    QTimer refreshTimer;
+    std::chrono::seconds retryDelay = firstRetryDelay;
+    QPointer<LoginJob> loginJob;
+    QPointer<RefreshJob> refreshJob;
+    bool startPending = false; // started() waits for the first refresh of a restored session
+};
+
+void Session::Private::finishStart()
+{
+    if (!startPending)
+        return;
+    startPending = false;
+    Q_EMIT q->started(Done{});
+}
+
+void Session::Private::setState(State next, const QString &message)
+{
+    error = message;
+    if (next == state && message.isEmpty())
+        return;
+    qCInfo(lcSession).noquote() << "State:" << stateName(next)
+                                << (message.isEmpty() ? QString() : QStringLiteral("- ") + message);
+    state = next;
+    Q_EMIT q->stateChanged(state);
+}
+
+void Session::Private::fail(const Status &status)
+{
+    Q_EMIT q->started(status);
+}
+
+void Session::Private::loadCertificate(std::function<void(Result<LocalCertificate>)> done)
+{
+    store.read(proxyKeyEntry, [this, done](Result<std::optional<QByteArray>> key) {
+        QFile file(proxyCertificatePath());
+        if (key.ok() && key->has_value() && file.open(QIODevice::ReadOnly)) {
+            Result<LocalCertificate> kept = LocalCertificate::fromPem(file.readAll(), **key);
+            if (kept && !kept->needsRenewal(QDateTime::currentDateTimeUtc())) {
+                done(std::move(kept));
+                return;
+            }
+            qCInfo(lcTls) << "Replacing the proxy's certificate:"
+                          << (kept ? QStringLiteral("it expires soon") : kept.errorMessage());
+        }
+
+        Result<LocalCertificate> made = LocalCertificate::generate(QDateTime::currentDateTimeUtc());
+        if (!made) {
+            done(std::move(made));
+            return;
+        }
+        QDir().mkpath(QFileInfo(proxyCertificatePath()).absolutePath());
+        QSaveFile output(proxyCertificatePath());
+        if (!output.open(QIODevice::WriteOnly) || output.write(made->certificatePem()) < 0 ||
+            !output.commit()) {
+            done(Error{QStringLiteral("Cannot write the proxy's certificate to %1: %2")
+                           .arg(proxyCertificatePath(), output.errorString())});
+            return;
+        }
+        const LocalCertificate certificate = made.value();
+        store.write(proxyKeyEntry, certificate.privateKeyPem(), [done, certificate](Status stored) {
+            if (!stored) {
+                done(stored.error());
+                return;
+            }
+            qCInfo(lcTls) << "Generated a new certificate for the local proxy";
+            done(certificate);
+        });
+    });
+}
+
+Status Session::Private::listenAndWriteKubeconfig(const LocalCertificate &certificate)
+{
+    Result<QByteArray> sessionKey = makeSessionKey();
+    if (!sessionKey)
+        return sessionKey.error();
+
+    proxy = new LocalProxy(q);
+    proxy->setServerCertificate(certificate);
+    proxy->setSessionKey(sessionKey.value());
+    std::vector<UpstreamCluster> upstreams;
+    for (const ClusterConfig &cluster : config.clusters) {
+        // A cluster configured without a CA is trusted through the system's CA store.
+        const QList<QSslCertificate> trusted = cluster.caCertificates.isEmpty()
+                                                   ? QSslConfiguration::systemCaCertificates()
+                                                   : cluster.caCertificates;
+        upstreams.push_back({cluster.name, cluster.server, trusted});
+    }
+    proxy->setClusters(std::move(upstreams));
+    const Status listening = proxy->listen(config.proxy.port);
+    if (!listening)
+        return listening;
+
+    Kubeconfig kubeconfig;
+    for (const ClusterConfig &cluster : config.clusters)
+        kubeconfig.contexts.push_back({cluster.name, proxy->clusterUrl(cluster.name)});
+    kubeconfig.certificateAuthorityPem = certificate.certificatePem();
+    kubeconfig.sessionKey = sessionKey.value();
+    const Status written = kubeconfig.writeTo(options.kubeconfigPath);
+    if (written)
+        qCInfo(lcProxy).noquote() << "Serving" << config.clusters.size() << "clusters on"
+                                  << QStringLiteral("https://127.0.0.1:%1").arg(proxy->port())
+                                  << "- kubeconfig:" << options.kubeconfigPath;
+    return written;
+}
+
+void Session::Private::startProxy(std::function<void(Status)> done)
+{
+    loadCertificate([this, done](Result<LocalCertificate> certificate) {
+        if (!certificate) {
+            done(certificate.error());
+            return;
+        }
+        done(listenAndWriteKubeconfig(certificate.value()));
+    });
+}
+
+void Session::Private::restoreTokens()
+{
+    store.read(tokensEntry(config.provider), [this](Result<std::optional<QByteArray>> stored) {
+        if (!stored) {
+            setState(State::SignedOut, stored.errorMessage());
+            Q_EMIT q->started(Done{});
+            return;
+        }
+        const TokenSet restored = stored->has_value() ? deserializeTokens(**stored) : TokenSet{};
+        if (restored.refreshToken.isEmpty()) {
+            qCInfo(lcSession) << "No stored session; waiting for sign-in";
+            setState(State::SignedOut);
+            Q_EMIT q->started(Done{});
+            return;
+        }
+        tokens = restored;
+        if (!options.refreshOnStart) {
+            setState(State::SignedIn);
+            Q_EMIT q->started(Done{});
+            return;
+        }
+        // The stored ID token may have expired while Lamplighter was not running, so a restored
+        // session starts with a refresh, which also proves that the provider still accepts it.
+        qCInfo(lcSession) << "Restoring the stored session with a refresh";
+        startPending = true;
+        refreshNow();
+    });
+}
+
+void Session::Private::acceptTokens(TokenSet fresh)
+{
+    tokens = std::move(fresh);
+    retryDelay = firstRetryDelay;
+    if (proxy)
+        proxy->setIdToken(tokens.idToken);
+    storeTokens();
+    scheduleRefresh();
+}
+
+void Session::Private::storeTokens()
+{
+    store.write(tokensEntry(config.provider), serializeTokens(tokens), [this](Status stored) {
+        if (!stored)
+            Q_EMIT q->notice(stored.errorMessage());
+    });
+}
+
+void Session::Private::scheduleRefresh()
+{
+    using namespace std::chrono;
+    if (tokens.refreshToken.isEmpty()) {
+        qCInfo(lcSession) << "The provider issued no refresh token; sign-in is needed when the "
+                             "ID token expires";
+        return;
+    }
+    const QDateTime now = QDateTime::currentDateTimeUtc();
+    const seconds remaining{now.secsTo(tokens.claims.expiresAt)};
+    const QDateTime issued =
+        tokens.claims.issuedAt.isValid() ? tokens.claims.issuedAt : now;
+    const seconds lifetime{std::max<qint64>(issued.secsTo(tokens.claims.expiresAt), 0)};
+    // Refresh when a quarter of the lifetime is left, and never later than ten seconds before
+    // expiry, so that requests in flight never carry an expired token.
+    const seconds lead = std::max(minimumRefreshLead, lifetime / 4);
+    const seconds delay = std::max(minimumRefreshDelay, remaining - lead);
+    qCDebug(lcSession) << "Next refresh in" << delay.count() << "s";
+    refreshTimer.start(duration_cast<milliseconds>(delay));
+}
+
+void Session::Private::refreshNow()
+{
+    if (refreshJob)
+        return;
+    refreshJob = oidc.refresh(tokens);
+    QObject::connect(refreshJob, &RefreshJob::finished, q, [this, job = refreshJob.data()] {
+        job->deleteLater();
+        if (job->failed()) {
+            handleRefreshFailure(job->error(), job->needsLogin());
+            return;
+        }
+        const bool wasSignedIn = state == State::SignedIn;
+        acceptTokens(job->tokens());
+        qCInfo(lcSession) << "Refreshed the tokens; the ID token is valid until"
+                          << tokens.claims.expiresAt.toString(Qt::ISODate);
+        if (!wasSignedIn)
+            setState(State::SignedIn);
+        Q_EMIT q->tokensRefreshed();
+        finishStart();
+    });
+    refreshJob->start();
+}
+
+void Session::Private::handleRefreshFailure(const Error &failure, bool needsLogin)
+{
+    if (needsLogin) {
+        qCInfo(lcSession).noquote() << "The provider ended the session:" << failure.message;
+        forgetTokens();
+        setState(State::SignedOut,
+                 QStringLiteral("Your session has ended; sign in again. (%1)").arg(failure.message));
+        finishStart();
+        return;
+    }
+    // A provider that is briefly away is expected now and then: retry with back-off, and only
+    // report it once the ID token has actually expired.
+    qCWarning(lcSession).noquote() << "Refreshing the tokens failed; retrying in"
+                                   << retryDelay.count() << "s:" << failure.message;
+    refreshTimer.start(std::chrono::duration_cast<std::chrono::milliseconds>(retryDelay));
+    retryDelay = std::min(retryDelay * 2, maximumRetryDelay);
+    const bool expired = !tokens.claims.expiresAt.isValid() ||
+                         tokens.claims.expiresAt <= QDateTime::currentDateTimeUtc();
+    if (expired || state != State::SignedIn)
+        setState(State::Failed,
+                 QStringLiteral("Cannot refresh the session: %1 Retrying.").arg(failure.message));
+    finishStart();
+}
+
+void Session::Private::forgetTokens()
+{
+    refreshTimer.stop();
+    if (refreshJob) {
+        // A refresh that ends after sign-out must not bring the tokens back.
+        refreshJob->disconnect(q);
+        refreshJob->deleteLater();
+    }
+    tokens = TokenSet{};
+    if (proxy)
+        proxy->setIdToken(QByteArray());
+    store.remove(tokensEntry(config.provider), [this](Status removed) {
+        if (!removed)
+            Q_EMIT q->notice(removed.errorMessage());
+    });
+}
+
+Session::Session(Config config, Options options, QObject *parent)
+    : QObject(parent)
+    , d(std::make_unique<Private>(this, std::move(config), std::move(options)))
+{
+    connect(&d->store, &SecretStore::keychainUnavailable, this, &Session::notice);
+    connect(&d->refreshTimer, &QTimer::timeout, this, [this] { d->refreshNow(); });
+}
+
+Session::~Session() = default;
+
+void Session::start()
+{
+    if (!d->options.serveProxy) {
+        d->restoreTokens();
+        return;
+    }
+    d->startProxy([this](Status status) {
+        if (!status) {
+            d->setState(State::Failed, status.errorMessage());
+            d->fail(status);
+            return;
+        }
+        d->restoreTokens();
+    });
+}
+
+void Session::signIn()
+{
+    if (d->loginJob)
+        return;
+    d->refreshTimer.stop();
+    d->setState(State::SigningIn);
+    d->loginJob = d->oidc.login(d->config.login);
+    connect(d->loginJob, &LoginJob::finished, this, [this, job = d->loginJob.data()] {
+        job->deleteLater();
+        if (job->failed()) {
+            const bool signedInBefore = !d->tokens.isEmpty();
+            d->setState(signedInBefore ? State::SignedIn : State::Failed, job->error().message);
+            if (signedInBefore)
+                d->scheduleRefresh();
+            return;
+        }
+        d->acceptTokens(job->tokens());
+        qCInfo(lcSession).noquote() << "Signed in as" << userName() << "until"
+                                    << d->tokens.claims.expiresAt.toString(Qt::ISODate);
+        d->setState(State::SignedIn);
+    });
+    d->loginJob->start();
+}
+
+void Session::cancelSignIn()
+{
+    if (d->loginJob)
+        d->loginJob->cancel();
+}
+
+void Session::signOut()
+{
+    cancelSignIn();
+    d->forgetTokens();
+    qCInfo(lcSession) << "Signed out";
+    d->setState(State::SignedOut);
+}
+
+Session::State Session::state() const
+{
+    return d->state;
+}
+
+QString Session::userName() const
+{
+    const QJsonValue value = d->tokens.claims.all.value(d->config.provider.userNameClaim);
+    return value.isString() ? value.toString() : d->tokens.claims.subject;
+}
+
+QStringList Session::groups() const
+{
+    const QJsonValue value = d->tokens.claims.all.value(d->config.provider.groupsClaim);
+    if (value.isString())
+        return {value.toString()};
+    QStringList groups;
+    for (const QJsonValue &group : value.toArray())
+        groups.append(group.toString());
+    return groups;
+}
+
+QDateTime Session::expiresAt() const
+{
+    return d->tokens.claims.expiresAt;
+}
+
+QString Session::errorMessage() const
+{
+    return d->error;
+}
+
+bool Session::tokensInMemoryOnly() const
+{
+    return d->store.isInMemoryOnly();
+}
+
+QString Session::kubeconfigPath() const
+{
+    return d->options.serveProxy ? d->options.kubeconfigPath : QString();
+}
+
+quint16 Session::proxyPort() const
+{
+    return d->proxy ? d->proxy->port() : 0;
+}
+
+QString Session::stateName(State state)
+{
+    switch (state) {
+    case State::Starting:
+        return QStringLiteral("starting");
+    case State::SignedOut:
+        return QStringLiteral("signed out");
+    case State::SigningIn:
+        return QStringLiteral("signing in");
+    case State::SignedIn:
+        return QStringLiteral("signed in");
+    case State::Failed:
+        return QStringLiteral("failed");
+    }
+    return QString();
+}
+
+} // namespace lamplighter

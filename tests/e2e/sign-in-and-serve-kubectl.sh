@@ -1,0 +1,148 @@
+#!/usr/bin/env bash
+# End-to-end test of the main job: sign in from the tray through headless Chromium, then use
+# kubectl through the local proxy, across token expiry and a restart of Lamplighter.
+# Usage: sign-in-and-serve-kubectl.sh LAMPLIGHTER_BINARY
+# It starts its own X server with a tray host and its own keyring session.
+set -euo pipefail
+
+lamplighter=$(realpath "$1")
+here=$(cd "$(dirname "$0")" && pwd)
+
+if [ -z "${LAMPLIGHTER_E2E_INSIDE:-}" ]; then
+    work=$(mktemp -d /tmp/lamplighter-e2e.XXXXXX)
+    mkdir -p "$work/home"
+    export LAMPLIGHTER_E2E_INSIDE=1 LAMPLIGHTER_E2E_WORK=$work HOME_FOR_KEYRING=$work/home
+    exec xvfb-run --auto-servernum --server-args="-screen 0 1024x768x24" \
+        "$here/../tools/with-keyring" "$0" "$@"
+fi
+
+work=$LAMPLIGHTER_E2E_WORK
+export HOME=$work/home XDG_RUNTIME_DIR=$work/run KUBECACHEDIR=$work/kube-cache
+mkdir -p "$XDG_RUNTIME_DIR" && chmod 700 "$XDG_RUNTIME_DIR"
+export BROWSER_COUNT_FILE=$work/browser-starts LAMPLIGHTER_TEST_ARTIFACTS=$work/artifacts
+: >"$BROWSER_COUNT_FILE"
+source "$here/../tools/test-parts.sh"
+
+checks=0
+failures=0
+check() {
+    local name=$1
+    shift
+    checks=$((checks + 1))
+    if "$@"; then
+        echo "ok - $name"
+    else
+        echo "not ok - $name"
+        failures=$((failures + 1))
+    fi
+}
+
+lamplighter_pid=
+cleanup() {
+    [ -z "$lamplighter_pid" ] || kill "$lamplighter_pid" 2>/dev/null || true
+    [ -z "${trayer_pid:-}" ] || kill "$trayer_pid" 2>/dev/null || true
+    stop_test_parts
+    echo "Logs and artifacts are in $work"
+}
+trap cleanup EXIT
+
+start_lamplighter() {
+    "$lamplighter" >>"$work/logs/lamplighter.log" 2>&1 &
+    lamplighter_pid=$!
+    for _ in $(seq 1 100); do
+        if "$lamplighter" status >"$work/status.txt" 2>&1 && grep -q '^Proxy:' "$work/status.txt" &&
+            ! grep -q 'starting' "$work/status.txt"; then
+            return 0
+        fi
+        sleep 0.2
+    done
+    echo "Lamplighter did not answer \`lamplighter status\` within 20 s:" >&2
+    tail -n 20 "$work/logs/lamplighter.log" >&2
+    return 1
+}
+
+stop_lamplighter() {
+    kill "$lamplighter_pid"
+    wait "$lamplighter_pid" 2>/dev/null || true
+    lamplighter_pid=
+}
+
+browser_starts() { wc -l <"$BROWSER_COUNT_FILE"; }
+apiserver_requests() { wc -l <"$work/logs/apiserver-requests.jsonl"; }
+kube() { kubectl --kubeconfig "$("$lamplighter" kubeconfig 2>/dev/null)" "$@"; }
+
+# Reads the stored tokens back through the Secret Service, as any keychain client would.
+# QtKeychain files each entry under the attributes server (the service) and user (the key), and
+# stores binary secrets base64-encoded.
+stored_tokens() { secret-tool search --all --unlock server lamplighter 2>&1; }
+stored_field() {
+    secret-tool lookup server lamplighter user "tokens $ISSUER_URL lamplighter" 2>/dev/null |
+        base64 -d | node -e 'let s = ""; process.stdin.on("data", d => s += d).on("end", () => console.log(JSON.parse(s)[process.argv[1]]))' "$1"
+}
+
+# 1. The parts: provider, double, tray host, Lamplighter.
+BROWSER_COMMAND="[$here/counting-browser]" ID_TOKEN_TTL=20 start_test_parts "$work"
+trayer --edge bottom --align right --widthtype request --height 32 --transparent false \
+    >"$work/logs/trayer.log" 2>&1 &
+trayer_pid=$!
+sleep 1
+start_lamplighter
+check "tray starts signed out" grep -q 'signed out' "$work/status.txt"
+
+# 2. Sign in through headless Chromium.
+check "login through the browser" "$lamplighter" login
+check "browser opened once" test "$(browser_starts)" -eq 1
+
+# 3. kubectl through the proxy.
+check "whoami names the provider's user" \
+    bash -c "$(declare -f kube); lamplighter='$lamplighter'; kube auth whoami | grep -q 'jane@example.test'"
+check "namespaces listed" \
+    bash -c "$(declare -f kube); lamplighter='$lamplighter'; kube get namespaces | grep -q team-a"
+kube get namespaces --watch-only --output-watch-events --request-timeout=0 2>&1 |
+    while IFS= read -r line; do echo "$(date +%s.%N) $line"; done >"$work/watch.txt" &
+watch_pid=$!
+sleep 7
+kill "$watch_pid" 2>/dev/null || true
+pkill -f -- '--watch-only' 2>/dev/null || true
+check "watch receives two events seconds apart" node -e '
+    const lines = require("fs").readFileSync(process.argv[1], "utf8").trim().split("\n")
+        .filter(l => / (ADDED|MODIFIED|DELETED) /.test(l));
+    if (lines.length < 2) { console.error(`only ${lines.length} events`); process.exit(1); }
+    const gap = parseFloat(lines[1]) - parseFloat(lines[0]);
+    if (gap < 1) { console.error(`events arrived ${gap} s apart: not streamed`); process.exit(1); }' \
+    "$work/watch.txt"
+
+# 4. The tokens are in the keyring and nowhere under HOME.
+check "keyring holds the tokens" bash -c "$(declare -f stored_tokens); stored_tokens | grep -q 'attribute.user = tokens'"
+refresh_token=$(stored_field refresh_token)
+id_token=$(stored_field id_token)
+check "refresh token read back" test -n "$refresh_token"
+no_file_contains() { ! grep -rqsF -- "$1" "$HOME" && ! grep -qsF -- "$1" "$work"/logs/*; }
+check "no file holds the refresh token" no_file_contains "$refresh_token"
+check "no file holds the ID token" no_file_contains "$id_token"
+
+# 5. After the ID token expires, kubectl keeps working without the browser.
+sleep 25
+check "whoami after expiry" \
+    bash -c "$(declare -f kube); lamplighter='$lamplighter'; kube auth whoami | grep -q 'jane@example.test'"
+check "refresh token rotated in the keyring" test "$(stored_field refresh_token)" != "$refresh_token"
+check "no second browser sign-in" test "$(browser_starts)" -eq 1
+
+# 6. A restart keeps the session.
+stop_lamplighter
+start_lamplighter
+check "signed in after restart" grep -q 'signed in' "$work/status.txt"
+check "namespaces after restart" \
+    bash -c "$(declare -f kube); lamplighter='$lamplighter'; kube get namespaces | grep -q team-b"
+check "no browser after restart" test "$(browser_starts)" -eq 1
+
+# 7. A wrong session key is refused by the proxy and never reaches the double.
+kubeconfig=$("$lamplighter" kubeconfig 2>/dev/null)
+sed 's/^\( *token:\).*/\1 wrong-session-key/' "$kubeconfig" >"$work/wrong-key.kubeconfig"
+before=$(apiserver_requests)
+kubectl --kubeconfig "$work/wrong-key.kubeconfig" get namespaces >"$work/wrong-key.txt" 2>&1 || true
+check "wrong session key gets 401" grep -q 'You must be logged in to the server' "$work/wrong-key.txt"
+check "wrong session key never reaches the double" test "$(apiserver_requests)" -eq "$before"
+
+echo "$((checks - failures)) passed, $failures failed"
+[ "$failures" -eq 0 ]
