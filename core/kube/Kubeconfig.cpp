@@ -64,19 +64,19 @@ Status Kubeconfig::writeTo(const QString &path) const
 {
     const QString folder = QFileInfo(path).absolutePath();
     if (!QDir().mkpath(folder))
-        return Error{QStringLiteral("Cannot create the folder %1 for the kubeconfig").arg(folder)};
+        return Error{QStringLiteral("Failed to create the folder %1 for the kubeconfig").arg(folder)};
     QFile::setPermissions(folder, QFileDevice::ReadOwner | QFileDevice::WriteOwner |
                                       QFileDevice::ExeOwner);
 
     QSaveFile file(path);
     if (!file.open(QIODevice::WriteOnly))
-        return Error{QStringLiteral("Cannot write the kubeconfig %1: %2")
+        return Error{QStringLiteral("Failed to write the kubeconfig %1: %2")
                          .arg(path, file.errorString())};
     // Restrict the temporary file before the session key goes into it.
     file.setPermissions(QFileDevice::ReadOwner | QFileDevice::WriteOwner);
     file.write(toYaml());
     if (!file.commit())
-        return Error{QStringLiteral("Cannot write the kubeconfig %1: %2")
+        return Error{QStringLiteral("Failed to write the kubeconfig %1: %2")
                          .arg(path, file.errorString())};
     return Done{};
 }

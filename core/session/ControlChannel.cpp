@@ -14,7 +14,7 @@
 namespace lamplighter {
 namespace {
 
-// A request line is a few dozen bytes; anything longer is not a client of ours.
+// A request line is a few dozen bytes, so a longer one comes from another program.
 constexpr qint64 maximumRequestSize = 4096;
 
 QByteArray toLine(const QJsonObject &object)
@@ -42,7 +42,7 @@ Status ControlServer::listen(const QString &socketPath)
 {
     const QString folder = QFileInfo(socketPath).absolutePath();
     if (!QDir().mkpath(folder))
-        return Error{QStringLiteral("Cannot create the folder %1").arg(folder)};
+        return Error{QStringLiteral("Failed to create the folder %1").arg(folder)};
     QFile::setPermissions(folder, QFileDevice::ReadOwner | QFileDevice::WriteOwner |
                                       QFileDevice::ExeOwner);
 
@@ -55,7 +55,7 @@ Status ControlServer::listen(const QString &socketPath)
         QLocalServer::removeServer(socketPath);
     }
     if (!m_server->listen(socketPath))
-        return Error{QStringLiteral("Cannot listen on %1: %2")
+        return Error{QStringLiteral("Failed to listen on %1: %2")
                          .arg(socketPath, m_server->errorString())};
     qCDebug(lcSession) << "Listening for commands on" << socketPath;
     return Done{};
@@ -101,7 +101,7 @@ Result<QJsonObject> sendControlRequest(const QString &socketPath,
         return Error{QStringLiteral("No running Lamplighter listens on %1").arg(socketPath)};
     socket.write(toLine(request));
     if (!socket.waitForBytesWritten(2000))
-        return Error{QStringLiteral("Cannot send the request to %1").arg(socketPath)};
+        return Error{QStringLiteral("Failed to send the request to %1").arg(socketPath)};
 
     QByteArray answer;
     while (!answer.contains('\n')) {

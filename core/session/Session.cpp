@@ -203,7 +203,7 @@ void Session::Private::loadCertificate(std::function<void(Result<LocalCertificat
         QSaveFile output(proxyCertificatePath());
         if (!output.open(QIODevice::WriteOnly) || output.write(made->certificatePem()) < 0 ||
             !output.commit()) {
-            done(Error{QStringLiteral("Cannot write the proxy's certificate to %1: %2")
+            done(Error{QStringLiteral("Failed to write the proxy's certificate to %1: %2")
                            .arg(proxyCertificatePath(), output.errorString())});
             return;
         }
@@ -376,7 +376,7 @@ void Session::Private::handleRefreshFailure(const Error &failure, bool needsLogi
                          tokens.claims.expiresAt <= QDateTime::currentDateTimeUtc();
     if (expired || state != State::SignedIn)
         setState(State::Failed,
-                 QStringLiteral("Cannot refresh the session: %1 Retrying.").arg(failure.message));
+                 QStringLiteral("Refreshing the session failed: %1 Retrying.").arg(failure.message));
     finishStart();
 }
 

@@ -16,7 +16,7 @@ namespace lamplighter {
 
 // The signed-in person and everything that serves them: it runs sign-in and refresh, keeps the
 // tokens in the keychain, and, when asked to, runs the local proxy and writes the kubeconfig
-// that points at it. The tray and the command line drive it; nothing else holds tokens.
+// that points at it. The tray and the command line drive it, and no other object keeps tokens.
 class Session : public QObject {
     Q_OBJECT
 public:
@@ -25,7 +25,7 @@ public:
         SignedOut,
         SigningIn,
         SignedIn,
-        Failed,    // the last sign-in or refresh failed; errorMessage() says why
+        Failed,    // the last sign-in or refresh failed, for the reason in errorMessage()
     };
     Q_ENUM(State)
 
