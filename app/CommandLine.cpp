@@ -14,14 +14,16 @@ struct CommandInfo {
 };
 
 const CommandInfo commands[] = {
-    {"login", Invocation::Command::Login,
+    {"login",
+     Invocation::Command::Login,
      "Sign in through the browser. A running Lamplighter signs in itself; otherwise the tokens "
      "are stored in the keychain for the next start."},
-    {"logout", Invocation::Command::Logout,
-     "Sign out and remove the tokens from the keychain."},
-    {"status", Invocation::Command::Status,
+    {"logout", Invocation::Command::Logout, "Sign out and remove the tokens from the keychain."},
+    {"status",
+     Invocation::Command::Status,
      "Print who is signed in, until when the ID token is valid, and where the proxy listens."},
-    {"kubeconfig", Invocation::Command::Kubeconfig,
+    {"kubeconfig",
+     Invocation::Command::Kubeconfig,
      "Print the path of the kubeconfig that points kubectl and Headlamp at the local proxy."},
 };
 
@@ -39,12 +41,13 @@ QString usage(QCommandLineParser &parser, const CommandInfo *command)
             .arg(QLatin1String(command->name), text);
     }
     text.prepend(QStringLiteral("Usage: lamplighter [options] [command]\n"));
-    text += QStringLiteral("\nWithout a command, Lamplighter starts in the system tray and runs the "
-                           "local proxy.\n\nCommands:\n");
+    text +=
+        QStringLiteral("\nWithout a command, Lamplighter starts in the system tray and runs the "
+                       "local proxy.\n\nCommands:\n");
     for (const CommandInfo &info : commands)
-        text += QStringLiteral("  %1  %2\n")
-                    .arg(QString::fromLatin1(info.name).leftJustified(11),
-                         QLatin1String(info.summary));
+        text +=
+            QStringLiteral("  %1  %2\n")
+                .arg(QString::fromLatin1(info.name).leftJustified(11), QLatin1String(info.summary));
     text += QStringLiteral("\nRun `lamplighter COMMAND --help` for a command's options.\n");
     return text;
 }

@@ -12,8 +12,8 @@ struct Invocation {
     QString configPath;
     bool helpRequested = false;
     bool versionRequested = false;
-    QString helpText;      // for the command that was named, filled when helpRequested
-    QString errorMessage;  // set when the arguments are invalid
+    QString helpText;     // for the command that was named, filled when helpRequested
+    QString errorMessage; // set when the arguments are invalid
 };
 
 // Parses arguments (without the program name): `[--config FILE] [COMMAND] [--help]`.

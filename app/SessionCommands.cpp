@@ -2,7 +2,6 @@
 
 #include <QJsonArray>
 #include <QLocale>
-
 #include <memory>
 
 namespace lamplighter {
@@ -18,7 +17,9 @@ void replyWhenSignInEnds(Session *session, ControlServer::Reply reply)
 {
     auto connection = std::make_shared<QMetaObject::Connection>();
     *connection = QObject::connect(
-        session, &Session::stateChanged, session,
+        session,
+        &Session::stateChanged,
+        session,
         [session, reply, connection](Session::State state) {
             if (state == Session::State::SigningIn || state == Session::State::Starting)
                 return;
@@ -51,8 +52,7 @@ QJsonObject describeSession(const Session &session)
     if (session.state() == Session::State::SignedIn) {
         description.insert(QStringLiteral("user"), session.userName());
         description.insert(QStringLiteral("groups"), QJsonArray::fromStringList(session.groups()));
-        description.insert(QStringLiteral("expiresAt"),
-                           session.expiresAt().toString(Qt::ISODate));
+        description.insert(QStringLiteral("expiresAt"), session.expiresAt().toString(Qt::ISODate));
     }
     if (!session.errorMessage().isEmpty())
         description.insert(QStringLiteral("error"), session.errorMessage());
@@ -77,11 +77,10 @@ QString formatSessionDescription(const QJsonObject &description)
     if (expires.isValid()) {
         const qint64 seconds = QDateTime::currentDateTimeUtc().secsTo(expires);
         add(QStringLiteral("Expires:"),
-            QStringLiteral("%1 (%2)")
-                .arg(expires.toUTC().toString(QStringLiteral("yyyy-MM-dd HH:mm:ss 'UTC'")),
-                     seconds >= 0 ? QStringLiteral("in %1 s").arg(seconds)
-                                  : QStringLiteral("%1 s ago, refreshed on next use")
-                                        .arg(-seconds)));
+            QStringLiteral("%1 (%2)").arg(
+                expires.toUTC().toString(QStringLiteral("yyyy-MM-dd HH:mm:ss 'UTC'")),
+                seconds >= 0 ? QStringLiteral("in %1 s").arg(seconds)
+                             : QStringLiteral("%1 s ago, refreshed on next use").arg(-seconds)));
     }
     add(QStringLiteral("Proxy:"), description.value(QStringLiteral("proxy")).toString());
     add(QStringLiteral("Kubeconfig:"), description.value(QStringLiteral("kubeconfig")).toString());

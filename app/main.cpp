@@ -1,9 +1,8 @@
 #include "CommandLine.h"
+#include "Logging.h"
 #include "SessionCommands.h"
 #include "TerminationSignals.h"
 #include "TrayIcon.h"
-
-#include "Logging.h"
 #include "config/Config.h"
 #include "kube/Kubeconfig.h"
 #include "session/ControlChannel.h"
@@ -17,7 +16,6 @@
 #include <QTextStream>
 #include <QTimer>
 #include <QUrl>
-
 #include <cstdio>
 #include <optional>
 
@@ -90,7 +88,9 @@ int runTray(const Invocation &invocation, int argc, char *argv[])
         return exitUsage;
 
     Session::Options options;
-    options.urlOpener = [](const QUrl &url) { return QDesktopServices::openUrl(url); };
+    options.urlOpener = [](const QUrl &url) {
+        return QDesktopServices::openUrl(url);
+    };
     Session session(*config, options);
     ControlServer control(makeControlHandler(&session));
     const Status listening = control.listen(defaultControlSocketPath());
@@ -152,9 +152,8 @@ int runOneShot(const Invocation &invocation, int argc, char *argv[])
         runSessionCommand(&session, command, [&app](const QJsonObject &reply) {
             const bool succeeded = printReply(reply);
             // Let pending keychain writes finish before the process ends.
-            QTimer::singleShot(0, &app, [&app, succeeded] {
-                app.exit(succeeded ? 0 : exitFailure);
-            });
+            QTimer::singleShot(
+                0, &app, [&app, succeeded] { app.exit(succeeded ? 0 : exitFailure); });
         });
     });
     session.start();
@@ -167,16 +166,16 @@ int runCommand(const Invocation &invocation, int argc, char *argv[])
     if (invocation.command == Invocation::Command::Kubeconfig) {
         QCoreApplication app(argc, argv);
         printOut(defaultKubeconfigPath() + QLatin1Char('\n'));
-        if (!sendControlRequest(socketPath, {{QStringLiteral("command"), QStringLiteral("status")}},
+        if (!sendControlRequest(socketPath,
+                                {{QStringLiteral("command"), QStringLiteral("status")}},
                                 statusTimeoutMs))
             printError(QStringLiteral("Lamplighter is not running, so the proxy this kubeconfig "
                                       "points at does not answer; start `lamplighter` first."));
         return 0;
     }
 
-    const int timeoutMs = invocation.command == Invocation::Command::Login
-                              ? 60 * 60 * 1000
-                              : statusTimeoutMs;
+    const int timeoutMs =
+        invocation.command == Invocation::Command::Login ? 60 * 60 * 1000 : statusTimeoutMs;
     {
         QCoreApplication app(argc, argv);
         const Result<QJsonObject> reply = sendControlRequest(

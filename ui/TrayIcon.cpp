@@ -116,10 +116,14 @@ TrayIcon::TrayIcon(Session *session, QObject *parent)
     connect(m_session, &Session::notice, this, [this](const QString &message) {
         showMessage(tr("Lamplighter"), message, QSystemTrayIcon::Information);
     });
-    connect(m_tray, &QSystemTrayIcon::activated, this, [this](QSystemTrayIcon::ActivationReason reason) {
-        if (reason == QSystemTrayIcon::Trigger && m_session->state() == Session::State::SignedOut)
-            m_session->signIn();
-    });
+    connect(m_tray,
+            &QSystemTrayIcon::activated,
+            this,
+            [this](QSystemTrayIcon::ActivationReason reason) {
+                if (reason == QSystemTrayIcon::Trigger &&
+                    m_session->state() == Session::State::SignedOut)
+                    m_session->signIn();
+            });
     update();
 }
 

@@ -7,10 +7,8 @@
 #include <QFileInfo>
 #include <QRegularExpression>
 #include <QStandardPaths>
-
-#include <yaml-cpp/yaml.h>
-
 #include <set>
+#include <yaml-cpp/yaml.h>
 
 namespace lamplighter {
 namespace {
@@ -19,7 +17,9 @@ namespace {
 // lines and columns from zero; editors count from one.
 class ConfigReader {
 public:
-    explicit ConfigReader(QString path) : m_path(std::move(path)) {}
+    explicit ConfigReader(QString path)
+        : m_path(std::move(path))
+    {}
 
     Error errorAt(const YAML::Mark &mark, const QString &message) const
     {
@@ -32,8 +32,8 @@ public:
                          .arg(message)};
     }
 
-    Result<QString> requiredString(const YAML::Node &parent, const char *key,
-                                   const QString &field) const
+    Result<QString>
+    requiredString(const YAML::Node &parent, const char *key, const QString &field) const
     {
         const YAML::Node node = parent[key];
         if (!node)
@@ -41,8 +41,10 @@ public:
         return string(node, field);
     }
 
-    Result<QString> optionalString(const YAML::Node &parent, const char *key,
-                                   const QString &field, const QString &fallback) const
+    Result<QString> optionalString(const YAML::Node &parent,
+                                   const char *key,
+                                   const QString &field,
+                                   const QString &fallback) const
     {
         const YAML::Node node = parent[key];
         if (!node || node.IsNull())
@@ -68,22 +70,22 @@ public:
         const QUrl url(text.value(), QUrl::StrictMode);
         const YAML::Mark mark = parent[key].Mark();
         if (!url.isValid() || url.host().isEmpty())
-            return errorAt(mark, QStringLiteral("\"%1\" must be a URL, got \"%2\"")
-                                     .arg(field, text.value()));
+            return errorAt(
+                mark, QStringLiteral("\"%1\" must be a URL, got \"%2\"").arg(field, text.value()));
         if (url.scheme() != QLatin1String("https"))
-            return errorAt(mark, QStringLiteral("\"%1\" must be an https URL, got \"%2\"")
-                                     .arg(field, text.value()));
+            return errorAt(
+                mark,
+                QStringLiteral("\"%1\" must be an https URL, got \"%2\"").arg(field, text.value()));
         if (url.hasQuery() || url.hasFragment())
-            return errorAt(mark, QStringLiteral("\"%1\" must not have a query or fragment")
-                                     .arg(field));
+            return errorAt(mark,
+                           QStringLiteral("\"%1\" must not have a query or fragment").arg(field));
         return url;
     }
 
     // Reads PEM certificates from a file named by the configuration; a relative path is
     // relative to the configuration file's folder.
-    Result<QList<QSslCertificate>> certificatesFromFile(const YAML::Node &node,
-                                                        const QString &field,
-                                                        QString *resolvedPath) const
+    Result<QList<QSslCertificate>>
+    certificatesFromFile(const YAML::Node &node, const QString &field, QString *resolvedPath) const
     {
         Result<QString> file = string(node, field);
         if (!file)
@@ -92,13 +94,15 @@ public:
         *resolvedPath = path;
         QFile input(path);
         if (!input.open(QIODevice::ReadOnly))
-            return errorAt(node.Mark(), QStringLiteral("cannot read \"%1\" file %2: %3")
-                                            .arg(field, path, input.errorString()));
+            return errorAt(node.Mark(),
+                           QStringLiteral("cannot read \"%1\" file %2: %3")
+                               .arg(field, path, input.errorString()));
         const QList<QSslCertificate> certificates =
             QSslCertificate::fromData(input.readAll(), QSsl::Pem);
         if (certificates.isEmpty())
-            return errorAt(node.Mark(), QStringLiteral("\"%1\" file %2 holds no PEM certificate")
-                                            .arg(field, path));
+            return errorAt(
+                node.Mark(),
+                QStringLiteral("\"%1\" file %2 holds no PEM certificate").arg(field, path));
         return certificates;
     }
 
@@ -108,26 +112,27 @@ public:
         Result<QString> text = string(node, field);
         if (!text)
             return text.error();
-        const auto decoded = QByteArray::fromBase64Encoding(text.value().toLatin1(),
-                                                            QByteArray::AbortOnBase64DecodingErrors);
+        const auto decoded = QByteArray::fromBase64Encoding(
+            text.value().toLatin1(), QByteArray::AbortOnBase64DecodingErrors);
         if (!decoded)
             return errorAt(node.Mark(), QStringLiteral("\"%1\" must be base64").arg(field));
-        const QList<QSslCertificate> certificates =
-            QSslCertificate::fromData(*decoded, QSsl::Pem);
+        const QList<QSslCertificate> certificates = QSslCertificate::fromData(*decoded, QSsl::Pem);
         if (certificates.isEmpty())
             return errorAt(node.Mark(),
                            QStringLiteral("\"%1\" holds no PEM certificate").arg(field));
         return certificates;
     }
 
-    Status rejectUnknownKeys(const YAML::Node &map, const std::set<std::string> &known,
+    Status rejectUnknownKeys(const YAML::Node &map,
+                             const std::set<std::string> &known,
                              const QString &where) const
     {
         for (const auto &entry : map) {
             const std::string key = entry.first.as<std::string>();
             if (known.count(key) == 0)
-                return errorAt(entry.first.Mark(), QStringLiteral("unknown field \"%1\" in %2")
-                                                       .arg(QString::fromStdString(key), where));
+                return errorAt(entry.first.Mark(),
+                               QStringLiteral("unknown field \"%1\" in %2")
+                                   .arg(QString::fromStdString(key), where));
         }
         return Done{};
     }
@@ -146,8 +151,11 @@ Result<QStringList> readScopes(const ConfigReader &reader, const YAML::Node &nod
 {
     QStringList scopes;
     if (!node || node.IsNull()) {
-        scopes = {QStringLiteral("openid"), QStringLiteral("email"), QStringLiteral("profile"),
-                  QStringLiteral("groups"), QStringLiteral("offline_access")};
+        scopes = {QStringLiteral("openid"),
+                  QStringLiteral("email"),
+                  QStringLiteral("profile"),
+                  QStringLiteral("groups"),
+                  QStringLiteral("offline_access")};
     } else if (node.IsScalar()) {
         // OpenUnison writes scopes as one space-separated string.
         scopes = QString::fromStdString(node.Scalar()).split(QLatin1Char(' '), Qt::SkipEmptyParts);
@@ -171,16 +179,25 @@ Result<ProviderConfig> ConfigReader::provider(const YAML::Node &root) const
 {
     const YAML::Node oidc = root["oidc"];
     if (!oidc)
-        return errorAt(root.Mark(), QStringLiteral("missing block \"oidc\" (the identity provider)"));
+        return errorAt(root.Mark(),
+                       QStringLiteral("missing block \"oidc\" (the identity provider)"));
     if (!oidc.IsMap())
         return errorAt(oidc.Mark(), QStringLiteral("\"oidc\" must be a mapping"));
     // Keys that OpenUnison's values file has in this block and that Lamplighter does not need
     // are accepted, so that the block can be copied over unchanged.
-    const Status keys = rejectUnknownKeys(
-        oidc,
-        {"issuer", "client_id", "scopes", "claims", "ca_file", "auth_url", "token_url",
-         "userinfo_url", "user_in_idtoken", "domain", "client_secret"},
-        QStringLiteral("\"oidc\""));
+    const Status keys = rejectUnknownKeys(oidc,
+                                          {"issuer",
+                                           "client_id",
+                                           "scopes",
+                                           "claims",
+                                           "ca_file",
+                                           "auth_url",
+                                           "token_url",
+                                           "userinfo_url",
+                                           "user_in_idtoken",
+                                           "domain",
+                                           "client_secret"},
+                                          QStringLiteral("\"oidc\""));
     if (!keys)
         return keys.error();
 
@@ -205,13 +222,12 @@ Result<ProviderConfig> ConfigReader::provider(const YAML::Node &root) const
     if (const YAML::Node claims = oidc["claims"]; claims && !claims.IsNull()) {
         if (!claims.IsMap())
             return errorAt(claims.Mark(), QStringLiteral("\"oidc.claims\" must be a mapping"));
-        Result<QString> sub = optionalString(claims, "sub", QStringLiteral("oidc.claims.sub"),
-                                             provider.userNameClaim);
+        Result<QString> sub = optionalString(
+            claims, "sub", QStringLiteral("oidc.claims.sub"), provider.userNameClaim);
         if (!sub)
             return sub.error();
-        Result<QString> groups = optionalString(claims, "groups",
-                                                QStringLiteral("oidc.claims.groups"),
-                                                provider.groupsClaim);
+        Result<QString> groups = optionalString(
+            claims, "groups", QStringLiteral("oidc.claims.groups"), provider.groupsClaim);
         if (!groups)
             return groups.error();
         provider.userNameClaim = sub.value();
@@ -234,7 +250,8 @@ Result<ClusterConfig> ConfigReader::cluster(const YAML::Node &node, int index) c
     if (!node.IsMap())
         return errorAt(node.Mark(), QStringLiteral("%1 must be a mapping").arg(where));
     const Status keys = rejectUnknownKeys(
-        node, {"name", "server", "certificate_authority", "certificate_authority_data", "mode"},
+        node,
+        {"name", "server", "certificate_authority", "certificate_authority_data", "mode"},
         where);
     if (!keys)
         return keys.error();
@@ -260,10 +277,11 @@ Result<ClusterConfig> ConfigReader::cluster(const YAML::Node &node, int index) c
     const YAML::Node caFile = node["certificate_authority"];
     const YAML::Node caData = node["certificate_authority_data"];
     if (caFile && caData)
-        return errorAt(caData.Mark(), QStringLiteral("%1 may set only one of "
-                                                     "certificate_authority and "
-                                                     "certificate_authority_data")
-                                          .arg(where));
+        return errorAt(caData.Mark(),
+                       QStringLiteral("%1 may set only one of "
+                                      "certificate_authority and "
+                                      "certificate_authority_data")
+                           .arg(where));
     if (caFile) {
         auto certificates = certificatesFromFile(
             caFile, where + QStringLiteral(".certificate_authority"), &cluster.caFile);
@@ -299,8 +317,9 @@ Result<std::vector<ClusterConfig>> ConfigReader::clusters(const YAML::Node &root
     if (!list)
         return errorAt(root.Mark(), QStringLiteral("missing list \"clusters\""));
     if (!list.IsSequence() || list.size() == 0)
-        return errorAt(list.Mark(), QStringLiteral("\"clusters\" must be a list of at least "
-                                                   "one cluster"));
+        return errorAt(list.Mark(),
+                       QStringLiteral("\"clusters\" must be a list of at least "
+                                      "one cluster"));
     std::vector<ClusterConfig> clusters;
     for (std::size_t i = 0; i < list.size(); ++i) {
         Result<ClusterConfig> cluster = this->cluster(list[i], int(i));
@@ -308,9 +327,9 @@ Result<std::vector<ClusterConfig>> ConfigReader::clusters(const YAML::Node &root
             return cluster.error();
         for (const ClusterConfig &earlier : clusters) {
             if (earlier.name == cluster->name)
-                return errorAt(list[i]["name"].Mark(),
-                               QStringLiteral("cluster name \"%1\" is used twice")
-                                   .arg(cluster->name));
+                return errorAt(
+                    list[i]["name"].Mark(),
+                    QStringLiteral("cluster name \"%1\" is used twice").arg(cluster->name));
         }
         clusters.push_back(std::move(cluster).value());
     }
@@ -332,8 +351,9 @@ Result<ProxyConfig> ConfigReader::proxy(const YAML::Node &root) const
         bool valid = port.IsScalar();
         const uint value = valid ? QString::fromStdString(port.Scalar()).toUInt(&valid) : 0;
         if (!valid || value > 65535)
-            return errorAt(port.Mark(), QStringLiteral("\"proxy.port\" must be a port number "
-                                                       "from 0 to 65535 (0 picks a free one)"));
+            return errorAt(port.Mark(),
+                           QStringLiteral("\"proxy.port\" must be a port number "
+                                          "from 0 to 65535 (0 picks a free one)"));
         proxy.port = quint16(value);
     }
     return proxy;
@@ -353,8 +373,9 @@ Result<LoginConfig> ConfigReader::login(const YAML::Node &root) const
         return keys.error();
     if (const YAML::Node browser = block["browser"]; browser && !browser.IsNull()) {
         if (!browser.IsSequence() || browser.size() == 0)
-            return errorAt(browser.Mark(), QStringLiteral("\"login.browser\" must be a list: "
-                                                          "the command and its arguments"));
+            return errorAt(browser.Mark(),
+                           QStringLiteral("\"login.browser\" must be a list: "
+                                          "the command and its arguments"));
         for (const YAML::Node &item : browser) {
             Result<QString> argument = string(item, QStringLiteral("login.browser[]"));
             if (!argument)
@@ -366,8 +387,9 @@ Result<LoginConfig> ConfigReader::login(const YAML::Node &root) const
         bool valid = timeout.IsScalar();
         const int seconds = valid ? QString::fromStdString(timeout.Scalar()).toInt(&valid) : 0;
         if (!valid || seconds < 10 || seconds > 3600)
-            return errorAt(timeout.Mark(), QStringLiteral("\"login.timeout_seconds\" must be a "
-                                                          "whole number from 10 to 3600"));
+            return errorAt(timeout.Mark(),
+                           QStringLiteral("\"login.timeout_seconds\" must be a "
+                                          "whole number from 10 to 3600"));
         login.timeout = std::chrono::seconds(seconds);
     }
     return login;
@@ -388,12 +410,14 @@ Result<Config> loadConfig(const QString &path)
     try {
         root = YAML::Load(text.toStdString());
     } catch (const YAML::Exception &exception) {
-        return reader.errorAt(exception.mark, QStringLiteral("invalid YAML: %1")
-                                                  .arg(QString::fromStdString(exception.msg)));
+        return reader.errorAt(
+            exception.mark,
+            QStringLiteral("invalid YAML: %1").arg(QString::fromStdString(exception.msg)));
     }
     if (!root.IsMap())
-        return reader.errorAt(root.Mark(), QStringLiteral("the file must be a YAML mapping with "
-                                                          "the blocks \"oidc\" and \"clusters\""));
+        return reader.errorAt(root.Mark(),
+                              QStringLiteral("the file must be a YAML mapping with "
+                                             "the blocks \"oidc\" and \"clusters\""));
 
     Config config;
     config.path = path;

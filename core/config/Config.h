@@ -7,7 +7,6 @@
 #include <QString>
 #include <QStringList>
 #include <QUrl>
-
 #include <chrono>
 #include <vector>
 
@@ -15,12 +14,12 @@ namespace lamplighter {
 
 // The identity provider, read from the "oidc" block (the keys of an OpenUnison values file).
 struct ProviderConfig {
-    QUrl issuer;                    // oidc.issuer, https
-    QString clientId;               // oidc.client_id
-    QStringList scopes;             // oidc.scopes, "openid" always included
-    QString userNameClaim;          // oidc.claims.sub, default "sub"
-    QString groupsClaim;            // oidc.claims.groups, default "groups"
-    QString caFile;                 // oidc.ca_file, extra CA for the issuer's TLS; may be empty
+    QUrl issuer;           // oidc.issuer, https
+    QString clientId;      // oidc.client_id
+    QStringList scopes;    // oidc.scopes, "openid" always included
+    QString userNameClaim; // oidc.claims.sub, default "sub"
+    QString groupsClaim;   // oidc.claims.groups, default "groups"
+    QString caFile;        // oidc.ca_file, extra CA for the issuer's TLS; may be empty
     QList<QSslCertificate> caCertificates; // read from caFile
 };
 

@@ -3,7 +3,6 @@
 #include <QDir>
 #include <QFileInfo>
 #include <QSaveFile>
-
 #include <yaml-cpp/yaml.h>
 
 namespace lamplighter {
@@ -64,20 +63,21 @@ Status Kubeconfig::writeTo(const QString &path) const
 {
     const QString folder = QFileInfo(path).absolutePath();
     if (!QDir().mkpath(folder))
-        return Error{QStringLiteral("Failed to create the folder %1 for the kubeconfig").arg(folder)};
-    QFile::setPermissions(folder, QFileDevice::ReadOwner | QFileDevice::WriteOwner |
-                                      QFileDevice::ExeOwner);
+        return Error{
+            QStringLiteral("Failed to create the folder %1 for the kubeconfig").arg(folder)};
+    QFile::setPermissions(folder,
+                          QFileDevice::ReadOwner | QFileDevice::WriteOwner | QFileDevice::ExeOwner);
 
     QSaveFile file(path);
     if (!file.open(QIODevice::WriteOnly))
-        return Error{QStringLiteral("Failed to write the kubeconfig %1: %2")
-                         .arg(path, file.errorString())};
+        return Error{
+            QStringLiteral("Failed to write the kubeconfig %1: %2").arg(path, file.errorString())};
     // Restrict the temporary file before the session key goes into it.
     file.setPermissions(QFileDevice::ReadOwner | QFileDevice::WriteOwner);
     file.write(toYaml());
     if (!file.commit())
-        return Error{QStringLiteral("Failed to write the kubeconfig %1: %2")
-                         .arg(path, file.errorString())};
+        return Error{
+            QStringLiteral("Failed to write the kubeconfig %1: %2").arg(path, file.errorString())};
     return Done{};
 }
 

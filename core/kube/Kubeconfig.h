@@ -5,7 +5,6 @@
 #include <QByteArray>
 #include <QString>
 #include <QUrl>
-
 #include <vector>
 
 namespace lamplighter {
@@ -13,8 +12,8 @@ namespace lamplighter {
 // One context of the kubeconfig that Lamplighter writes: a cluster reached through the local
 // proxy.
 struct KubeconfigContext {
-    QString name;  // context and cluster name
-    QUrl server;   // the local proxy's URL for this cluster
+    QString name; // context and cluster name
+    QUrl server;  // the local proxy's URL for this cluster
 };
 
 // The kubeconfig file that points kubectl and Headlamp desktop at the local proxy. It is

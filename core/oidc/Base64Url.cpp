@@ -6,18 +6,21 @@ namespace {
 
 constexpr auto base64UrlOptions = QByteArray::Base64UrlEncoding | QByteArray::OmitTrailingEquals;
 
-bool isBase64UrlCharacter(char c) {
+bool isBase64UrlCharacter(char c)
+{
     return (c >= 'A' && c <= 'Z') || (c >= 'a' && c <= 'z') || (c >= '0' && c <= '9') || c == '-' ||
            c == '_';
 }
 
 } // namespace
 
-QByteArray encodeBase64Url(const QByteArray &data) {
+QByteArray encodeBase64Url(const QByteArray &data)
+{
     return data.toBase64(base64UrlOptions);
 }
 
-std::optional<QByteArray> decodeBase64Url(const QByteArray &text) {
+std::optional<QByteArray> decodeBase64Url(const QByteArray &text)
+{
     for (const char c : text) {
         if (!isBase64UrlCharacter(c))
             return std::nullopt;

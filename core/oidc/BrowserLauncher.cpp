@@ -9,10 +9,11 @@ namespace lamplighter {
 
 BrowserLauncher::BrowserLauncher(QStringList browserCommand, UrlOpener urlOpener)
     : m_browserCommand(std::move(browserCommand))
-    , m_urlOpener(std::move(urlOpener)) {
-}
+    , m_urlOpener(std::move(urlOpener))
+{}
 
-Status BrowserLauncher::open(const QUrl &url) const {
+Status BrowserLauncher::open(const QUrl &url) const
+{
     const QString endpoint = url.adjusted(QUrl::RemoveQuery | QUrl::RemoveFragment).toString();
     if (!m_browserCommand.isEmpty()) {
         qCInfo(lcOidc).noquote() << "Opening" << endpoint << "with the browser command"
@@ -34,7 +35,8 @@ Status BrowserLauncher::open(const QUrl &url) const {
     return Done{};
 }
 
-Status BrowserLauncher::startCommand(const QUrl &url) const {
+Status BrowserLauncher::startCommand(const QUrl &url) const
+{
     QProcess process;
     process.setProgram(m_browserCommand.first());
     process.setArguments(m_browserCommand.mid(1) << url.toString(QUrl::FullyEncoded));

@@ -14,14 +14,16 @@ Discovery::Discovery(QNetworkAccessManager *network, QUrl issuer, QObject *paren
     : QObject(parent)
     , m_network(network)
     , m_issuer(std::move(issuer))
-    , m_documentUrl(ProviderMetadata::discoveryUrl(m_issuer)) {
-}
+    , m_documentUrl(ProviderMetadata::discoveryUrl(m_issuer))
+{}
 
-Discovery::~Discovery() {
+Discovery::~Discovery()
+{
     abort();
 }
 
-void Discovery::start() {
+void Discovery::start()
+{
     const Status issuerValid = ProviderMetadata::validateIssuer(m_issuer);
     if (!issuerValid) {
         QMetaObject::invokeMethod(
@@ -42,7 +44,8 @@ void Discovery::start() {
     qCDebug(lcOidc) << "Fetching the discovery document" << m_documentUrl.toDisplayString();
 }
 
-void Discovery::abort() {
+void Discovery::abort()
+{
     if (!m_reply)
         return;
     QNetworkReply *reply = m_reply;
@@ -52,7 +55,8 @@ void Discovery::abort() {
     reply->deleteLater();
 }
 
-void Discovery::handleReply() {
+void Discovery::handleReply()
+{
     QNetworkReply *reply = m_reply;
     m_reply = nullptr;
     reply->deleteLater();
@@ -87,7 +91,8 @@ void Discovery::handleReply() {
     finish(ProviderMetadata::fromJson(body, m_issuer.toString(), m_documentUrl));
 }
 
-void Discovery::finish(Result<ProviderMetadata> result) {
+void Discovery::finish(Result<ProviderMetadata> result)
+{
     m_result = std::move(result);
     m_finished = true;
     if (m_result.ok()) {

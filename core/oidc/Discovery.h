@@ -31,7 +31,8 @@ public:
     // Tells whether the failure may pass on a later try: a network error, HTTP 5xx or 429.
     bool isTransient() const { return m_transient; }
     // Valid only when the fetch succeeded.
-    ProviderMetadata metadata() const {
+    ProviderMetadata metadata() const
+    {
         return m_result.ok() ? m_result.value() : ProviderMetadata{};
     }
 

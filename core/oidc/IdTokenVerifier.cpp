@@ -3,6 +3,7 @@
 #include "Logging.h"
 #include "oidc/Base64Url.h"
 #include "oidc/JsonWebKeySet.h"
+#include "util/OpenSslPointers.h"
 
 #include <QJsonArray>
 #include <QJsonDocument>
@@ -28,14 +29,6 @@
 namespace lamplighter {
 
 namespace {
-
-template <auto FreeFunction> struct OpenSslDeleter {
-    template <typename T> void operator()(T *object) const { FreeFunction(object); }
-};
-
-using DigestContextPointer = std::unique_ptr<EVP_MD_CTX, OpenSslDeleter<EVP_MD_CTX_free>>;
-using EcdsaSignaturePointer = std::unique_ptr<ECDSA_SIG, OpenSslDeleter<ECDSA_SIG_free>>;
-using BignumPointer = std::unique_ptr<BIGNUM, OpenSslDeleter<BN_free>>;
 
 // A JWS algorithm from the allow-list (RFC 7518, section 3.1) and what it needs from a key.
 struct SignatureAlgorithm {
@@ -72,24 +65,28 @@ constexpr qsizetype maximumQuotedClaimLength = 100;
 // The largest NumericDate accepted, 9999-12-31T23:59:59Z, keeps conversions to QDateTime exact.
 constexpr double maximumNumericDate = 253402300799.0;
 
-QString quoted(const QString &text) {
+QString quoted(const QString &text)
+{
     if (text.size() > maximumQuotedClaimLength)
         return QLatin1Char('"') + text.left(maximumQuotedClaimLength) + QStringLiteral("...\"");
     return QLatin1Char('"') + text + QLatin1Char('"');
 }
 
-QString allowedAlgorithmNames() {
+QString allowedAlgorithmNames()
+{
     QStringList names;
     for (const SignatureAlgorithm &algorithm : allowedAlgorithms)
         names.append(QLatin1String(algorithm.name));
     return names.join(QStringLiteral(", "));
 }
 
-QString formatTime(const QDateTime &time) {
+QString formatTime(const QDateTime &time)
+{
     return time.toUTC().toString(Qt::ISODate);
 }
 
-QString formatNumericDate(double secondsSinceEpoch) {
+QString formatNumericDate(double secondsSinceEpoch)
+{
     return formatTime(
         QDateTime::fromSecsSinceEpoch(qint64(std::floor(secondsSinceEpoch)), Qt::UTC));
 }
@@ -102,7 +99,8 @@ struct CompactJws {
     QByteArray signature;
 };
 
-Result<CompactJws> parseCompactJws(const QByteArray &token) {
+Result<CompactJws> parseCompactJws(const QByteArray &token)
+{
     if (token.isEmpty())
         return Error{QStringLiteral("The ID token is empty.")};
 
@@ -139,7 +137,8 @@ Result<CompactJws> parseCompactJws(const QByteArray &token) {
     return jws;
 }
 
-Result<const SignatureAlgorithm *> readAlgorithm(const QJsonObject &header) {
+Result<const SignatureAlgorithm *> readAlgorithm(const QJsonObject &header)
+{
     const QJsonValue value = header.value(QStringLiteral("alg"));
     if (!value.isString())
         return Error{QStringLiteral("The ID token's header has no \"alg\" string.")};
@@ -163,7 +162,8 @@ Result<const SignatureAlgorithm *> readAlgorithm(const QJsonObject &header) {
                      .arg(quoted(name), allowedAlgorithmNames())};
 }
 
-Status checkCriticalHeaders(const QJsonObject &header) {
+Status checkCriticalHeaders(const QJsonObject &header)
+{
     // RFC 7515, section 4.1.11: a recipient that does not understand every extension listed in
     // "crit" must reject the JWS, and this verifier understands none.
     if (header.contains(QStringLiteral("crit"))) {
@@ -174,7 +174,8 @@ Status checkCriticalHeaders(const QJsonObject &header) {
 }
 
 // Returns why key cannot verify signatures made with algorithm, or a null string when it can.
-QString findKeyMismatch(const JsonWebKey &key, const SignatureAlgorithm &algorithm) {
+QString findKeyMismatch(const JsonWebKey &key, const SignatureAlgorithm &algorithm)
+{
     const QLatin1String algorithmName(algorithm.name);
     if (key.keyType != QLatin1String(algorithm.keyType)) {
         return QStringLiteral("is an %1 key, but %2 needs an %3 key")
@@ -192,7 +193,8 @@ QString findKeyMismatch(const JsonWebKey &key, const SignatureAlgorithm &algorit
 }
 
 std::vector<const JsonWebKey *> findSuitableKeys(const JsonWebKeySet &keys,
-                                                 const SignatureAlgorithm &algorithm) {
+                                                 const SignatureAlgorithm &algorithm)
+{
     std::vector<const JsonWebKey *> suitable;
     for (const JsonWebKey &key : keys.keys()) {
         if (findKeyMismatch(key, algorithm).isNull())
@@ -203,9 +205,9 @@ std::vector<const JsonWebKey *> findSuitableKeys(const JsonWebKeySet &keys,
 
 // Selects the key named by the header's "kid". Without a "kid", the only key that suits the
 // algorithm is used. When several keys share the "kid", the first suitable one is used.
-Result<const JsonWebKey *> selectKey(const QJsonObject &header,
-                                     const SignatureAlgorithm &algorithm,
-                                     const JsonWebKeySet &keys) {
+Result<const JsonWebKey *>
+selectKey(const QJsonObject &header, const SignatureAlgorithm &algorithm, const JsonWebKeySet &keys)
+{
     const QLatin1String algorithmName(algorithm.name);
     const QJsonValue keyIdValue = header.value(QStringLiteral("kid"));
     if (keyIdValue.isUndefined()) {
@@ -248,7 +250,8 @@ Result<const JsonWebKey *> selectKey(const QJsonObject &header,
 // Converts a JWS ECDSA signature, R and S as fixed-size big-endian numbers (RFC 7518,
 // section 3.4), to the DER ECDSA-Sig-Value that OpenSSL verifies.
 Result<QByteArray> convertEcdsaSignatureToDer(const QByteArray &signature,
-                                              const SignatureAlgorithm &algorithm) {
+                                              const SignatureAlgorithm &algorithm)
+{
     const int coordinateBytes = algorithm.ecdsaCoordinateBytes;
     if (signature.size() != 2 * coordinateBytes) {
         return Error{QStringLiteral("The ID token's %1 signature has %2 bytes instead of %3.")
@@ -276,14 +279,16 @@ Result<QByteArray> convertEcdsaSignatureToDer(const QByteArray &signature,
     return der;
 }
 
-QString describeKey(const JsonWebKey &key) {
+QString describeKey(const JsonWebKey &key)
+{
     if (key.keyId.isEmpty())
         return QStringLiteral("the signing key without a \"kid\"");
     return QStringLiteral("the signing key %1").arg(quoted(key.keyId));
 }
 
 Status
-verifySignature(const CompactJws &jws, const SignatureAlgorithm &algorithm, const JsonWebKey &key) {
+verifySignature(const CompactJws &jws, const SignatureAlgorithm &algorithm, const JsonWebKey &key)
+{
     QByteArray signature = jws.signature;
     if (algorithm.ecdsaCoordinateBytes > 0) {
         Result<QByteArray> der = convertEcdsaSignatureToDer(jws.signature, algorithm);
@@ -324,7 +329,8 @@ verifySignature(const CompactJws &jws, const SignatureAlgorithm &algorithm, cons
     return Done{};
 }
 
-Result<QString> readRequiredString(const QJsonObject &claims, const QString &name) {
+Result<QString> readRequiredString(const QJsonObject &claims, const QString &name)
+{
     const QJsonValue value = claims.value(name);
     if (!value.isString() || value.toString().isEmpty())
         return Error{QStringLiteral("The ID token has no %1 claim.").arg(quoted(name))};
@@ -333,7 +339,8 @@ Result<QString> readRequiredString(const QJsonObject &claims, const QString &nam
 
 // Reads a NumericDate claim (RFC 7519, section 2): seconds since 1970-01-01T00:00:00Z, possibly
 // with a fraction. Returns nothing when the claim is absent.
-Result<std::optional<double>> readNumericDate(const QJsonObject &claims, const QString &name) {
+Result<std::optional<double>> readNumericDate(const QJsonObject &claims, const QString &name)
+{
     const QJsonValue value = claims.value(name);
     if (value.isUndefined())
         return std::optional<double>();
@@ -348,7 +355,8 @@ Result<std::optional<double>> readNumericDate(const QJsonObject &claims, const Q
     return std::optional<double>(seconds);
 }
 
-Status checkIssuer(const QJsonObject &claims, const IdTokenExpectations &expectations) {
+Status checkIssuer(const QJsonObject &claims, const IdTokenExpectations &expectations)
+{
     const Result<QString> issuer = readRequiredString(claims, QStringLiteral("iss"));
     if (!issuer)
         return issuer.error();
@@ -359,7 +367,8 @@ Status checkIssuer(const QJsonObject &claims, const IdTokenExpectations &expecta
     return Done{};
 }
 
-Result<QStringList> readAudience(const QJsonObject &claims) {
+Result<QStringList> readAudience(const QJsonObject &claims)
+{
     const QJsonValue value = claims.value(QStringLiteral("aud"));
     if (value.isString())
         return QStringList{value.toString()};
@@ -378,7 +387,8 @@ Result<QStringList> readAudience(const QJsonObject &claims) {
 }
 
 // Checks "aud" and "azp" as OpenID Connect Core 1.0, section 3.1.3.7, items 3 to 5 describe.
-Status checkAudience(const QJsonObject &claims, const IdTokenExpectations &expectations) {
+Status checkAudience(const QJsonObject &claims, const IdTokenExpectations &expectations)
+{
     const Result<QStringList> audience = readAudience(claims);
     if (!audience)
         return audience.error();
@@ -414,7 +424,8 @@ Status checkAudience(const QJsonObject &claims, const IdTokenExpectations &expec
 Status checkTimes(const QJsonObject &payload,
                   const IdTokenExpectations &expectations,
                   const QDateTime &now,
-                  IdTokenClaims &claims) {
+                  IdTokenClaims &claims)
+{
     const Result<std::optional<double>> expiry = readNumericDate(payload, QStringLiteral("exp"));
     const Result<std::optional<double>> notBefore = readNumericDate(payload, QStringLiteral("nbf"));
     const Result<std::optional<double>> issuedAt = readNumericDate(payload, QStringLiteral("iat"));
@@ -449,7 +460,8 @@ Status checkTimes(const QJsonObject &payload,
     return Done{};
 }
 
-Status checkNonce(const QJsonObject &claims, const IdTokenExpectations &expectations) {
+Status checkNonce(const QJsonObject &claims, const IdTokenExpectations &expectations)
+{
     // An empty expected nonce skips the check: tokens from a refresh need not carry one.
     if (expectations.nonce.isEmpty())
         return Done{};
@@ -473,7 +485,8 @@ Status checkNonce(const QJsonObject &claims, const IdTokenExpectations &expectat
 
 Result<IdTokenClaims> checkClaims(const QByteArray &payload,
                                   const IdTokenExpectations &expectations,
-                                  const QDateTime &now) {
+                                  const QDateTime &now)
+{
     const QJsonDocument document = QJsonDocument::fromJson(payload);
     if (!document.isObject())
         return Error{QStringLiteral("The ID token's payload is not a JSON object.")};
@@ -511,7 +524,8 @@ struct MissingKey {
 
 // Returns the key that token needs when keys lacks it. Returns nothing when keys has the key or
 // the token's header cannot be read.
-std::optional<MissingKey> findMissingKey(const QByteArray &token, const JsonWebKeySet &keys) {
+std::optional<MissingKey> findMissingKey(const QByteArray &token, const JsonWebKeySet &keys)
+{
     const Result<CompactJws> jws = parseCompactJws(token);
     if (!jws)
         return std::nullopt;
@@ -530,14 +544,16 @@ std::optional<MissingKey> findMissingKey(const QByteArray &token, const JsonWebK
 
 } // namespace
 
-QDateTime systemClock() {
+QDateTime systemClock()
+{
     return QDateTime::currentDateTimeUtc();
 }
 
 Result<IdTokenClaims> IdTokenVerifier::verifyWithKeys(const QByteArray &token,
                                                       const JsonWebKeySet &keys,
                                                       const IdTokenExpectations &expectations,
-                                                      const QDateTime &now) {
+                                                      const QDateTime &now)
+{
     const Result<CompactJws> jws = parseCompactJws(token);
     if (!jws)
         return jws.error();
@@ -569,7 +585,8 @@ struct IdTokenVerifier::Private {
     Private(IdTokenVerifier *owner, QNetworkAccessManager *networkAccessManager, QUrl uri)
         : verifier(owner)
         , network(networkAccessManager)
-        , jwksUri(std::move(uri)) {}
+        , jwksUri(std::move(uri))
+    {}
 
     IdTokenVerifier *verifier;
     QPointer<QNetworkAccessManager> network;
@@ -596,7 +613,8 @@ struct IdTokenVerifier::Private {
     void complete(PendingVerification &pending, Result<IdTokenClaims> result);
 };
 
-bool IdTokenVerifier::Private::mayRefetch() const {
+bool IdTokenVerifier::Private::mayRefetch() const
+{
     const QDateTime now = clock();
     // A clock that went back behind the last fetch allows a refetch rather than blocking one
     // until it catches up.
@@ -605,7 +623,8 @@ bool IdTokenVerifier::Private::mayRefetch() const {
     return lastFetchStartedAt.secsTo(now) >= minimumRefetchInterval.count();
 }
 
-void IdTokenVerifier::Private::startFetch() {
+void IdTokenVerifier::Private::startFetch()
+{
     lastFetchStartedAt = clock();
     fetchTooLarge = false;
     if (!network) {
@@ -639,7 +658,8 @@ void IdTokenVerifier::Private::startFetch() {
         reply, &QNetworkReply::finished, verifier, [this, reply] { finishFetch(reply); });
 }
 
-Result<JsonWebKeySet> IdTokenVerifier::Private::readFetchReply(QNetworkReply *reply) const {
+Result<JsonWebKeySet> IdTokenVerifier::Private::readFetchReply(QNetworkReply *reply) const
+{
     if (fetchTooLarge) {
         return Error{QStringLiteral("The JSON Web Key Set at %1 is larger than %2 bytes.")
                          .arg(displayUri())
@@ -677,7 +697,8 @@ Result<JsonWebKeySet> IdTokenVerifier::Private::readFetchReply(QNetworkReply *re
     return keySet;
 }
 
-void IdTokenVerifier::Private::finishFetch(QNetworkReply *reply) {
+void IdTokenVerifier::Private::finishFetch(QNetworkReply *reply)
+{
     reply->deleteLater();
     fetch = nullptr;
 
@@ -703,7 +724,8 @@ void IdTokenVerifier::Private::finishFetch(QNetworkReply *reply) {
 
 Result<IdTokenClaims>
 IdTokenVerifier::Private::verifyWithCachedKeys(const PendingVerification &pending,
-                                               bool fetchedJustNow) const {
+                                               bool fetchedJustNow) const
+{
     Result<IdTokenClaims> result =
         verifyWithKeys(pending.token, *keys, pending.expectations, clock());
     if (result)
@@ -728,8 +750,8 @@ IdTokenVerifier::Private::verifyWithCachedKeys(const PendingVerification &pendin
                      .arg(minimumRefetchInterval.count())};
 }
 
-void IdTokenVerifier::Private::complete(PendingVerification &pending,
-                                        Result<IdTokenClaims> result) {
+void IdTokenVerifier::Private::complete(PendingVerification &pending, Result<IdTokenClaims> result)
+{
     // Queued, so that done never runs inside verify() and may delete the verifier.
     QMetaObject::invokeMethod(
         verifier,
@@ -739,10 +761,11 @@ void IdTokenVerifier::Private::complete(PendingVerification &pending,
 
 IdTokenVerifier::IdTokenVerifier(QNetworkAccessManager *network, QUrl jwksUri, QObject *parent)
     : QObject(parent)
-    , d(std::make_unique<Private>(this, network, std::move(jwksUri))) {
-}
+    , d(std::make_unique<Private>(this, network, std::move(jwksUri)))
+{}
 
-IdTokenVerifier::~IdTokenVerifier() {
+IdTokenVerifier::~IdTokenVerifier()
+{
     if (d->fetch) {
         QObject::disconnect(d->fetch, nullptr, this, nullptr);
         d->fetch->abort();
@@ -750,21 +773,25 @@ IdTokenVerifier::~IdTokenVerifier() {
     }
 }
 
-void IdTokenVerifier::setClock(Clock clock) {
+void IdTokenVerifier::setClock(Clock clock)
+{
     d->clock = clock ? std::move(clock) : Clock(systemClock);
 }
 
-void IdTokenVerifier::setMinimumRefetchInterval(std::chrono::seconds interval) {
+void IdTokenVerifier::setMinimumRefetchInterval(std::chrono::seconds interval)
+{
     d->minimumRefetchInterval = interval;
 }
 
-void IdTokenVerifier::setSslConfiguration(const QSslConfiguration &configuration) {
+void IdTokenVerifier::setSslConfiguration(const QSslConfiguration &configuration)
+{
     d->sslConfiguration = configuration;
 }
 
 void IdTokenVerifier::verify(const QByteArray &token,
                              const IdTokenExpectations &expectations,
-                             std::function<void(Result<IdTokenClaims>)> done) {
+                             std::function<void(Result<IdTokenClaims>)> done)
+{
     Private::PendingVerification pending{token, expectations, std::move(done)};
 
     // While a fetch runs, every verification waits for it rather than starting another.

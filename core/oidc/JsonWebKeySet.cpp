@@ -2,6 +2,7 @@
 
 #include "Logging.h"
 #include "oidc/Base64Url.h"
+#include "util/OpenSslPointers.h"
 
 #include <QJsonArray>
 #include <QJsonDocument>
@@ -17,15 +18,6 @@
 namespace lamplighter {
 
 namespace {
-
-template <auto FreeFunction> struct OpenSslDeleter {
-    template <typename T> void operator()(T *object) const { FreeFunction(object); }
-};
-
-using BignumPointer = std::unique_ptr<BIGNUM, OpenSslDeleter<BN_free>>;
-using ParamBuilderPointer = std::unique_ptr<OSSL_PARAM_BLD, OpenSslDeleter<OSSL_PARAM_BLD_free>>;
-using ParamsPointer = std::unique_ptr<OSSL_PARAM, OpenSslDeleter<OSSL_PARAM_free>>;
-using KeyContextPointer = std::unique_ptr<EVP_PKEY_CTX, OpenSslDeleter<EVP_PKEY_CTX_free>>;
 
 // RFC 7518, sections 3.3 and 3.5: RSA keys for RS* and PS* must have at least 2048 bits.
 constexpr int minimumRsaKeyBits = 2048;
@@ -43,7 +35,8 @@ constexpr CurveInfo supportedCurves[] = {
     {"P-521", "secp521r1", 66},
 };
 
-const CurveInfo *findCurve(const QString &jwkName) {
+const CurveInfo *findCurve(const QString &jwkName)
+{
     for (const CurveInfo &curve : supportedCurves) {
         if (jwkName == QLatin1String(curve.jwkName))
             return &curve;
@@ -51,12 +44,14 @@ const CurveInfo *findCurve(const QString &jwkName) {
     return nullptr;
 }
 
-QString quoted(const QString &text) {
+QString quoted(const QString &text)
+{
     return QLatin1Char('"') + text + QLatin1Char('"');
 }
 
 // Reads a required base64url member of a JWK. The Error message is a reason to skip the key.
-Result<QByteArray> readBase64UrlMember(const QJsonObject &jwk, const QString &member) {
+Result<QByteArray> readBase64UrlMember(const QJsonObject &jwk, const QString &member)
+{
     const QJsonValue value = jwk.value(member);
     if (value.isUndefined())
         return Error{QStringLiteral("the member %1 is missing").arg(quoted(member))};
@@ -71,7 +66,8 @@ Result<QByteArray> readBase64UrlMember(const QJsonObject &jwk, const QString &me
 
 // Builds an OpenSSL public key of keyType ("RSA" or "EC") from key parameters and runs OpenSSL's
 // public key check on it. For EC, building already fails when the point is not on the curve.
-Result<std::shared_ptr<EVP_PKEY>> makePublicKey(const char *keyType, OSSL_PARAM_BLD *builder) {
+Result<std::shared_ptr<EVP_PKEY>> makePublicKey(const char *keyType, OSSL_PARAM_BLD *builder)
+{
     const ParamsPointer params(OSSL_PARAM_BLD_to_param(builder));
     const KeyContextPointer context(EVP_PKEY_CTX_new_from_name(nullptr, keyType, nullptr));
     EVP_PKEY *key = nullptr;
@@ -90,7 +86,8 @@ Result<std::shared_ptr<EVP_PKEY>> makePublicKey(const char *keyType, OSSL_PARAM_
     return publicKey;
 }
 
-Result<std::shared_ptr<EVP_PKEY>> readRsaKey(const QJsonObject &jwk) {
+Result<std::shared_ptr<EVP_PKEY>> readRsaKey(const QJsonObject &jwk)
+{
     const Result<QByteArray> modulus = readBase64UrlMember(jwk, QStringLiteral("n"));
     if (!modulus)
         return modulus.error();
@@ -123,7 +120,8 @@ Result<std::shared_ptr<EVP_PKEY>> readRsaKey(const QJsonObject &jwk) {
     return makePublicKey("RSA", builder.get());
 }
 
-Result<std::shared_ptr<EVP_PKEY>> readEcKey(const QJsonObject &jwk, const CurveInfo &curve) {
+Result<std::shared_ptr<EVP_PKEY>> readEcKey(const QJsonObject &jwk, const CurveInfo &curve)
+{
     const Result<QByteArray> x = readBase64UrlMember(jwk, QStringLiteral("x"));
     if (!x)
         return x.error();
@@ -156,7 +154,8 @@ Result<std::shared_ptr<EVP_PKEY>> readEcKey(const QJsonObject &jwk, const CurveI
 }
 
 // Returns why a JWK is not meant for verifying signatures, or a null string when it is.
-QString findNonSignatureUse(const QJsonObject &jwk) {
+QString findNonSignatureUse(const QJsonObject &jwk)
+{
     const QJsonValue use = jwk.value(QStringLiteral("use"));
     if (!use.isUndefined() && use.toString() != QStringLiteral("sig"))
         return QStringLiteral("its \"use\" is not \"sig\"");
@@ -177,7 +176,8 @@ struct KeyReadFailure {
 };
 
 // Converts one JWK, or returns why it is skipped.
-std::variant<JsonWebKey, KeyReadFailure> readKey(const QJsonObject &jwk) {
+std::variant<JsonWebKey, KeyReadFailure> readKey(const QJsonObject &jwk)
+{
     const QString nonSignatureUse = findNonSignatureUse(jwk);
     if (!nonSignatureUse.isNull())
         return KeyReadFailure{SkipSeverity::Expected, nonSignatureUse};
@@ -227,7 +227,8 @@ std::variant<JsonWebKey, KeyReadFailure> readKey(const QJsonObject &jwk) {
 
 } // namespace
 
-Result<JsonWebKeySet> JsonWebKeySet::fromJson(const QByteArray &json) {
+Result<JsonWebKeySet> JsonWebKeySet::fromJson(const QByteArray &json)
+{
     QJsonParseError parseError;
     const QJsonDocument document = QJsonDocument::fromJson(json, &parseError);
     if (document.isNull()) {
@@ -271,7 +272,8 @@ Result<JsonWebKeySet> JsonWebKeySet::fromJson(const QByteArray &json) {
     return set;
 }
 
-bool JsonWebKeySet::containsKeyId(const QString &keyId) const {
+bool JsonWebKeySet::containsKeyId(const QString &keyId) const
+{
     for (const JsonWebKey &key : m_keys) {
         if (key.keyId == keyId)
             return true;
@@ -279,7 +281,8 @@ bool JsonWebKeySet::containsKeyId(const QString &keyId) const {
     return false;
 }
 
-std::vector<const JsonWebKey *> JsonWebKeySet::keysWithId(const QString &keyId) const {
+std::vector<const JsonWebKey *> JsonWebKeySet::keysWithId(const QString &keyId) const
+{
     std::vector<const JsonWebKey *> matches;
     for (const JsonWebKey &key : m_keys) {
         if (key.keyId == keyId)
@@ -288,7 +291,8 @@ std::vector<const JsonWebKey *> JsonWebKeySet::keysWithId(const QString &keyId) 
     return matches;
 }
 
-QString JsonWebKeySet::skipReason(const QString &keyId) const {
+QString JsonWebKeySet::skipReason(const QString &keyId) const
+{
     for (const SkippedJsonWebKey &skipped : m_skippedKeys) {
         if (skipped.keyId == keyId)
             return skipped.reason;

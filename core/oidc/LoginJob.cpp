@@ -15,7 +15,8 @@ namespace lamplighter {
 LoginJob::LoginJob(OidcClient *client, LoginConfig config)
     : QObject(client)
     , m_client(client)
-    , m_config(std::move(config)) {
+    , m_config(std::move(config))
+{
     m_timeout.setSingleShot(true);
     connect(&m_timeout, &QTimer::timeout, this, [this] {
         finishWithError(Error{QStringLiteral("Sign-in timed out after %1 s; try again.")
@@ -23,11 +24,13 @@ LoginJob::LoginJob(OidcClient *client, LoginConfig config)
     });
 }
 
-LoginJob::~LoginJob() {
+LoginJob::~LoginJob()
+{
     stopWork();
 }
 
-void LoginJob::start() {
+void LoginJob::start()
+{
     if (m_started) {
         qCWarning(lcOidc) << "A sign-in job was started twice; the second start is ignored";
         return;
@@ -43,11 +46,13 @@ void LoginJob::start() {
         this, [this](const Result<ProviderMetadata> &metadata) { handleMetadata(metadata); });
 }
 
-void LoginJob::cancel() {
+void LoginJob::cancel()
+{
     finishWithError(Error{QStringLiteral("Sign-in was cancelled.")});
 }
 
-void LoginJob::handleMetadata(const Result<ProviderMetadata> &metadata) {
+void LoginJob::handleMetadata(const Result<ProviderMetadata> &metadata)
+{
     if (m_finished)
         return;
     if (!metadata) {
@@ -85,12 +90,14 @@ void LoginJob::handleMetadata(const Result<ProviderMetadata> &metadata) {
         finishWithError(opened.error());
 }
 
-Status LoginJob::openBrowser() {
+Status LoginJob::openBrowser()
+{
     const BrowserLauncher launcher(m_config.browserCommand, m_client->urlOpener());
     return launcher.open(buildAuthorizationUrl());
 }
 
-QUrl LoginJob::buildAuthorizationUrl() const {
+QUrl LoginJob::buildAuthorizationUrl() const
+{
     const QStringList scopes = m_client->scopes();
     FormParameters parameters{
         {QStringLiteral("response_type"), QStringLiteral("code")},
@@ -117,7 +124,8 @@ QUrl LoginJob::buildAuthorizationUrl() const {
     return url;
 }
 
-void LoginJob::handleAuthorizationResponse() {
+void LoginJob::handleAuthorizationResponse()
+{
     if (m_finished)
         return;
     if (m_listener->failed()) {
@@ -138,7 +146,8 @@ void LoginJob::handleAuthorizationResponse() {
     m_tokenRequest->start();
 }
 
-void LoginJob::handleTokenResponse() {
+void LoginJob::handleTokenResponse()
+{
     if (m_finished)
         return;
     if (m_tokenRequest->failed()) {
@@ -163,7 +172,8 @@ void LoginJob::handleTokenResponse() {
     });
 }
 
-void LoginJob::handleIdTokenClaims(Result<IdTokenClaims> claims) {
+void LoginJob::handleIdTokenClaims(Result<IdTokenClaims> claims)
+{
     if (m_finished)
         return;
     if (!claims) {
@@ -180,7 +190,8 @@ void LoginJob::handleIdTokenClaims(Result<IdTokenClaims> claims) {
     Q_EMIT finished();
 }
 
-void LoginJob::finishWithError(const Error &error) {
+void LoginJob::finishWithError(const Error &error)
+{
     if (m_finished)
         return;
     m_finished = true;
@@ -191,7 +202,8 @@ void LoginJob::finishWithError(const Error &error) {
     Q_EMIT finished();
 }
 
-void LoginJob::stopWork() {
+void LoginJob::stopWork()
+{
     m_timeout.stop();
     if (m_listener)
         m_listener->close();

@@ -9,7 +9,8 @@ namespace {
 
 constexpr qsizetype maxOAuthTextLength = 300;
 
-QString toPrintableAscii(const QString &text) {
+QString toPrintableAscii(const QString &text)
+{
     QString printable;
     printable.reserve(std::min(text.size(), maxOAuthTextLength));
     for (const QChar c : text) {
@@ -23,7 +24,8 @@ QString toPrintableAscii(const QString &text) {
 
 } // namespace
 
-QByteArray encodeFormParameters(const FormParameters &parameters) {
+QByteArray encodeFormParameters(const FormParameters &parameters)
+{
     QByteArray encoded;
     for (const auto &[name, value] : parameters) {
         if (!encoded.isEmpty())
@@ -35,14 +37,16 @@ QByteArray encodeFormParameters(const FormParameters &parameters) {
     return encoded;
 }
 
-QString describeOAuthError(const QString &error, const QString &description) {
+QString describeOAuthError(const QString &error, const QString &description)
+{
     const QString code = toPrintableAscii(error);
     if (description.isEmpty())
         return code;
     return QStringLiteral("%1 (%2)").arg(code, toPrintableAscii(description));
 }
 
-bool isTransientNetworkError(QNetworkReply::NetworkError error) {
+bool isTransientNetworkError(QNetworkReply::NetworkError error)
+{
     switch (error) {
     case QNetworkReply::ConnectionRefusedError:
     case QNetworkReply::RemoteHostClosedError:

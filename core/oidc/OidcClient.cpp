@@ -13,24 +13,28 @@ namespace lamplighter {
 OidcClient::OidcClient(ProviderConfig config, QObject *parent)
     : QObject(parent)
     , m_config(std::move(config))
-    , m_network(new ProviderNetworkAccessManager(m_config.caCertificates, this)) {
-}
+    , m_network(new ProviderNetworkAccessManager(m_config.caCertificates, this))
+{}
 
 OidcClient::~OidcClient() = default;
 
-void OidcClient::setUrlOpener(UrlOpener opener) {
+void OidcClient::setUrlOpener(UrlOpener opener)
+{
     m_urlOpener = std::move(opener);
 }
 
-LoginJob *OidcClient::login(const LoginConfig &config) {
+LoginJob *OidcClient::login(const LoginConfig &config)
+{
     return new LoginJob(this, config);
 }
 
-RefreshJob *OidcClient::refresh(const TokenSet &current) {
+RefreshJob *OidcClient::refresh(const TokenSet &current)
+{
     return new RefreshJob(this, current);
 }
 
-QStringList OidcClient::scopes() const {
+QStringList OidcClient::scopes() const
+{
     QStringList scopes{QStringLiteral("openid")};
     for (const QString &scope : m_config.scopes) {
         if (!scope.isEmpty() && !scopes.contains(scope))
@@ -40,7 +44,8 @@ QStringList OidcClient::scopes() const {
 }
 
 void OidcClient::fetchMetadata(QObject *receiver,
-                               std::function<void(const Result<ProviderMetadata> &)> done) {
+                               std::function<void(const Result<ProviderMetadata> &)> done)
+{
     if (m_metadata) {
         QMetaObject::invokeMethod(
             receiver,
@@ -57,7 +62,8 @@ void OidcClient::fetchMetadata(QObject *receiver,
     m_discovery->start();
 }
 
-void OidcClient::handleDiscovery() {
+void OidcClient::handleDiscovery()
+{
     Discovery *discovery = std::exchange(m_discovery, nullptr);
     discovery->deleteLater();
 

@@ -9,14 +9,16 @@ namespace lamplighter {
 
 namespace {
 
-QByteArray encodeBase64Url(const QByteArray &data) {
+QByteArray encodeBase64Url(const QByteArray &data)
+{
     return data.toBase64(QByteArray::Base64UrlEncoding | QByteArray::OmitTrailingEquals);
 }
 
 // RFC 7636 recommends a verifier made of 32 random octets, which is 256 bits of entropy.
 constexpr int randomByteCount = 32;
 
-Result<QByteArray> generateRandomBytes() {
+Result<QByteArray> generateRandomBytes()
+{
     QByteArray bytes(randomByteCount, Qt::Uninitialized);
     if (RAND_bytes(reinterpret_cast<unsigned char *>(bytes.data()), randomByteCount) != 1) {
         char reason[256] = {};
@@ -31,25 +33,29 @@ Result<QByteArray> generateRandomBytes() {
 
 Pkce::Pkce(QByteArray verifier)
     : m_verifier(std::move(verifier))
-    , m_challenge(challengeFor(m_verifier)) {
-}
+    , m_challenge(challengeFor(m_verifier))
+{}
 
-Result<Pkce> Pkce::generate() {
+Result<Pkce> Pkce::generate()
+{
     Result<QByteArray> verifier = generateRandomToken();
     if (!verifier)
         return verifier.error();
     return Pkce(std::move(verifier).value());
 }
 
-QByteArray Pkce::challengeFor(const QByteArray &verifier) {
+QByteArray Pkce::challengeFor(const QByteArray &verifier)
+{
     return encodeBase64Url(QCryptographicHash::hash(verifier, QCryptographicHash::Sha256));
 }
 
-QString Pkce::method() {
+QString Pkce::method()
+{
     return QStringLiteral("S256");
 }
 
-Result<QByteArray> generateRandomToken() {
+Result<QByteArray> generateRandomToken()
+{
     Result<QByteArray> bytes = generateRandomBytes();
     if (!bytes)
         return bytes.error();

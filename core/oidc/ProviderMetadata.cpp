@@ -9,14 +9,16 @@ namespace lamplighter {
 
 namespace {
 
-Error documentError(const QUrl &documentUrl, const QString &problem) {
+Error documentError(const QUrl &documentUrl, const QString &problem)
+{
     return Error{QStringLiteral("The discovery document at %1 is invalid: %2. Check the issuer "
                                 "URL and the identity provider's configuration.")
                      .arg(documentUrl.toDisplayString(), problem)};
 }
 
 Result<QUrl>
-readHttpsUrl(const QJsonObject &document, const QString &field, const QUrl &documentUrl) {
+readHttpsUrl(const QJsonObject &document, const QString &field, const QUrl &documentUrl)
+{
     const QJsonValue value = document.value(field);
     if (value.isUndefined() || value.isNull())
         return documentError(documentUrl, QStringLiteral("\"%1\" is missing").arg(field));
@@ -33,7 +35,8 @@ readHttpsUrl(const QJsonObject &document, const QString &field, const QUrl &docu
 }
 
 Result<std::optional<QStringList>> readCodeChallengeMethods(const QJsonObject &document,
-                                                            const QUrl &documentUrl) {
+                                                            const QUrl &documentUrl)
+{
     const QString field = QStringLiteral("code_challenge_methods_supported");
     const QJsonValue value = document.value(field);
     if (value.isUndefined() || value.isNull())
@@ -61,7 +64,8 @@ Result<std::optional<QStringList>> readCodeChallengeMethods(const QJsonObject &d
 
 } // namespace
 
-Status ProviderMetadata::validateIssuer(const QUrl &issuer) {
+Status ProviderMetadata::validateIssuer(const QUrl &issuer)
+{
     const QString issuerText = issuer.toDisplayString();
     if (!issuer.isValid() || issuer.host().isEmpty()) {
         return Error{QStringLiteral("The issuer \"%1\" is not a valid URL; check oidc.issuer in "
@@ -81,7 +85,8 @@ Status ProviderMetadata::validateIssuer(const QUrl &issuer) {
     return Done{};
 }
 
-QUrl ProviderMetadata::discoveryUrl(const QUrl &issuer) {
+QUrl ProviderMetadata::discoveryUrl(const QUrl &issuer)
+{
     QUrl url = issuer;
     QString path = url.path();
     while (path.endsWith(QLatin1Char('/')))
@@ -92,7 +97,8 @@ QUrl ProviderMetadata::discoveryUrl(const QUrl &issuer) {
 
 Result<ProviderMetadata> ProviderMetadata::fromJson(const QByteArray &document,
                                                     const QString &expectedIssuer,
-                                                    const QUrl &documentUrl) {
+                                                    const QUrl &documentUrl)
+{
     QJsonParseError parseError;
     const QJsonDocument json = QJsonDocument::fromJson(document, &parseError);
     if (parseError.error != QJsonParseError::NoError) {

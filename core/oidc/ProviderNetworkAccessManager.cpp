@@ -7,7 +7,8 @@ namespace lamplighter {
 
 ProviderNetworkAccessManager::ProviderNetworkAccessManager(
     QList<QSslCertificate> extraCaCertificates, QObject *parent)
-    : QNetworkAccessManager(parent) {
+    : QNetworkAccessManager(parent)
+{
     setTransferTimeout(static_cast<int>(defaultTransferTimeout.count()));
 
     // Qt's default TLS configuration has an empty CA list and loads the system certificates on
@@ -20,7 +21,8 @@ ProviderNetworkAccessManager::ProviderNetworkAccessManager(
 // so the extra CA certificates apply to all of them.
 QNetworkReply *ProviderNetworkAccessManager::createRequest(Operation operation,
                                                            const QNetworkRequest &request,
-                                                           QIODevice *outgoingData) {
+                                                           QIODevice *outgoingData)
+{
     if (m_caCertificates.isEmpty())
         return QNetworkAccessManager::createRequest(operation, request, outgoingData);
 

@@ -16,7 +16,8 @@ namespace {
 
 const QString callbackPath = QStringLiteral("/callback");
 
-QByteArray reasonPhrase(int status) {
+QByteArray reasonPhrase(int status)
+{
     switch (status) {
     case 200:
         return QByteArrayLiteral("OK");
@@ -31,7 +32,8 @@ QByteArray reasonPhrase(int status) {
     }
 }
 
-QByteArray renderPage(const QString &text) {
+QByteArray renderPage(const QString &text)
+{
     return QStringLiteral(
                "<!DOCTYPE html>\n<html lang=\"en\">\n<head><meta charset=\"utf-8\">"
                "<title>Lamplighter</title></head>\n<body>\n<p>%1</p>\n</body>\n</html>\n")
@@ -41,7 +43,8 @@ QByteArray renderPage(const QString &text) {
 
 // Tells whether a line of the request head contains a control character other than tab. A bare
 // CR or LF inside a line is one, which keeps a request from smuggling an extra header line.
-bool containsControlCharacter(const QByteArray &line) {
+bool containsControlCharacter(const QByteArray &line)
+{
     for (const char c : line) {
         const auto byte = static_cast<unsigned char>(c);
         if ((byte < 0x20 && byte != '\t') || byte == 0x7f)
@@ -50,7 +53,8 @@ bool containsControlCharacter(const QByteArray &line) {
     return false;
 }
 
-bool isValidHeaderLine(const QByteArray &line) {
+bool isValidHeaderLine(const QByteArray &line)
+{
     const qsizetype colon = line.indexOf(':');
     if (colon <= 0)
         return false;
@@ -61,14 +65,16 @@ bool isValidHeaderLine(const QByteArray &line) {
 // Compares in constant time, so that the time to reject a guess reveals nothing about how much of
 // it was right. The length is not secret: every state has 43 characters. An empty expected value
 // never matches.
-bool equalsInConstantTime(const QByteArray &a, const QByteArray &b) {
+bool equalsInConstantTime(const QByteArray &a, const QByteArray &b)
+{
     return !b.isEmpty() && a.size() == b.size() &&
            CRYPTO_memcmp(a.constData(), b.constData(), static_cast<size_t>(a.size())) == 0;
 }
 
 // Returns the name of a parameter that occurs more than once, which RFC 6749, section 3.1 forbids
 // in an authorization response; empty when none does.
-QString findRepeatedParameter(const QUrlQuery &query) {
+QString findRepeatedParameter(const QUrlQuery &query)
+{
     QStringList seen;
     const auto items = query.queryItems();
     for (const auto &item : items) {
@@ -83,15 +89,18 @@ QString findRepeatedParameter(const QUrlQuery &query) {
 
 RedirectListener::RedirectListener(AuthorizationExpectations expectations, QObject *parent)
     : QObject(parent)
-    , m_expectations(std::move(expectations)) {
+    , m_expectations(std::move(expectations))
+{
     connect(&m_server, &QTcpServer::newConnection, this, &RedirectListener::acceptConnections);
 }
 
-RedirectListener::~RedirectListener() {
+RedirectListener::~RedirectListener()
+{
     close();
 }
 
-Status RedirectListener::listen() {
+Status RedirectListener::listen()
+{
     if (!m_server.listen(QHostAddress(QHostAddress::LocalHost), 0)) {
         return Error{QStringLiteral("Failed to listen on 127.0.0.1 for the sign-in redirect: %1.")
                          .arg(m_server.errorString())};
@@ -106,7 +115,8 @@ Status RedirectListener::listen() {
     return Done{};
 }
 
-void RedirectListener::close() {
+void RedirectListener::close()
+{
     m_server.close();
     const QList<QTcpSocket *> sockets = m_requestHeads.keys();
     m_requestHeads.clear();
@@ -117,7 +127,8 @@ void RedirectListener::close() {
     }
 }
 
-void RedirectListener::acceptConnections() {
+void RedirectListener::acceptConnections()
+{
     while (QTcpSocket *socket = m_server.nextPendingConnection()) {
         if (m_finished || m_requestHeads.size() >= maxConnections) {
             qCDebug(lcOidc) << "Closing a connection to the redirect listener: the flow has ended "
@@ -137,7 +148,8 @@ void RedirectListener::acceptConnections() {
     }
 }
 
-void RedirectListener::readRequest(QTcpSocket *socket) {
+void RedirectListener::readRequest(QTcpSocket *socket)
+{
     const auto entry = m_requestHeads.find(socket);
     if (entry == m_requestHeads.end())
         return;
@@ -160,7 +172,8 @@ void RedirectListener::readRequest(QTcpSocket *socket) {
         endFlow(response.result);
 }
 
-RedirectListener::Response RedirectListener::handleRequestHead(const QByteArray &head) const {
+RedirectListener::Response RedirectListener::handleRequestHead(const QByteArray &head) const
+{
     // The head ends before its final empty line, so every line but the last ends in CR.
     const QList<QByteArray> rawLines = head.split('\n');
     QList<QByteArray> lines;
@@ -208,7 +221,8 @@ RedirectListener::Response RedirectListener::handleRequestHead(const QByteArray 
     return handleCallback(QUrlQuery(encodedQuery));
 }
 
-RedirectListener::Response RedirectListener::handleCallback(const QUrlQuery &query) const {
+RedirectListener::Response RedirectListener::handleCallback(const QUrlQuery &query) const
+{
     const QString repeated = findRepeatedParameter(query);
     if (!repeated.isEmpty()) {
         return Response{
@@ -274,7 +288,8 @@ RedirectListener::Response RedirectListener::handleCallback(const QUrlQuery &que
     return end;
 }
 
-void RedirectListener::sendResponse(QTcpSocket *socket, const Response &response) {
+void RedirectListener::sendResponse(QTcpSocket *socket, const Response &response)
+{
     m_requestHeads.remove(socket);
     disconnect(socket, &QTcpSocket::readyRead, this, nullptr);
 
@@ -302,7 +317,8 @@ void RedirectListener::sendResponse(QTcpSocket *socket, const Response &response
     }
 }
 
-void RedirectListener::endFlow(Result<QByteArray> result) {
+void RedirectListener::endFlow(Result<QByteArray> result)
+{
     m_result = std::move(result);
     m_finished = true;
     close();

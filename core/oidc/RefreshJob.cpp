@@ -12,15 +12,17 @@ namespace lamplighter {
 RefreshJob::RefreshJob(OidcClient *client, TokenSet current)
     : QObject(client)
     , m_client(client)
-    , m_current(std::move(current)) {
-}
+    , m_current(std::move(current))
+{}
 
-RefreshJob::~RefreshJob() {
+RefreshJob::~RefreshJob()
+{
     if (m_tokenRequest)
         m_tokenRequest->abort();
 }
 
-void RefreshJob::start() {
+void RefreshJob::start()
+{
     if (m_started) {
         qCWarning(lcOidc) << "A token refresh job was started twice; the second start is ignored";
         return;
@@ -47,11 +49,13 @@ void RefreshJob::start() {
         this, [this](const Result<ProviderMetadata> &metadata) { handleMetadata(metadata); });
 }
 
-void RefreshJob::cancel() {
+void RefreshJob::cancel()
+{
     finishWithError(Error{QStringLiteral("Token refresh was cancelled.")});
 }
 
-void RefreshJob::handleMetadata(const Result<ProviderMetadata> &metadata) {
+void RefreshJob::handleMetadata(const Result<ProviderMetadata> &metadata)
+{
     if (m_finished)
         return;
     if (!metadata) {
@@ -72,7 +76,8 @@ void RefreshJob::handleMetadata(const Result<ProviderMetadata> &metadata) {
     m_tokenRequest->start();
 }
 
-void RefreshJob::handleTokenResponse() {
+void RefreshJob::handleTokenResponse()
+{
     if (m_finished)
         return;
     if (m_tokenRequest->failed()) {
@@ -104,7 +109,8 @@ void RefreshJob::handleTokenResponse() {
         });
 }
 
-void RefreshJob::handleIdTokenClaims(Result<IdTokenClaims> claims) {
+void RefreshJob::handleIdTokenClaims(Result<IdTokenClaims> claims)
+{
     if (m_finished)
         return;
     if (!claims) {
@@ -132,7 +138,8 @@ void RefreshJob::handleIdTokenClaims(Result<IdTokenClaims> claims) {
 
 // OpenID Connect Core 1.0, section 12.2: the refreshed ID token must name the same subject, and an
 // auth_time in it must still be the time of the original authentication.
-Status RefreshJob::checkSameAuthentication(const IdTokenClaims &claims) const {
+Status RefreshJob::checkSameAuthentication(const IdTokenClaims &claims) const
+{
     if (claims.subject != m_current.claims.subject) {
         return Error{QStringLiteral("The refreshed ID token is for the subject \"%1\" but the "
                                     "tokens being refreshed are for \"%2\"; sign in again.")
@@ -151,7 +158,8 @@ Status RefreshJob::checkSameAuthentication(const IdTokenClaims &claims) const {
     return Done{};
 }
 
-void RefreshJob::finishWithError(const Error &error) {
+void RefreshJob::finishWithError(const Error &error)
+{
     if (m_finished)
         return;
     m_finished = true;

@@ -14,13 +14,15 @@ namespace lamplighter {
 
 namespace {
 
-bool isTransientHttpStatus(int status) {
+bool isTransientHttpStatus(int status)
+{
     return status >= 500 || status == 429;
 }
 
 // Reads expires_in, which RFC 6749 defines as a number of seconds. Some providers send it as a
 // string of digits, so that form is read too.
-std::optional<std::chrono::seconds> readExpiresIn(const QJsonValue &value) {
+std::optional<std::chrono::seconds> readExpiresIn(const QJsonValue &value)
+{
     qint64 seconds = -1;
     if (value.isDouble())
         seconds = value.toInteger(-1);
@@ -40,14 +42,16 @@ TokenRequest::TokenRequest(QNetworkAccessManager *network,
     : QObject(parent)
     , m_network(network)
     , m_tokenEndpoint(std::move(tokenEndpoint))
-    , m_parameters(std::move(parameters)) {
-}
+    , m_parameters(std::move(parameters))
+{}
 
-TokenRequest::~TokenRequest() {
+TokenRequest::~TokenRequest()
+{
     abort();
 }
 
-void TokenRequest::start() {
+void TokenRequest::start()
+{
     QNetworkRequest request(m_tokenEndpoint);
     request.setHeader(QNetworkRequest::ContentTypeHeader,
                       QByteArrayLiteral("application/x-www-form-urlencoded"));
@@ -67,7 +71,8 @@ void TokenRequest::start() {
     qCDebug(lcOidc) << "Sending a token request to" << m_tokenEndpoint.toDisplayString();
 }
 
-void TokenRequest::abort() {
+void TokenRequest::abort()
+{
     if (!m_reply)
         return;
     QNetworkReply *reply = m_reply;
@@ -77,7 +82,8 @@ void TokenRequest::abort() {
     reply->deleteLater();
 }
 
-void TokenRequest::handleReply() {
+void TokenRequest::handleReply()
+{
     QNetworkReply *reply = m_reply;
     m_reply = nullptr;
     reply->deleteLater();
@@ -116,7 +122,8 @@ void TokenRequest::handleReply() {
     finish(readErrorResponse(httpStatus, body));
 }
 
-Result<TokenResponse> TokenRequest::readErrorResponse(int httpStatus, const QByteArray &body) {
+Result<TokenResponse> TokenRequest::readErrorResponse(int httpStatus, const QByteArray &body)
+{
     m_transient = isTransientHttpStatus(httpStatus);
     const QString url = m_tokenEndpoint.toDisplayString();
 
@@ -134,7 +141,8 @@ Result<TokenResponse> TokenRequest::readErrorResponse(int httpStatus, const QByt
                      .arg(url, describeOAuthError(m_oauthError, description))};
 }
 
-Result<TokenResponse> TokenRequest::readTokenResponse(const QByteArray &body) const {
+Result<TokenResponse> TokenRequest::readTokenResponse(const QByteArray &body) const
+{
     const QString url = m_tokenEndpoint.toDisplayString();
     const QJsonDocument json = QJsonDocument::fromJson(body);
     if (!json.isObject()) {
@@ -165,7 +173,8 @@ Result<TokenResponse> TokenRequest::readTokenResponse(const QByteArray &body) co
     return response;
 }
 
-void TokenRequest::finish(Result<TokenResponse> result) {
+void TokenRequest::finish(Result<TokenResponse> result)
+{
     m_result = std::move(result);
     if (m_result.ok()) {
         const TokenResponse &response = m_result.value();

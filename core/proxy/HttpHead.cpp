@@ -6,11 +6,13 @@ namespace lamplighter {
 
 namespace {
 
-bool nameEquals(const QByteArray &name, QByteArrayView other) {
+bool nameEquals(const QByteArray &name, QByteArrayView other)
+{
     return name.compare(other, Qt::CaseInsensitive) == 0;
 }
 
-void appendFields(QByteArray &text, const std::vector<HttpHeader> &headers) {
+void appendFields(QByteArray &text, const std::vector<HttpHeader> &headers)
+{
     for (const HttpHeader &header : headers) {
         text += header.name;
         text += ": ";
@@ -22,11 +24,13 @@ void appendFields(QByteArray &text, const std::vector<HttpHeader> &headers) {
 
 } // namespace
 
-bool HttpHead::contains(QByteArrayView name) const {
+bool HttpHead::contains(QByteArrayView name) const
+{
     return count(name) > 0;
 }
 
-QByteArray HttpHead::value(QByteArrayView name) const {
+QByteArray HttpHead::value(QByteArrayView name) const
+{
     for (const HttpHeader &header : headers) {
         if (nameEquals(header.name, name))
             return header.value;
@@ -34,7 +38,8 @@ QByteArray HttpHead::value(QByteArrayView name) const {
     return {};
 }
 
-QList<QByteArray> HttpHead::values(QByteArrayView name) const {
+QList<QByteArray> HttpHead::values(QByteArrayView name) const
+{
     QList<QByteArray> result;
     for (const HttpHeader &header : headers) {
         if (nameEquals(header.name, name))
@@ -43,13 +48,15 @@ QList<QByteArray> HttpHead::values(QByteArrayView name) const {
     return result;
 }
 
-qsizetype HttpHead::count(QByteArrayView name) const {
+qsizetype HttpHead::count(QByteArrayView name) const
+{
     return std::count_if(headers.begin(), headers.end(), [name](const HttpHeader &header) {
         return nameEquals(header.name, name);
     });
 }
 
-QList<QByteArray> HttpHead::tokens(QByteArrayView name) const {
+QList<QByteArray> HttpHead::tokens(QByteArrayView name) const
+{
     QList<QByteArray> result;
     for (const QByteArray &value : values(name)) {
         for (const QByteArray &token : value.split(',')) {
@@ -61,11 +68,13 @@ QList<QByteArray> HttpHead::tokens(QByteArrayView name) const {
     return result;
 }
 
-void HttpHead::append(const QByteArray &name, const QByteArray &value) {
+void HttpHead::append(const QByteArray &name, const QByteArray &value)
+{
     headers.push_back(HttpHeader{name, value});
 }
 
-void HttpHead::removeAll(QByteArrayView name) {
+void HttpHead::removeAll(QByteArrayView name)
+{
     headers.erase(
         std::remove_if(headers.begin(),
                        headers.end(),
@@ -73,7 +82,8 @@ void HttpHead::removeAll(QByteArrayView name) {
         headers.end());
 }
 
-void HttpHead::removeAllWithPrefix(QByteArrayView lowercasePrefix) {
+void HttpHead::removeAllWithPrefix(QByteArrayView lowercasePrefix)
+{
     headers.erase(std::remove_if(headers.begin(),
                                  headers.end(),
                                  [lowercasePrefix](const HttpHeader &header) {
@@ -82,19 +92,22 @@ void HttpHead::removeAllWithPrefix(QByteArrayView lowercasePrefix) {
                   headers.end());
 }
 
-QByteArray HttpHead::serializeRequest() const {
+QByteArray HttpHead::serializeRequest() const
+{
     QByteArray text = method + ' ' + target + " HTTP/1.1\r\n";
     appendFields(text, headers);
     return text;
 }
 
-QByteArray HttpHead::serializeResponse() const {
+QByteArray HttpHead::serializeResponse() const
+{
     QByteArray text = "HTTP/1.1 " + QByteArray::number(statusCode) + ' ' + reasonPhrase + "\r\n";
     appendFields(text, headers);
     return text;
 }
 
-QByteArray encodeChunk(QByteArrayView data) {
+QByteArray encodeChunk(QByteArrayView data)
+{
     if (data.isEmpty())
         return {};
     QByteArray chunk = QByteArray::number(data.size(), 16) + "\r\n";
@@ -104,7 +117,8 @@ QByteArray encodeChunk(QByteArrayView data) {
     return chunk;
 }
 
-QByteArray lastChunk() {
+QByteArray lastChunk()
+{
     return QByteArrayLiteral("0\r\n\r\n");
 }
 

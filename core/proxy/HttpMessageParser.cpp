@@ -6,12 +6,14 @@ namespace lamplighter {
 
 namespace {
 
-const char *messageNoun(HttpMessageParser::Type type) {
+const char *messageNoun(HttpMessageParser::Type type)
+{
     return type == HttpMessageParser::Type::Request ? "request" : "response";
 }
 
 // Returns true when `name` is a token (RFC 9110, section 5.6.2), the only valid field name.
-bool isToken(const QByteArray &name) {
+bool isToken(const QByteArray &name)
+{
     static const QByteArray punctuation = QByteArrayLiteral("!#$%&'*+-.^_`|~");
     if (name.isEmpty())
         return false;
@@ -21,7 +23,8 @@ bool isToken(const QByteArray &name) {
     });
 }
 
-bool responseStatusHasNoBody(int statusCode) {
+bool responseStatusHasNoBody(int statusCode)
+{
     return statusCode / 100 == 1 || statusCode == 204 || statusCode == 304;
 }
 
@@ -30,28 +33,33 @@ bool responseStatusHasNoBody(int statusCode) {
 // Adapters from http_parser's C callbacks to the parser object stored in http_parser::data.
 // A nonzero return stops http_parser_execute with a callback error.
 struct HttpMessageParser::Callbacks {
-    static HttpMessageParser &self(http_parser *parser) {
+    static HttpMessageParser &self(http_parser *parser)
+    {
         return *static_cast<HttpMessageParser *>(parser->data);
     }
 
-    static int onMessageBegin(http_parser *parser) {
+    static int onMessageBegin(http_parser *parser)
+    {
         self(parser).m_started = true;
         return 0;
     }
 
-    static int onUrl(http_parser *parser, const char *at, size_t length) {
+    static int onUrl(http_parser *parser, const char *at, size_t length)
+    {
         HttpMessageParser &owner = self(parser);
         owner.m_head.target.append(at, static_cast<qsizetype>(length));
         return owner.addHeadBytes(static_cast<qsizetype>(length)) ? 0 : 1;
     }
 
-    static int onStatus(http_parser *parser, const char *at, size_t length) {
+    static int onStatus(http_parser *parser, const char *at, size_t length)
+    {
         HttpMessageParser &owner = self(parser);
         owner.m_head.reasonPhrase.append(at, static_cast<qsizetype>(length));
         return owner.addHeadBytes(static_cast<qsizetype>(length)) ? 0 : 1;
     }
 
-    static int onHeaderField(http_parser *parser, const char *at, size_t length) {
+    static int onHeaderField(http_parser *parser, const char *at, size_t length)
+    {
         HttpMessageParser &owner = self(parser);
         if (owner.m_headComplete)
             return 0; // a trailer field
@@ -73,7 +81,8 @@ struct HttpMessageParser::Callbacks {
         return owner.addHeadBytes(static_cast<qsizetype>(length)) ? 0 : 1;
     }
 
-    static int onHeaderValue(http_parser *parser, const char *at, size_t length) {
+    static int onHeaderValue(http_parser *parser, const char *at, size_t length)
+    {
         HttpMessageParser &owner = self(parser);
         if (owner.m_headComplete)
             return 0; // a trailer field
@@ -84,7 +93,8 @@ struct HttpMessageParser::Callbacks {
     }
 
     // Returns 1 to tell http_parser that a response has no body.
-    static int onHeadersComplete(http_parser *parser) {
+    static int onHeadersComplete(http_parser *parser)
+    {
         HttpMessageParser &owner = self(parser);
         HttpHead &head = owner.m_head;
         for (HttpHeader &header : head.headers)
@@ -108,19 +118,22 @@ struct HttpMessageParser::Callbacks {
         return owner.m_type == Type::Response && head.framing == HttpBodyFraming::None ? 1 : 0;
     }
 
-    static int onBody(http_parser *parser, const char *at, size_t length) {
+    static int onBody(http_parser *parser, const char *at, size_t length)
+    {
         self(parser).m_body.append(at, static_cast<qsizetype>(length));
         return 0;
     }
 
     // Pauses the parser so that http_parser_execute returns right after this message.
-    static int onMessageComplete(http_parser *parser) {
+    static int onMessageComplete(http_parser *parser)
+    {
         self(parser).m_messageComplete = true;
         http_parser_pause(parser, 1);
         return 0;
     }
 
-    static const http_parser_settings &settings() {
+    static const http_parser_settings &settings()
+    {
         static const http_parser_settings instance = [] {
             http_parser_settings value;
             http_parser_settings_init(&value);
@@ -140,11 +153,13 @@ struct HttpMessageParser::Callbacks {
 
 HttpMessageParser::HttpMessageParser(Type type, Limits limits)
     : m_type(type)
-    , m_limits(limits) {
+    , m_limits(limits)
+{
     startNextMessage();
 }
 
-qsizetype HttpMessageParser::parse(QByteArrayView data) {
+qsizetype HttpMessageParser::parse(QByteArrayView data)
+{
     if (data.isEmpty() || m_messageComplete || m_error)
         return 0;
     const size_t consumed = http_parser_execute(
@@ -153,14 +168,16 @@ qsizetype HttpMessageParser::parse(QByteArrayView data) {
     return static_cast<qsizetype>(consumed);
 }
 
-void HttpMessageParser::parseEndOfStream() {
+void HttpMessageParser::parseEndOfStream()
+{
     if (m_messageComplete || m_error)
         return;
     http_parser_execute(&m_parser, &Callbacks::settings(), nullptr, 0);
     setErrorFromParser();
 }
 
-void HttpMessageParser::startNextMessage(bool responseHasNoBody) {
+void HttpMessageParser::startNextMessage(bool responseHasNoBody)
+{
     http_parser_init(&m_parser, m_type == Type::Request ? HTTP_REQUEST : HTTP_RESPONSE);
     m_parser.data = this;
     m_head = HttpHead{};
@@ -174,13 +191,15 @@ void HttpMessageParser::startNextMessage(bool responseHasNoBody) {
     m_messageComplete = false;
 }
 
-QByteArray HttpMessageParser::takeBody() {
+QByteArray HttpMessageParser::takeBody()
+{
     QByteArray body;
     body.swap(m_body);
     return body;
 }
 
-bool HttpMessageParser::addHeadBytes(qsizetype count) {
+bool HttpMessageParser::addHeadBytes(qsizetype count)
+{
     m_headBytes += count;
     if (m_headBytes <= m_limits.maxHeadBytes)
         return true;
@@ -193,7 +212,8 @@ bool HttpMessageParser::addHeadBytes(qsizetype count) {
 
 // Rejects the shapes that let two HTTP implementations disagree on where a body ends
 // (request smuggling, RFC 9112 section 6.3).
-std::optional<HttpParseError> HttpMessageParser::validateHead() const {
+std::optional<HttpParseError> HttpMessageParser::validateHead() const
+{
     const QString noun = QLatin1String(messageNoun(m_type));
     if (m_parser.http_major != 1)
         return HttpParseError{505, QStringLiteral("HTTP version is not 1.0 or 1.1")};
@@ -226,7 +246,8 @@ std::optional<HttpParseError> HttpMessageParser::validateHead() const {
     return std::nullopt;
 }
 
-HttpBodyFraming HttpMessageParser::bodyFraming() const {
+HttpBodyFraming HttpMessageParser::bodyFraming() const
+{
     if (m_type == Type::Response &&
         (m_responseHasNoBody || responseStatusHasNoBody(m_head.statusCode)))
         return HttpBodyFraming::None;
@@ -237,7 +258,8 @@ HttpBodyFraming HttpMessageParser::bodyFraming() const {
     return m_type == Type::Request ? HttpBodyFraming::None : HttpBodyFraming::UntilClose;
 }
 
-void HttpMessageParser::setErrorFromParser() {
+void HttpMessageParser::setErrorFromParser()
+{
     const http_errno code = HTTP_PARSER_ERRNO(&m_parser);
     if (code == HPE_OK || code == HPE_PAUSED || m_error)
         return;

@@ -10,7 +10,8 @@ namespace lamplighter {
 namespace {
 
 // Encodes a string as a JSON string literal, quotes included.
-QByteArray jsonString(const QString &text) {
+QByteArray jsonString(const QString &text)
+{
     const QByteArray array = QJsonDocument(QJsonArray{text}).toJson(QJsonDocument::Compact);
     return array.mid(1, array.size() - 2);
 }
@@ -19,11 +20,12 @@ QByteArray jsonString(const QString &text) {
 
 KubernetesStatus::KubernetesStatus(int code, QString message)
     : m_code(code)
-    , m_message(std::move(message)) {
-}
+    , m_message(std::move(message))
+{}
 
 // The StatusReason constants of k8s.io/apimachinery/pkg/apis/meta/v1/types.go.
-QByteArray KubernetesStatus::reason() const {
+QByteArray KubernetesStatus::reason() const
+{
     switch (m_code) {
     case 400:
         return "BadRequest";
@@ -50,7 +52,8 @@ QByteArray KubernetesStatus::reason() const {
     }
 }
 
-QByteArray KubernetesStatus::toJson() const {
+QByteArray KubernetesStatus::toJson() const
+{
     QByteArray json = R"({"kind":"Status","apiVersion":"v1","metadata":{},"status":"Failure",)";
     json += R"("message":)" + jsonString(m_message) + ',';
     const QByteArray statusReason = reason();
@@ -60,7 +63,8 @@ QByteArray KubernetesStatus::toJson() const {
     return json;
 }
 
-QByteArray KubernetesStatus::toHttpResponse(bool closeConnection) const {
+QByteArray KubernetesStatus::toHttpResponse(bool closeConnection) const
+{
     const QByteArray body = toJson();
     QByteArray response = "HTTP/1.1 " + QByteArray::number(m_code) + ' ' +
                           http_status_str(static_cast<http_status>(m_code)) + "\r\n";

@@ -15,7 +15,8 @@ namespace lamplighter {
 LocalProxy::LocalProxy(QObject *parent)
     : QObject(parent)
     , m_server(new QSslServer(this))
-    , m_settings(std::make_shared<ProxySettings>()) {
+    , m_settings(std::make_shared<ProxySettings>())
+{
     connect(
         m_server, &QSslServer::pendingConnectionAvailable, this, &LocalProxy::acceptConnections);
     connect(m_server,
@@ -29,11 +30,13 @@ LocalProxy::LocalProxy(QObject *parent)
             });
 }
 
-LocalProxy::~LocalProxy() {
+LocalProxy::~LocalProxy()
+{
     close();
 }
 
-void LocalProxy::setServerCertificate(const LocalCertificate &certificate) {
+void LocalProxy::setServerCertificate(const LocalCertificate &certificate)
+{
     m_certificate = certificate;
     QSslConfiguration configuration = QSslConfiguration::defaultConfiguration();
     configuration.setLocalCertificate(certificate.certificate);
@@ -44,25 +47,30 @@ void LocalProxy::setServerCertificate(const LocalCertificate &certificate) {
     m_server->setSslConfiguration(configuration);
 }
 
-void LocalProxy::setSessionKey(const QByteArray &key) {
+void LocalProxy::setSessionKey(const QByteArray &key)
+{
     m_settings->sessionKey = key;
 }
 
-void LocalProxy::setClusters(std::vector<UpstreamCluster> clusters) {
+void LocalProxy::setClusters(std::vector<UpstreamCluster> clusters)
+{
     m_settings->clusters = std::move(clusters);
 }
 
-void LocalProxy::setIdToken(const QByteArray &idToken) {
+void LocalProxy::setIdToken(const QByteArray &idToken)
+{
     m_settings->idToken = idToken;
     qCDebug(lcProxy).noquote()
         << QStringLiteral("ID token for forwarded requests: %1").arg(describeSecret(idToken));
 }
 
-void LocalProxy::setLimits(const ProxyLimits &limits) {
+void LocalProxy::setLimits(const ProxyLimits &limits)
+{
     m_settings->limits = limits;
 }
 
-Status LocalProxy::listen(quint16 port) {
+Status LocalProxy::listen(quint16 port)
+{
     if (m_certificate.certificate.isNull() || m_certificate.privateKey.isNull())
         return Error{QStringLiteral("The local proxy cannot listen without a TLS certificate.")};
     if (m_settings->sessionKey.isEmpty())
@@ -81,17 +89,20 @@ Status LocalProxy::listen(quint16 port) {
     return Done{};
 }
 
-quint16 LocalProxy::port() const {
+quint16 LocalProxy::port() const
+{
     return m_server->isListening() ? m_server->serverPort() : 0;
 }
 
-QUrl LocalProxy::clusterUrl(const QString &clusterName) const {
+QUrl LocalProxy::clusterUrl(const QString &clusterName) const
+{
     return QUrl(QStringLiteral("https://127.0.0.1:%1").arg(port()) +
                     QString::fromLatin1(clusterPathPrefix(clusterName)),
                 QUrl::StrictMode);
 }
 
-void LocalProxy::close() {
+void LocalProxy::close()
+{
     if (m_server->isListening()) {
         m_server->close();
         qCInfo(lcProxy) << "Local proxy stopped listening";
@@ -101,7 +112,8 @@ void LocalProxy::close() {
         connection->abort();
 }
 
-void LocalProxy::acceptConnections() {
+void LocalProxy::acceptConnections()
+{
     while (m_server->hasPendingConnections()) {
         auto *socket = qobject_cast<QSslSocket *>(m_server->nextPendingConnection());
         if (!socket)

@@ -16,7 +16,8 @@ namespace {
 constexpr qint64 kReadChunkBytes = 64 * 1024;
 constexpr qint64 kSocketReadBufferBytes = 256 * 1024;
 
-HttpMessageParser::Limits parserLimits(const ProxyLimits &limits) {
+HttpMessageParser::Limits parserLimits(const ProxyLimits &limits)
+{
     return HttpMessageParser::Limits{limits.maxHeadBytes, limits.maxHeaderCount};
 }
 
@@ -29,7 +30,8 @@ ProxyConnection::ProxyConnection(QSslSocket *client,
     , m_client(client)
     , m_settings(std::move(settings))
     , m_clientPort(client->peerPort())
-    , m_parser(HttpMessageParser::Type::Request, parserLimits(m_settings->limits)) {
+    , m_parser(HttpMessageParser::Type::Request, parserLimits(m_settings->limits))
+{
     m_client->setParent(this);
     m_client->setReadBufferSize(kSocketReadBufferBytes);
     // Responses go out as a head and separate body writes, which Nagle's algorithm would delay.
@@ -54,13 +56,15 @@ ProxyConnection::ProxyConnection(QSslSocket *client,
 
 ProxyConnection::~ProxyConnection() = default;
 
-void ProxyConnection::abort() {
+void ProxyConnection::abort()
+{
     dropUpstream();
     m_client->abort();
     onClientDisconnected();
 }
 
-void ProxyConnection::readClient() {
+void ProxyConnection::readClient()
+{
     while (clientReadAllowed()) {
         if (m_unparsed.isEmpty()) {
             m_unparsed = m_client->read(kReadChunkBytes);
@@ -80,7 +84,8 @@ void ProxyConnection::readClient() {
 
 // Reading stops while a request waits for its response (pipelined requests wait in the socket)
 // and while the upstream connection has too much to send.
-bool ProxyConnection::clientReadAllowed() const {
+bool ProxyConnection::clientReadAllowed() const
+{
     if (m_closing)
         return false;
     if (m_exchange.active && m_exchange.requestComplete)
@@ -89,7 +94,8 @@ bool ProxyConnection::clientReadAllowed() const {
 }
 
 // Acts on what the last parse produced. Returns false when reading must stop.
-bool ProxyConnection::handleParsedRequest() {
+bool ProxyConnection::handleParsedRequest()
+{
     if (const std::optional<HttpParseError> &error = m_parser.error()) {
         rejectUnparsableRequest(error->statusCode, error->reason);
         return false;
@@ -110,7 +116,8 @@ bool ProxyConnection::handleParsedRequest() {
     return !m_closing;
 }
 
-void ProxyConnection::startExchange() {
+void ProxyConnection::startExchange()
+{
     m_headerTimer.stop();
     const HttpHead &request = m_parser.head();
     m_exchange = Exchange{};
@@ -131,7 +138,8 @@ void ProxyConnection::startExchange() {
     forwardRequest(admission);
 }
 
-void ProxyConnection::forwardRequest(const RequestAdmission &admission) {
+void ProxyConnection::forwardRequest(const RequestAdmission &admission)
+{
     m_exchange.clusterName = admission.cluster->name;
     m_exchange.forwarding = true;
     m_exchange.requestChunked = m_parser.head().framing == HttpBodyFraming::Chunked;
@@ -141,7 +149,8 @@ void ProxyConnection::forwardRequest(const RequestAdmission &admission) {
                               m_exchange.method == "HEAD");
 }
 
-void ProxyConnection::completeRequest() {
+void ProxyConnection::completeRequest()
+{
     m_exchange.requestComplete = true;
     if (m_exchange.forwarding && m_exchange.requestChunked && m_upstream)
         m_upstream->sendRequestBody(lastChunk());
@@ -151,7 +160,8 @@ void ProxyConnection::completeRequest() {
 
 void ProxyConnection::rejectRequest(const KubernetesStatus &status,
                                     const QString &logReason,
-                                    bool close) {
+                                    bool close)
+{
     logRejection(status.code(), logReason);
     m_exchange.forwarding = false;
     m_exchange.responseStarted = true;
@@ -163,7 +173,8 @@ void ProxyConnection::rejectRequest(const KubernetesStatus &status,
 
 // Rejects a request that cannot be parsed, or whose head is too large or too slow, and closes
 // the connection, because the position of the next request in the stream is unknown.
-void ProxyConnection::rejectUnparsableRequest(int code, const QString &reason) {
+void ProxyConnection::rejectUnparsableRequest(int code, const QString &reason)
+{
     if (m_exchange.responseStarted && !m_exchange.responseComplete) {
         qCInfo(lcProxy).noquote() << QStringLiteral("Aborted %1 %2 from client port %3: %4")
                                          .arg(QString::fromLatin1(m_exchange.method),
@@ -183,7 +194,8 @@ void ProxyConnection::rejectUnparsableRequest(int code, const QString &reason) {
     rejectRequest(status, reason, true);
 }
 
-void ProxyConnection::onResponseHead(const HttpHead &head) {
+void ProxyConnection::onResponseHead(const HttpHead &head)
+{
     if (head.statusCode / 100 == 1) {
         HttpHead interim = head;
         removeHopByHopHeaders(interim);
@@ -214,7 +226,8 @@ void ProxyConnection::onResponseHead(const HttpHead &head) {
     writeToClient(clientHead.serializeResponse());
 }
 
-void ProxyConnection::onResponseBody(const QByteArray &data) {
+void ProxyConnection::onResponseBody(const QByteArray &data)
+{
     const bool chunked = m_exchange.responseFraming == HttpBodyFraming::Chunked;
     writeToClient(chunked ? encodeChunk(data) : data);
     if (!m_clientWriteQueueFull && clientQueuedBytes() > m_settings->limits.maxQueuedBytes) {
@@ -224,7 +237,8 @@ void ProxyConnection::onResponseBody(const QByteArray &data) {
     }
 }
 
-void ProxyConnection::onResponseFinished(bool reusable) {
+void ProxyConnection::onResponseFinished(bool reusable)
+{
     if (m_exchange.responseFraming == HttpBodyFraming::Chunked)
         writeToClient(lastChunk());
     m_exchange.responseComplete = true;
@@ -245,7 +259,8 @@ void ProxyConnection::onResponseFinished(bool reusable) {
         finishExchange();
 }
 
-void ProxyConnection::onUpstreamFailed(const KubernetesStatus &status, const QString &logReason) {
+void ProxyConnection::onUpstreamFailed(const KubernetesStatus &status, const QString &logReason)
+{
     dropUpstream();
     if (!m_exchange.active || !m_exchange.forwarding || m_closing)
         return;
@@ -272,14 +287,16 @@ void ProxyConnection::onUpstreamFailed(const KubernetesStatus &status, const QSt
         finishExchange();
 }
 
-void ProxyConnection::finishExchange() {
+void ProxyConnection::finishExchange()
+{
     m_exchange = Exchange{};
     m_parser.startNextMessage();
     m_idleTimer.start();
     QMetaObject::invokeMethod(this, &ProxyConnection::readClient, Qt::QueuedConnection);
 }
 
-UpstreamConnection *ProxyConnection::upstreamFor(const UpstreamCluster &cluster) {
+UpstreamConnection *ProxyConnection::upstreamFor(const UpstreamCluster &cluster)
+{
     if (m_upstream && m_upstream->isReusable() && m_upstream->cluster().name == cluster.name &&
         m_upstream->cluster().server == cluster.server)
         return m_upstream;
@@ -303,7 +320,8 @@ UpstreamConnection *ProxyConnection::upstreamFor(const UpstreamCluster &cluster)
     return m_upstream;
 }
 
-void ProxyConnection::dropUpstream() {
+void ProxyConnection::dropUpstream()
+{
     if (!m_upstream)
         return;
     m_upstream->disconnect(this);
@@ -313,18 +331,21 @@ void ProxyConnection::dropUpstream() {
     m_clientWriteQueueFull = false;
 }
 
-void ProxyConnection::writeToClient(const QByteArray &data) {
+void ProxyConnection::writeToClient(const QByteArray &data)
+{
     if (!data.isEmpty() && !m_closed)
         m_client->write(data);
 }
 
 // QSslSocket::bytesToWrite() counts only plaintext that OpenSSL has not taken yet. The
 // encrypted bytes wait in encryptedBytesToWrite().
-qint64 ProxyConnection::clientQueuedBytes() const {
+qint64 ProxyConnection::clientQueuedBytes() const
+{
     return m_client->bytesToWrite() + m_client->encryptedBytesToWrite();
 }
 
-void ProxyConnection::onClientBytesWritten() {
+void ProxyConnection::onClientBytesWritten()
+{
     if (!m_clientWriteQueueFull || clientQueuedBytes() > m_settings->limits.maxQueuedBytes / 2)
         return;
     m_clientWriteQueueFull = false;
@@ -332,7 +353,8 @@ void ProxyConnection::onClientBytesWritten() {
         m_upstream->setReadingPaused(false);
 }
 
-void ProxyConnection::onClientDisconnected() {
+void ProxyConnection::onClientDisconnected()
+{
     if (m_closed)
         return;
     m_closed = true;
@@ -353,20 +375,23 @@ void ProxyConnection::onClientDisconnected() {
 
 // Closes the client connection once everything written has been sent. The idle timer bounds
 // the wait for a client that stops reading.
-void ProxyConnection::closeAfterWrites() {
+void ProxyConnection::closeAfterWrites()
+{
     m_closing = true;
     m_headerTimer.stop();
     m_idleTimer.start();
     m_client->disconnectFromHost();
 }
 
-void ProxyConnection::onHeaderTimeout() {
+void ProxyConnection::onHeaderTimeout()
+{
     const auto seconds = QString::number(m_settings->limits.headerTimeout.count() / 1000.0);
     rejectUnparsableRequest(408,
                             QStringLiteral("request head not received within %1 s").arg(seconds));
 }
 
-void ProxyConnection::onIdleTimeout() {
+void ProxyConnection::onIdleTimeout()
+{
     if (m_closing) {
         abort();
         return;
@@ -376,7 +401,8 @@ void ProxyConnection::onIdleTimeout() {
     closeAfterWrites();
 }
 
-void ProxyConnection::logRejection(int code, const QString &reason) const {
+void ProxyConnection::logRejection(int code, const QString &reason) const
+{
     const QString method =
         m_exchange.method.isEmpty() ? QStringLiteral("-") : QString::fromLatin1(m_exchange.method);
     const QString path = m_exchange.logPath.isEmpty() ? QStringLiteral("-") : m_exchange.logPath;

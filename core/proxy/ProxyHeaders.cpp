@@ -6,7 +6,8 @@
 
 namespace lamplighter {
 
-void removeHopByHopHeaders(HttpHead &head) {
+void removeHopByHopHeaders(HttpHead &head)
+{
     static const std::array<QByteArray, 6> hopByHop = {
         "Connection", "Keep-Alive", "TE", "Trailer", "Transfer-Encoding", "Upgrade"};
 
@@ -21,7 +22,8 @@ void removeHopByHopHeaders(HttpHead &head) {
 HttpHead upstreamRequestHead(const HttpHead &request,
                              const QByteArray &target,
                              const QUrl &server,
-                             const QByteArray &idToken) {
+                             const QByteArray &idToken)
+{
     HttpHead upstream = request;
     upstream.target = target;
     upstream.versionMinor = 1;
@@ -42,7 +44,8 @@ HttpHead upstreamRequestHead(const HttpHead &request,
 }
 
 HttpHead
-clientResponseHead(const HttpHead &response, HttpBodyFraming clientFraming, bool closeConnection) {
+clientResponseHead(const HttpHead &response, HttpBodyFraming clientFraming, bool closeConnection)
+{
     HttpHead client = response;
     removeHopByHopHeaders(client);
     if (clientFraming != HttpBodyFraming::None)

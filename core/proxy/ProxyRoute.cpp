@@ -9,7 +9,8 @@ const QByteArray kClustersPrefix = QByteArrayLiteral("/clusters/");
 
 } // namespace
 
-std::optional<ClusterRoute> parseClusterRoute(const QByteArray &target) {
+std::optional<ClusterRoute> parseClusterRoute(const QByteArray &target)
+{
     if (!target.startsWith(kClustersPrefix))
         return std::nullopt;
 
@@ -33,18 +34,21 @@ std::optional<ClusterRoute> parseClusterRoute(const QByteArray &target) {
     return route;
 }
 
-QByteArray clusterPathPrefix(const QString &clusterName) {
+QByteArray clusterPathPrefix(const QString &clusterName)
+{
     return kClustersPrefix + QUrl::toPercentEncoding(clusterName);
 }
 
-QByteArray upstreamTarget(const QUrl &server, const QByteArray &pathAndQuery) {
+QByteArray upstreamTarget(const QUrl &server, const QByteArray &pathAndQuery)
+{
     QByteArray serverPath = server.path(QUrl::FullyEncoded).toLatin1();
     while (serverPath.endsWith('/'))
         serverPath.chop(1);
     return serverPath + pathAndQuery;
 }
 
-QByteArray upstreamHostHeader(const QUrl &server) {
+QByteArray upstreamHostHeader(const QUrl &server)
+{
     QByteArray host = server.host(QUrl::FullyEncoded).toLatin1();
     if (host.contains(':'))
         host = '[' + host + ']';
@@ -53,7 +57,8 @@ QByteArray upstreamHostHeader(const QUrl &server) {
     return host;
 }
 
-QString targetPathForLog(const QByteArray &target) {
+QString targetPathForLog(const QByteArray &target)
+{
     const qsizetype queryStart = target.indexOf('?');
     QByteArray path = queryStart < 0 ? target : target.left(queryStart);
     if (path.size() > kMaxLoggedPathLength) {

@@ -17,7 +17,8 @@ struct ProxySettings {
     ProxyLimits limits;
     quint16 port = 0; // the listening port, used to check Host and Origin
 
-    const UpstreamCluster *findCluster(const QString &name) const {
+    const UpstreamCluster *findCluster(const QString &name) const
+    {
         for (const UpstreamCluster &cluster : clusters) {
             if (cluster.name == name)
                 return &cluster;

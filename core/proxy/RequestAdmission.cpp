@@ -13,7 +13,8 @@ namespace {
 const QString kKubeconfigHint =
     QStringLiteral("Use the kubeconfig that `lamplighter kubeconfig` prints.");
 
-RequestAdmission reject(int code, const QString &message, const QString &logReason) {
+RequestAdmission reject(int code, const QString &message, const QString &logReason)
+{
     RequestAdmission admission;
     admission.rejection = KubernetesStatus(code, message);
     admission.logReason = logReason;
@@ -22,13 +23,15 @@ RequestAdmission reject(int code, const QString &message, const QString &logReas
 
 // Returns true when `value` is `127.0.0.1:<port>` or `localhost:<port>`, optionally preceded by
 // `scheme://`.
-bool namesThisProxy(const QByteArray &value, const QByteArray &scheme, quint16 port) {
+bool namesThisProxy(const QByteArray &value, const QByteArray &scheme, quint16 port)
+{
     const QByteArray portSuffix = ':' + QByteArray::number(port);
     const QByteArray lower = value.toLower();
     return lower == scheme + "127.0.0.1" + portSuffix || lower == scheme + "localhost" + portSuffix;
 }
 
-std::optional<RequestAdmission> checkHostAndOrigin(const HttpHead &request, quint16 port) {
+std::optional<RequestAdmission> checkHostAndOrigin(const HttpHead &request, quint16 port)
+{
     // A page that rebinds its DNS name to 127.0.0.1 still sends its own name as Host.
     const QByteArray host = request.value("Host");
     if (!host.isEmpty() && !namesThisProxy(host, QByteArray(), port)) {
@@ -52,7 +55,8 @@ std::optional<RequestAdmission> checkHostAndOrigin(const HttpHead &request, quin
 }
 
 std::optional<RequestAdmission> checkSessionKeyOf(const HttpHead &request,
-                                                  const ProxySettings &settings) {
+                                                  const ProxySettings &settings)
+{
     switch (checkSessionKey(request, settings.sessionKey)) {
     case SessionKeyCheck::Accepted:
         return std::nullopt;
@@ -70,7 +74,8 @@ std::optional<RequestAdmission> checkSessionKeyOf(const HttpHead &request,
                   QStringLiteral("session key invalid"));
 }
 
-RequestAdmission clusterNotFound(const QString &clusterName, const ProxySettings &settings) {
+RequestAdmission clusterNotFound(const QString &clusterName, const ProxySettings &settings)
+{
     QStringList names;
     for (const UpstreamCluster &cluster : settings.clusters)
         names.append(cluster.name);
@@ -84,14 +89,16 @@ RequestAdmission clusterNotFound(const QString &clusterName, const ProxySettings
                   QStringLiteral("unknown cluster"));
 }
 
-bool requestsUpgrade(const HttpHead &request) {
+bool requestsUpgrade(const HttpHead &request)
+{
     return request.contains("Upgrade") || request.tokens("Connection").contains("upgrade") ||
            request.method == "CONNECT";
 }
 
 } // namespace
 
-RequestAdmission admitRequest(const HttpHead &request, const ProxySettings &settings) {
+RequestAdmission admitRequest(const HttpHead &request, const ProxySettings &settings)
+{
     if (std::optional<RequestAdmission> rejected = checkHostAndOrigin(request, settings.port))
         return *rejected;
     if (std::optional<RequestAdmission> rejected = checkSessionKeyOf(request, settings))

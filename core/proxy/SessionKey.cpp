@@ -4,7 +4,8 @@
 
 namespace lamplighter {
 
-bool constantTimeEquals(QByteArrayView expected, QByteArrayView presented) {
+bool constantTimeEquals(QByteArrayView expected, QByteArrayView presented)
+{
     if (expected.isEmpty())
         return false;
 
@@ -19,7 +20,8 @@ bool constantTimeEquals(QByteArrayView expected, QByteArrayView presented) {
     return sameBytes & sameLength;
 }
 
-SessionKeyCheck checkSessionKey(const HttpHead &request, const QByteArray &sessionKey) {
+SessionKeyCheck checkSessionKey(const HttpHead &request, const QByteArray &sessionKey)
+{
     const QList<QByteArray> authorizations = request.values("Authorization");
     if (authorizations.isEmpty())
         return SessionKeyCheck::Missing;

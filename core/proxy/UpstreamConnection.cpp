@@ -14,11 +14,13 @@ namespace {
 constexpr qint64 kReadChunkBytes = 64 * 1024;
 constexpr qint64 kSocketReadBufferBytes = 256 * 1024;
 
-HttpMessageParser::Limits parserLimits(const ProxyLimits &limits) {
+HttpMessageParser::Limits parserLimits(const ProxyLimits &limits)
+{
     return HttpMessageParser::Limits{limits.maxHeadBytes, limits.maxHeaderCount};
 }
 
-QSslConfiguration tlsConfiguration(const UpstreamCluster &cluster) {
+QSslConfiguration tlsConfiguration(const UpstreamCluster &cluster)
+{
     QSslConfiguration configuration = QSslConfiguration::defaultConfiguration();
     configuration.setCaCertificates(cluster.caCertificates);
     configuration.setPeerVerifyMode(QSslSocket::VerifyPeer);
@@ -37,7 +39,8 @@ UpstreamConnection::UpstreamConnection(const UpstreamCluster &cluster,
     , m_cluster(cluster)
     , m_limits(limits)
     , m_socket(new QSslSocket(this))
-    , m_parser(HttpMessageParser::Type::Response, parserLimits(limits)) {
+    , m_parser(HttpMessageParser::Type::Response, parserLimits(limits))
+{
     m_socket->setSslConfiguration(tlsConfiguration(cluster));
     m_socket->setReadBufferSize(kSocketReadBufferBytes);
     m_connectTimer.setSingleShot(true);
@@ -63,11 +66,13 @@ UpstreamConnection::UpstreamConnection(const UpstreamCluster &cluster,
 
 UpstreamConnection::~UpstreamConnection() = default;
 
-bool UpstreamConnection::isReusable() const {
+bool UpstreamConnection::isReusable() const
+{
     return !m_closed && !m_peerClosed && !m_requestActive;
 }
 
-void UpstreamConnection::sendRequestHead(const QByteArray &head, bool isHeadRequest) {
+void UpstreamConnection::sendRequestHead(const QByteArray &head, bool isHeadRequest)
+{
     m_requestActive = true;
     m_isHeadRequest = isHeadRequest;
     m_finalHeadEmitted = false;
@@ -77,11 +82,13 @@ void UpstreamConnection::sendRequestHead(const QByteArray &head, bool isHeadRequ
     write(head);
 }
 
-void UpstreamConnection::sendRequestBody(const QByteArray &data) {
+void UpstreamConnection::sendRequestBody(const QByteArray &data)
+{
     write(data);
 }
 
-void UpstreamConnection::setReadingPaused(bool paused) {
+void UpstreamConnection::setReadingPaused(bool paused)
+{
     if (m_readingPaused == paused)
         return;
     m_readingPaused = paused;
@@ -89,7 +96,8 @@ void UpstreamConnection::setReadingPaused(bool paused) {
         QMetaObject::invokeMethod(this, &UpstreamConnection::readResponse, Qt::QueuedConnection);
 }
 
-void UpstreamConnection::abort() {
+void UpstreamConnection::abort()
+{
     m_closed = true;
     m_requestActive = false;
     m_connectTimer.stop();
@@ -97,7 +105,8 @@ void UpstreamConnection::abort() {
     m_socket->abort();
 }
 
-void UpstreamConnection::connectToServer() {
+void UpstreamConnection::connectToServer()
+{
     if (m_cluster.server.scheme() != QLatin1String("https")) {
         fail(502,
              QStringLiteral("The server URL %1 of cluster \"%2\" does not use https. Change it "
@@ -112,7 +121,8 @@ void UpstreamConnection::connectToServer() {
     m_socket->connectToHostEncrypted(host, port, host);
 }
 
-void UpstreamConnection::write(const QByteArray &data) {
+void UpstreamConnection::write(const QByteArray &data)
+{
     if (m_closed || data.isEmpty())
         return;
     if (m_encrypted)
@@ -125,19 +135,22 @@ void UpstreamConnection::write(const QByteArray &data) {
 
 // QSslSocket::bytesToWrite() counts only plaintext that OpenSSL has not taken yet. The
 // encrypted bytes wait in encryptedBytesToWrite().
-qint64 UpstreamConnection::queuedBytes() const {
+qint64 UpstreamConnection::queuedBytes() const
+{
     return m_writesBeforeEncrypted.size() + m_socket->bytesToWrite() +
            m_socket->encryptedBytesToWrite();
 }
 
-void UpstreamConnection::onBytesWritten() {
+void UpstreamConnection::onBytesWritten()
+{
     if (m_writeQueueFull && queuedBytes() <= m_limits.maxQueuedBytes / 2) {
         m_writeQueueFull = false;
         Q_EMIT writeQueueDrained();
     }
 }
 
-void UpstreamConnection::onEncrypted() {
+void UpstreamConnection::onEncrypted()
+{
     m_connectTimer.stop();
     m_encrypted = true;
     qCDebug(lcProxy).noquote() << QStringLiteral("Connected to cluster \"%1\" at %2 with %3")
@@ -148,7 +161,8 @@ void UpstreamConnection::onEncrypted() {
     m_writesBeforeEncrypted.clear();
 }
 
-void UpstreamConnection::readResponse() {
+void UpstreamConnection::readResponse()
+{
     while (!m_closed && !m_readingPaused) {
         if (m_unparsed.isEmpty()) {
             m_unparsed = m_socket->read(kReadChunkBytes);
@@ -185,7 +199,8 @@ void UpstreamConnection::readResponse() {
 
 // Emits what the last parse produced. Returns false when parsing must stop because the response
 // is finished or failed, or because a receiver aborted this connection.
-bool UpstreamConnection::handleParsedResponse() {
+bool UpstreamConnection::handleParsedResponse()
+{
     if (const std::optional<HttpParseError> &error = m_parser.error()) {
         fail(502,
              QStringLiteral("Cluster \"%1\" at %2 sent an invalid response: %3.")
@@ -229,7 +244,8 @@ bool UpstreamConnection::handleParsedResponse() {
     return true;
 }
 
-void UpstreamConnection::finishResponse() {
+void UpstreamConnection::finishResponse()
+{
     m_requestActive = false;
     const bool reusable = m_parser.head().keepAlive && !m_peerClosed && m_unparsed.isEmpty();
     if (!reusable) {
@@ -239,7 +255,8 @@ void UpstreamConnection::finishResponse() {
     Q_EMIT responseFinished(reusable);
 }
 
-void UpstreamConnection::onSocketError() {
+void UpstreamConnection::onSocketError()
+{
     if (m_closed)
         return;
     const QAbstractSocket::SocketError error = m_socket->error();
@@ -268,7 +285,8 @@ void UpstreamConnection::onSocketError() {
          QStringLiteral("connection to cluster failed"));
 }
 
-void UpstreamConnection::onDisconnected() {
+void UpstreamConnection::onDisconnected()
+{
     if (m_closed)
         return;
     m_peerClosed = true;
@@ -283,7 +301,8 @@ void UpstreamConnection::onDisconnected() {
         readResponse();
 }
 
-void UpstreamConnection::onConnectTimeout() {
+void UpstreamConnection::onConnectTimeout()
+{
     fail(504,
          QStringLiteral("Timed out after %1 s connecting to cluster \"%2\" at %3.")
              .arg(QString::number(m_limits.upstreamConnectTimeout.count() / 1000.0),
@@ -292,7 +311,8 @@ void UpstreamConnection::onConnectTimeout() {
          QStringLiteral("timed out connecting to cluster"));
 }
 
-void UpstreamConnection::fail(int code, const QString &message, const QString &logReason) {
+void UpstreamConnection::fail(int code, const QString &message, const QString &logReason)
+{
     if (m_closed)
         return;
     const bool reportToReceiver = m_requestActive;
@@ -303,7 +323,8 @@ void UpstreamConnection::fail(int code, const QString &message, const QString &l
         qCDebug(lcProxy).noquote() << QStringLiteral("Idle connection closed: %1").arg(message);
 }
 
-QString UpstreamConnection::serverForMessages() const {
+QString UpstreamConnection::serverForMessages() const
+{
     return m_cluster.server.toDisplayString(QUrl::RemoveUserInfo);
 }
 

@@ -8,7 +8,6 @@
 #include <QLocalServer>
 #include <QLocalSocket>
 #include <QPointer>
-
 #include <unistd.h>
 
 namespace lamplighter {
@@ -43,8 +42,8 @@ Status ControlServer::listen(const QString &socketPath)
     const QString folder = QFileInfo(socketPath).absolutePath();
     if (!QDir().mkpath(folder))
         return Error{QStringLiteral("Failed to create the folder %1").arg(folder)};
-    QFile::setPermissions(folder, QFileDevice::ReadOwner | QFileDevice::WriteOwner |
-                                      QFileDevice::ExeOwner);
+    QFile::setPermissions(folder,
+                          QFileDevice::ReadOwner | QFileDevice::WriteOwner | QFileDevice::ExeOwner);
 
     if (QFileInfo::exists(socketPath)) {
         QLocalSocket probe;
@@ -55,8 +54,8 @@ Status ControlServer::listen(const QString &socketPath)
         QLocalServer::removeServer(socketPath);
     }
     if (!m_server->listen(socketPath))
-        return Error{QStringLiteral("Failed to listen on %1: %2")
-                         .arg(socketPath, m_server->errorString())};
+        return Error{
+            QStringLiteral("Failed to listen on %1: %2").arg(socketPath, m_server->errorString())};
     qCDebug(lcSession) << "Listening for commands on" << socketPath;
     return Done{};
 }
@@ -91,9 +90,8 @@ void ControlServer::serve(QLocalSocket *socket)
     });
 }
 
-Result<QJsonObject> sendControlRequest(const QString &socketPath,
-                                       const QJsonObject &request,
-                                       int timeoutMs)
+Result<QJsonObject>
+sendControlRequest(const QString &socketPath, const QJsonObject &request, int timeoutMs)
 {
     QLocalSocket socket;
     socket.connectToServer(socketPath);

@@ -5,7 +5,6 @@
 #include <QJsonObject>
 #include <QObject>
 #include <QString>
-
 #include <functional>
 
 class QLocalServer;
@@ -38,9 +37,8 @@ private:
 
 // Sends request to the running instance and waits up to timeoutMs for its reply. Fails when
 // no instance listens on socketPath.
-Result<QJsonObject> sendControlRequest(const QString &socketPath,
-                                       const QJsonObject &request,
-                                       int timeoutMs);
+Result<QJsonObject>
+sendControlRequest(const QString &socketPath, const QJsonObject &request, int timeoutMs);
 
 // $XDG_RUNTIME_DIR/lamplighter/control, or a folder of the user's own under /tmp.
 QString defaultControlSocketPath();

@@ -21,10 +21,8 @@
 #include <QSslConfiguration>
 #include <QStandardPaths>
 #include <QTimer>
-
-#include <openssl/rand.h>
-
 #include <algorithm>
+#include <openssl/rand.h>
 
 namespace lamplighter {
 namespace {
@@ -322,8 +320,7 @@ void Session::Private::scheduleRefresh()
     }
     const QDateTime now = QDateTime::currentDateTimeUtc();
     const seconds remaining{now.secsTo(tokens.claims.expiresAt)};
-    const QDateTime issued =
-        tokens.claims.issuedAt.isValid() ? tokens.claims.issuedAt : now;
+    const QDateTime issued = tokens.claims.issuedAt.isValid() ? tokens.claims.issuedAt : now;
     const seconds lifetime{std::max<qint64>(issued.secsTo(tokens.claims.expiresAt), 0)};
     // Refresh when a quarter of the lifetime is left, and never later than ten seconds before
     // expiry, so that requests in flight never carry an expired token.
@@ -361,8 +358,9 @@ void Session::Private::handleRefreshFailure(const Error &failure, bool needsLogi
     if (needsLogin) {
         qCInfo(lcSession).noquote() << "The provider ended the session:" << failure.message;
         forgetTokens();
-        setState(State::SignedOut,
-                 QStringLiteral("Your session has ended; sign in again. (%1)").arg(failure.message));
+        setState(
+            State::SignedOut,
+            QStringLiteral("Your session has ended; sign in again. (%1)").arg(failure.message));
         finishStart();
         return;
     }
@@ -375,8 +373,9 @@ void Session::Private::handleRefreshFailure(const Error &failure, bool needsLogi
     const bool expired = !tokens.claims.expiresAt.isValid() ||
                          tokens.claims.expiresAt <= QDateTime::currentDateTimeUtc();
     if (expired || state != State::SignedIn)
-        setState(State::Failed,
-                 QStringLiteral("Refreshing the session failed: %1 Retrying.").arg(failure.message));
+        setState(
+            State::Failed,
+            QStringLiteral("Refreshing the session failed: %1 Retrying.").arg(failure.message));
     finishStart();
 }
 

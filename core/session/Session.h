@@ -9,7 +9,6 @@
 #include <QObject>
 #include <QString>
 #include <QStringList>
-
 #include <memory>
 
 namespace lamplighter {
@@ -21,22 +20,22 @@ class Session : public QObject {
     Q_OBJECT
 public:
     enum class State {
-        Starting,  // reading the keychain
+        Starting, // reading the keychain
         SignedOut,
         SigningIn,
         SignedIn,
-        Failed,    // the last sign-in or refresh failed, for the reason in errorMessage()
+        Failed, // the last sign-in or refresh failed, for the reason in errorMessage()
     };
     Q_ENUM(State)
 
     struct Options {
-        bool serveProxy = true;   // false for one-shot command-line use
+        bool serveProxy = true; // false for one-shot command-line use
         // Refreshes a restored session at start. One-shot commands leave it off: two processes
         // refreshing with the same refresh token make the provider revoke the whole grant.
         bool refreshOnStart = true;
-        QString kubeconfigPath;   // empty: defaultKubeconfigPath()
+        QString kubeconfigPath; // empty: defaultKubeconfigPath()
         QString keychainService = QStringLiteral("lamplighter");
-        UrlOpener urlOpener;      // opens the system browser when login.browser is not set
+        UrlOpener urlOpener; // opens the system browser when login.browser is not set
     };
 
     Session(Config config, Options options, QObject *parent = nullptr);
@@ -51,9 +50,9 @@ public:
     void signOut();
 
     State state() const;
-    QString userName() const;     // from the configured user name claim
-    QStringList groups() const;   // from the configured groups claim
-    QDateTime expiresAt() const;  // of the current ID token, UTC
+    QString userName() const;    // from the configured user name claim
+    QStringList groups() const;  // from the configured groups claim
+    QDateTime expiresAt() const; // of the current ID token, UTC
     QString errorMessage() const;
     bool tokensInMemoryOnly() const;
     QString kubeconfigPath() const;

@@ -29,8 +29,7 @@ Job *makeJob(const QString &service, const QString &key, QObject *parent)
 SecretStore::SecretStore(QString service, QObject *parent)
     : QObject(parent)
     , m_service(std::move(service))
-{
-}
+{}
 
 void SecretStore::switchToMemory(const QString &reason)
 {
@@ -87,23 +86,21 @@ void SecretStore::write(const QString &key, const QByteArray &secret, WriteCallb
     }
     auto *job = makeJob<QKeychain::WritePasswordJob>(m_service, key, this);
     job->setBinaryData(secret);
-    connect(job, &QKeychain::Job::finished, this,
-            [this, job, key, secret, done = std::move(done)] {
-                if (job->error() == QKeychain::NoError) {
-                    qCDebug(lcStore) << "Wrote" << key << "to the keychain";
-                    done(Done{});
-                    return;
-                }
-                if (meansNoKeychain(job->error())) {
-                    switchToMemory(job->errorString());
-                    write(key, secret, done);
-                    return;
-                }
-                qCWarning(lcStore) << "Writing" << key << "to the keychain failed:"
-                                   << job->errorString();
-                done(Error{QStringLiteral("Writing \"%1\" to the keychain failed: %2")
-                               .arg(key, job->errorString())});
-            });
+    connect(job, &QKeychain::Job::finished, this, [this, job, key, secret, done = std::move(done)] {
+        if (job->error() == QKeychain::NoError) {
+            qCDebug(lcStore) << "Wrote" << key << "to the keychain";
+            done(Done{});
+            return;
+        }
+        if (meansNoKeychain(job->error())) {
+            switchToMemory(job->errorString());
+            write(key, secret, done);
+            return;
+        }
+        qCWarning(lcStore) << "Writing" << key << "to the keychain failed:" << job->errorString();
+        done(Error{QStringLiteral("Writing \"%1\" to the keychain failed: %2")
+                       .arg(key, job->errorString())});
+    });
     job->start();
 }
 
@@ -125,8 +122,8 @@ void SecretStore::remove(const QString &key, WriteCallback done)
             remove(key, done);
             return;
         }
-        qCWarning(lcStore) << "Removing" << key << "from the keychain failed:"
-                           << job->errorString();
+        qCWarning(lcStore) << "Removing" << key
+                           << "from the keychain failed:" << job->errorString();
         done(Error{QStringLiteral("Removing \"%1\" from the keychain failed: %2")
                        .arg(key, job->errorString())});
     });

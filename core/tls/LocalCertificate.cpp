@@ -1,6 +1,7 @@
 #include "LocalCertificate.h"
 
 #include "Logging.h"
+#include "util/OpenSslPointers.h"
 
 #include <memory>
 #include <openssl/bio.h>
@@ -21,18 +22,9 @@ constexpr qint64 kBackdateSeconds = 60 * 60;
 constexpr int kSerialBits = 128;
 const char kCommonName[] = "Lamplighter local proxy";
 
-template <auto FreeFunction> struct OpenSslDeleter {
-    template <typename T> void operator()(T *pointer) const { FreeFunction(pointer); }
-};
-
-using BioPtr = std::unique_ptr<BIO, OpenSslDeleter<BIO_free_all>>;
-using BignumPtr = std::unique_ptr<BIGNUM, OpenSslDeleter<BN_free>>;
-using PkeyPtr = std::unique_ptr<EVP_PKEY, OpenSslDeleter<EVP_PKEY_free>>;
-using X509Ptr = std::unique_ptr<X509, OpenSslDeleter<X509_free>>;
-using ExtensionPtr = std::unique_ptr<X509_EXTENSION, OpenSslDeleter<X509_EXTENSION_free>>;
-
 // Returns the oldest queued OpenSSL error as text and clears the queue.
-QString takeOpenSslError() {
+QString takeOpenSslError()
+{
     const unsigned long code = ERR_get_error();
     ERR_clear_error();
     if (code == 0)
@@ -42,49 +34,57 @@ QString takeOpenSslError() {
     return QString::fromLatin1(text);
 }
 
-Error generationError(const char *step) {
+Error generationError(const char *step)
+{
     return Error{QStringLiteral("Failed to generate the local proxy certificate (%1): %2")
                      .arg(QLatin1String(step), takeOpenSslError())};
 }
 
-QByteArray readBio(BIO *bio) {
+QByteArray readBio(BIO *bio)
+{
     char *data = nullptr;
     const long size = BIO_get_mem_data(bio, &data);
     return QByteArray(data, static_cast<qsizetype>(size));
 }
 
-BioPtr memoryBio(const QByteArray &data) {
-    return BioPtr(BIO_new_mem_buf(data.constData(), static_cast<int>(data.size())));
+BioPointer memoryBio(const QByteArray &data)
+{
+    return BioPointer(BIO_new_mem_buf(data.constData(), static_cast<int>(data.size())));
 }
 
 // Refuses every passphrase prompt, so an encrypted key fails instead of reading the terminal.
-int refusePassphrase(char *, int, int, void *) {
+int refusePassphrase(char *, int, int, void *)
+{
     return -1;
 }
 
-bool addExtension(X509 *certificate, int nid, const char *value) {
+bool addExtension(X509 *certificate, int nid, const char *value)
+{
     X509V3_CTX context;
     X509V3_set_ctx_nodb(&context);
     X509V3_set_ctx(&context, certificate, certificate, nullptr, nullptr, 0);
-    const ExtensionPtr extension(X509V3_EXT_conf_nid(nullptr, &context, nid, value));
+    const X509ExtensionPointer extension(X509V3_EXT_conf_nid(nullptr, &context, nid, value));
     return extension && X509_add_ext(certificate, extension.get(), -1) == 1;
 }
 
-bool setRandomSerial(X509 *certificate) {
-    const BignumPtr serial(BN_new());
+bool setRandomSerial(X509 *certificate)
+{
+    const BignumPointer serial(BN_new());
     if (!serial || BN_rand(serial.get(), kSerialBits, BN_RAND_TOP_ANY, BN_RAND_BOTTOM_ANY) != 1)
         return false;
     return BN_to_ASN1_INTEGER(serial.get(), X509_get_serialNumber(certificate)) != nullptr;
 }
 
-bool setValidity(X509 *certificate, const QDateTime &now) {
+bool setValidity(X509 *certificate, const QDateTime &now)
+{
     const time_t notBefore = static_cast<time_t>(now.toSecsSinceEpoch() - kBackdateSeconds);
     const time_t notAfter = notBefore + static_cast<time_t>(kValidityDays) * 24 * 60 * 60;
     return ASN1_TIME_set(X509_getm_notBefore(certificate), notBefore) != nullptr &&
            ASN1_TIME_set(X509_getm_notAfter(certificate), notAfter) != nullptr;
 }
 
-bool setSubjectAndIssuer(X509 *certificate) {
+bool setSubjectAndIssuer(X509 *certificate)
+{
     X509_NAME *name = X509_get_subject_name(certificate);
     const auto *commonName = reinterpret_cast<const unsigned char *>(kCommonName);
     return X509_NAME_add_entry_by_txt(name, "CN", MBSTRING_UTF8, commonName, -1, -1, 0) == 1 &&
@@ -93,7 +93,8 @@ bool setSubjectAndIssuer(X509 *certificate) {
 
 // Adds the X.509 v3 extensions. The subject key identifier must come before the authority key
 // identifier, which copies it from the issuer, here the certificate itself.
-bool addExtensions(X509 *certificate) {
+bool addExtensions(X509 *certificate)
+{
     return addExtension(certificate, NID_basic_constraints, "critical,CA:TRUE") &&
            addExtension(certificate, NID_key_usage, "critical,digitalSignature,keyCertSign") &&
            addExtension(certificate, NID_ext_key_usage, "serverAuth") &&
@@ -102,23 +103,26 @@ bool addExtensions(X509 *certificate) {
            addExtension(certificate, NID_authority_key_identifier, "keyid:always");
 }
 
-QByteArray certificateToPem(X509 *certificate) {
-    const BioPtr bio(BIO_new(BIO_s_mem()));
+QByteArray certificateToPem(X509 *certificate)
+{
+    const BioPointer bio(BIO_new(BIO_s_mem()));
     if (!bio || PEM_write_bio_X509(bio.get(), certificate) != 1)
         return {};
     return readBio(bio.get());
 }
 
 // Writes the key in the SEC 1 or PKCS#1 ("traditional") form, which QSslKey reads for EC and RSA.
-QByteArray privateKeyToPem(EVP_PKEY *key) {
-    const BioPtr bio(BIO_new(BIO_s_mem()));
+QByteArray privateKeyToPem(EVP_PKEY *key)
+{
+    const BioPointer bio(BIO_new(BIO_s_mem()));
     if (!bio || PEM_write_bio_PrivateKey_traditional(
                     bio.get(), key, nullptr, nullptr, 0, nullptr, nullptr) != 1)
         return {};
     return readBio(bio.get());
 }
 
-Result<QSsl::KeyAlgorithm> qtKeyAlgorithm(EVP_PKEY *key) {
+Result<QSsl::KeyAlgorithm> qtKeyAlgorithm(EVP_PKEY *key)
+{
     switch (EVP_PKEY_get_base_id(key)) {
     case EVP_PKEY_EC:
         return QSsl::Ec;
@@ -133,7 +137,8 @@ Result<QSsl::KeyAlgorithm> qtKeyAlgorithm(EVP_PKEY *key) {
 
 Result<LocalCertificate> toLocalCertificate(const QByteArray &certificatePem,
                                             const QByteArray &keyPem,
-                                            QSsl::KeyAlgorithm algorithm) {
+                                            QSsl::KeyAlgorithm algorithm)
+{
     LocalCertificate result;
     result.certificate = QSslCertificate(certificatePem, QSsl::Pem);
     result.privateKey = QSslKey(keyPem, algorithm, QSsl::Pem, QSsl::PrivateKey);
@@ -146,15 +151,18 @@ Result<LocalCertificate> toLocalCertificate(const QByteArray &certificatePem,
 
 } // namespace
 
-QByteArray LocalCertificate::certificatePem() const {
+QByteArray LocalCertificate::certificatePem() const
+{
     return certificate.toPem();
 }
 
-QByteArray LocalCertificate::privateKeyPem() const {
+QByteArray LocalCertificate::privateKeyPem() const
+{
     return privateKey.toPem();
 }
 
-bool LocalCertificate::needsRenewal(const QDateTime &now) const {
+bool LocalCertificate::needsRenewal(const QDateTime &now) const
+{
     if (certificate.isNull() || privateKey.isNull())
         return true;
     if (now < certificate.effectiveDate())
@@ -162,12 +170,13 @@ bool LocalCertificate::needsRenewal(const QDateTime &now) const {
     return now >= certificate.expiryDate().addDays(-kRenewalDays);
 }
 
-Result<LocalCertificate> LocalCertificate::generate(const QDateTime &now) {
-    const PkeyPtr key(EVP_PKEY_Q_keygen(nullptr, nullptr, "EC", "P-256"));
+Result<LocalCertificate> LocalCertificate::generate(const QDateTime &now)
+{
+    const KeyPointer key(EVP_PKEY_Q_keygen(nullptr, nullptr, "EC", "P-256"));
     if (!key)
         return generationError("EC P-256 key generation");
 
-    const X509Ptr certificate(X509_new());
+    const X509Pointer certificate(X509_new());
     if (!certificate || X509_set_version(certificate.get(), X509_VERSION_3) != 1)
         return generationError("certificate allocation");
     if (!setRandomSerial(certificate.get()))
@@ -197,17 +206,18 @@ Result<LocalCertificate> LocalCertificate::generate(const QDateTime &now) {
 }
 
 Result<LocalCertificate> LocalCertificate::fromPem(const QByteArray &certificatePem,
-                                                   const QByteArray &privateKeyPem) {
-    const BioPtr certificateBio = memoryBio(certificatePem);
-    const X509Ptr certificate(
+                                                   const QByteArray &privateKeyPem)
+{
+    const BioPointer certificateBio = memoryBio(certificatePem);
+    const X509Pointer certificate(
         PEM_read_bio_X509(certificateBio.get(), nullptr, refusePassphrase, nullptr));
     if (!certificate) {
         ERR_clear_error();
         return Error{QStringLiteral("The local proxy certificate is not a valid PEM certificate.")};
     }
 
-    const BioPtr keyBio = memoryBio(privateKeyPem);
-    const PkeyPtr key(PEM_read_bio_PrivateKey(keyBio.get(), nullptr, refusePassphrase, nullptr));
+    const BioPointer keyBio = memoryBio(privateKeyPem);
+    const KeyPointer key(PEM_read_bio_PrivateKey(keyBio.get(), nullptr, refusePassphrase, nullptr));
     if (!key) {
         ERR_clear_error();
         return Error{

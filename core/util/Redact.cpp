@@ -2,7 +2,6 @@
 
 #include <QUrl>
 #include <QUrlQuery>
-
 #include <array>
 
 namespace lamplighter {
@@ -33,11 +32,15 @@ QString redactHeaderValue(const QByteArray &name, const QByteArray &value)
 
 QString redactUrl(const QString &url)
 {
-    static const std::array<QString, 9> secretItems = {
-        QStringLiteral("code"),         QStringLiteral("state"),        QStringLiteral("nonce"),
-        QStringLiteral("ticket"),       QStringLiteral("token"),
-        QStringLiteral("id_token"),     QStringLiteral("refresh_token"),
-        QStringLiteral("access_token"), QStringLiteral("code_verifier")};
+    static const std::array<QString, 9> secretItems = {QStringLiteral("code"),
+                                                       QStringLiteral("state"),
+                                                       QStringLiteral("nonce"),
+                                                       QStringLiteral("ticket"),
+                                                       QStringLiteral("token"),
+                                                       QStringLiteral("id_token"),
+                                                       QStringLiteral("refresh_token"),
+                                                       QStringLiteral("access_token"),
+                                                       QStringLiteral("code_verifier")};
     QUrl parsed(url);
     if (!parsed.hasQuery())
         return url;

@@ -15,7 +15,8 @@ QString describeSecret(const QByteArray &secret);
 QString redactHeaderValue(const QByteArray &name, const QByteArray &value);
 
 // Returns the URL fit for a log, with the values of query items that carry secrets
-// (code, state, nonce, ticket, token, id_token, refresh_token, access_token, code_verifier) replaced.
+// (code, state, nonce, ticket, token, id_token, refresh_token, access_token, code_verifier)
+// replaced.
 QString redactUrl(const QString &url);
 
 } // namespace lamplighter

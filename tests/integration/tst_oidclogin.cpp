@@ -24,7 +24,8 @@ const QString fixturesDirectory = QStringLiteral(LAMPLIGHTER_FIXTURES_DIR);
 // Signing in starts Chromium, which takes a few seconds; the browser script gives up after 60 s.
 constexpr int loginTimeoutMs = 120'000;
 
-QString readFile(const QString &path) {
+QString readFile(const QString &path)
+{
     QFile file(path);
     if (!file.open(QIODevice::ReadOnly))
         return QString();
@@ -59,7 +60,8 @@ private:
     QString m_urlFile;
 };
 
-void TestOidcLogin::initTestCase() {
+void TestOidcLogin::initTestCase()
+{
     QVERIFY(m_work.isValid());
     m_node = QStandardPaths::findExecutable(QStringLiteral("node"));
     QVERIFY2(!m_node.isEmpty(), "node is not on PATH; run scripts/install-deps");
@@ -102,7 +104,8 @@ void TestOidcLogin::initTestCase() {
             m_work.filePath(QStringLiteral("artifacts")).toLocal8Bit());
 }
 
-void TestOidcLogin::cleanupTestCase() {
+void TestOidcLogin::cleanupTestCase()
+{
     if (m_provider.state() == QProcess::NotRunning)
         return;
     m_provider.terminate();
@@ -111,12 +114,14 @@ void TestOidcLogin::cleanupTestCase() {
     m_provider.waitForFinished(5000);
 }
 
-QString TestOidcLogin::providerLog() const {
+QString TestOidcLogin::providerLog() const
+{
     return QStringLiteral("provider log:\n") +
            readFile(m_work.filePath(QStringLiteral("provider.log")));
 }
 
-ProviderConfig TestOidcLogin::providerConfig() const {
+ProviderConfig TestOidcLogin::providerConfig() const
+{
     ProviderConfig config;
     config.issuer = m_issuer;
     config.clientId = QStringLiteral("lamplighter");
@@ -129,7 +134,8 @@ ProviderConfig TestOidcLogin::providerConfig() const {
     return config;
 }
 
-QStringList TestOidcLogin::browserCommand() const {
+QStringList TestOidcLogin::browserCommand() const
+{
     return {
         QStringLiteral("/bin/sh"),
         QStringLiteral("-c"),
@@ -139,7 +145,8 @@ QStringList TestOidcLogin::browserCommand() const {
         fixturesDirectory + QStringLiteral("/browser-login.mjs")};
 }
 
-void TestOidcLogin::discoveryAcceptsProvider() {
+void TestOidcLogin::discoveryAcceptsProvider()
+{
     OidcClient client(providerConfig());
     std::optional<Result<ProviderMetadata>> metadata;
     client.fetchMetadata(&client,
@@ -154,7 +161,8 @@ void TestOidcLogin::discoveryAcceptsProvider() {
             << metadata->value().authorizationResponseIssParameterSupported;
 }
 
-void TestOidcLogin::signInThenRefresh() {
+void TestOidcLogin::signInThenRefresh()
+{
     OidcClient client(providerConfig());
     LoginConfig loginConfig;
     loginConfig.browserCommand = browserCommand();

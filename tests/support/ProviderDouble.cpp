@@ -11,14 +11,16 @@
 
 namespace lamplighter::test {
 
-QUrlQuery ProviderDouble::Request::form() const {
+QUrlQuery ProviderDouble::Request::form() const
+{
     QString text = QString::fromUtf8(body);
     text.replace(QLatin1Char('+'), QStringLiteral("%20"));
     return QUrlQuery(text);
 }
 
 ProviderDouble::ProviderDouble(QObject *parent)
-    : QObject(parent) {
+    : QObject(parent)
+{
     // QSslServer in Qt 6.4 emits newConnection() before the TLS handshake, when no connection is
     // pending yet, and pendingConnectionAvailable() once the handshake is done.
     connect(&m_server,
@@ -27,7 +29,8 @@ ProviderDouble::ProviderDouble(QObject *parent)
             &ProviderDouble::handleConnection);
 }
 
-QString ProviderDouble::start(const QString &pkiDirectory) {
+QString ProviderDouble::start(const QString &pkiDirectory)
+{
     QProcess pki;
     pki.start(QStringLiteral(LAMPLIGHTER_FIXTURES_DIR "/make-test-pki.sh"), {pkiDirectory});
     if (!pki.waitForFinished(60'000) || pki.exitCode() != 0)
@@ -53,19 +56,23 @@ QString ProviderDouble::start(const QString &pkiDirectory) {
     return QString();
 }
 
-QString ProviderDouble::issuer() const {
+QString ProviderDouble::issuer() const
+{
     return QStringLiteral("https://127.0.0.1:%1").arg(m_server.serverPort());
 }
 
-QUrl ProviderDouble::url(const QString &path) const {
+QUrl ProviderDouble::url(const QString &path) const
+{
     return QUrl(issuer() + path);
 }
 
-void ProviderDouble::setHandler(const QString &path, Handler handler) {
+void ProviderDouble::setHandler(const QString &path, Handler handler)
+{
     m_handlers.insert(path, std::move(handler));
 }
 
-void ProviderDouble::setJson(const QString &path, const QJsonObject &object, int status) {
+void ProviderDouble::setJson(const QString &path, const QJsonObject &object, int status)
+{
     const QByteArray body = QJsonDocument(object).toJson(QJsonDocument::Compact);
     setHandler(path, [body, status](const Request &) {
         Response response;
@@ -75,7 +82,8 @@ void ProviderDouble::setJson(const QString &path, const QJsonObject &object, int
     });
 }
 
-void ProviderDouble::serveDiscovery(const QJsonObject &overrides) {
+void ProviderDouble::serveDiscovery(const QJsonObject &overrides)
+{
     QJsonObject document{
         {QStringLiteral("issuer"), issuer()},
         {QStringLiteral("authorization_endpoint"), issuer() + QStringLiteral("/authorize")},
@@ -93,7 +101,8 @@ void ProviderDouble::serveDiscovery(const QJsonObject &overrides) {
     setJson(QStringLiteral("/.well-known/openid-configuration"), document);
 }
 
-QList<ProviderDouble::Request> ProviderDouble::requestsTo(const QString &path) const {
+QList<ProviderDouble::Request> ProviderDouble::requestsTo(const QString &path) const
+{
     QList<Request> matching;
     for (const Request &request : m_requests) {
         if (request.path == path)
@@ -102,7 +111,8 @@ QList<ProviderDouble::Request> ProviderDouble::requestsTo(const QString &path) c
     return matching;
 }
 
-void ProviderDouble::handleConnection() {
+void ProviderDouble::handleConnection()
+{
     while (QTcpSocket *connection = m_server.nextPendingConnection()) {
         auto *socket = qobject_cast<QSslSocket *>(connection);
         m_buffers.insert(socket, QByteArray());
@@ -116,7 +126,8 @@ void ProviderDouble::handleConnection() {
     }
 }
 
-void ProviderDouble::readRequest(QSslSocket *socket) {
+void ProviderDouble::readRequest(QSslSocket *socket)
+{
     if (!m_buffers.contains(socket))
         return;
     QByteArray &buffer = m_buffers[socket];
@@ -148,7 +159,8 @@ void ProviderDouble::readRequest(QSslSocket *socket) {
     respond(socket, request);
 }
 
-void ProviderDouble::respond(QSslSocket *socket, const Request &request) {
+void ProviderDouble::respond(QSslSocket *socket, const Request &request)
+{
     const auto handler = m_handlers.constFind(request.path);
     Response response;
     if (handler == m_handlers.constEnd()) {

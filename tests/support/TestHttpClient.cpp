@@ -8,7 +8,8 @@ using lamplighter::HttpMessageParser;
 
 TestHttpClient::TestHttpClient(const QSslCertificate &trustedCertificate, QObject *parent)
     : QObject(parent)
-    , m_parser(HttpMessageParser::Type::Response, HttpMessageParser::Limits{}) {
+    , m_parser(HttpMessageParser::Type::Response, HttpMessageParser::Limits{})
+{
     QSslConfiguration configuration = QSslConfiguration::defaultConfiguration();
     configuration.setCaCertificates({trustedCertificate});
     m_socket.setSslConfiguration(configuration);
@@ -22,41 +23,49 @@ TestHttpClient::TestHttpClient(const QSslCertificate &trustedCertificate, QObjec
 }
 
 // The socket is a member, so its last signals must not reach members destroyed before it.
-TestHttpClient::~TestHttpClient() {
+TestHttpClient::~TestHttpClient()
+{
     m_socket.disconnect(this);
     m_socket.abort();
 }
 
-bool TestHttpClient::connectToProxy(quint16 port) {
+bool TestHttpClient::connectToProxy(quint16 port)
+{
     QSignalSpy encrypted(&m_socket, &QSslSocket::encrypted);
     m_socket.connectToHostEncrypted(QStringLiteral("127.0.0.1"), port);
     return encrypted.wait(10000);
 }
 
-void TestHttpClient::send(const QByteArray &bytes) {
+void TestHttpClient::send(const QByteArray &bytes)
+{
     m_socket.write(bytes);
 }
 
-std::optional<TestResponse> TestHttpClient::waitForResponse(int timeoutMs) {
+std::optional<TestResponse> TestHttpClient::waitForResponse(int timeoutMs)
+{
     if (!QTest::qWaitFor([this] { return !m_responses.isEmpty(); }, timeoutMs))
         return std::nullopt;
     return m_responses.takeFirst();
 }
 
-bool TestHttpClient::waitForPartialBody(const QByteArray &text, int timeoutMs) {
+bool TestHttpClient::waitForPartialBody(const QByteArray &text, int timeoutMs)
+{
     return QTest::qWaitFor([&] { return m_partialBody.contains(text); }, timeoutMs);
 }
 
-bool TestHttpClient::waitForDisconnected(int timeoutMs) {
+bool TestHttpClient::waitForDisconnected(int timeoutMs)
+{
     return QTest::qWaitFor([this] { return m_socket.state() == QAbstractSocket::UnconnectedState; },
                            timeoutMs);
 }
 
-bool TestHttpClient::isConnected() const {
+bool TestHttpClient::isConnected() const
+{
     return m_socket.state() == QAbstractSocket::ConnectedState;
 }
 
-void TestHttpClient::setReadingPaused(bool paused) {
+void TestHttpClient::setReadingPaused(bool paused)
+{
     m_readingPaused = paused;
     if (!paused)
         QMetaObject::invokeMethod(this, &TestHttpClient::readResponses, Qt::QueuedConnection);
@@ -67,7 +76,8 @@ QByteArray TestHttpClient::request(const QByteArray &method,
                                    quint16 port,
                                    const QByteArray &sessionKey,
                                    const QList<QByteArray> &extraHeaders,
-                                   const QByteArray &body) {
+                                   const QByteArray &body)
+{
     QByteArray request = method + ' ' + target + " HTTP/1.1\r\n";
     request += "Host: 127.0.0.1:" + QByteArray::number(port) + "\r\n";
     if (!sessionKey.isEmpty())
@@ -77,7 +87,8 @@ QByteArray TestHttpClient::request(const QByteArray &method,
     return request + "\r\n" + body;
 }
 
-void TestHttpClient::readResponses() {
+void TestHttpClient::readResponses()
+{
     while (!m_readingPaused) {
         if (m_unparsed.isEmpty())
             m_unparsed = m_socket.read(64 * 1024);

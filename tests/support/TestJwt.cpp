@@ -1,5 +1,7 @@
 #include "TestJwt.h"
 
+#include "util/OpenSslPointers.h"
+
 #include <QCryptographicHash>
 #include <QJsonArray>
 #include <QJsonDocument>
@@ -16,21 +18,14 @@ namespace lamplighter::test {
 
 namespace {
 
-template <auto FreeFunction> struct OpenSslDeleter {
-    template <typename T> void operator()(T *object) const { FreeFunction(object); }
-};
-
-using BignumPointer = std::unique_ptr<BIGNUM, OpenSslDeleter<BN_free>>;
-using BioPointer = std::unique_ptr<BIO, OpenSslDeleter<BIO_free>>;
-using DigestContextPointer = std::unique_ptr<EVP_MD_CTX, OpenSslDeleter<EVP_MD_CTX_free>>;
-using EcdsaSignaturePointer = std::unique_ptr<ECDSA_SIG, OpenSslDeleter<ECDSA_SIG_free>>;
-
-void require(bool condition, const char *operation) {
+void require(bool condition, const char *operation)
+{
     if (!condition)
         qFatal("TestJwt: OpenSSL failed to %s", operation);
 }
 
-int coordinateBytes(const QString &curve) {
+int coordinateBytes(const QString &curve)
+{
     if (curve == QStringLiteral("P-256"))
         return 32;
     if (curve == QStringLiteral("P-384"))
@@ -41,7 +36,8 @@ int coordinateBytes(const QString &curve) {
     return 0;
 }
 
-const EVP_MD *digestFor(const QString &algorithm) {
+const EVP_MD *digestFor(const QString &algorithm)
+{
     if (algorithm.endsWith(QStringLiteral("256")))
         return EVP_sha256();
     if (algorithm.endsWith(QStringLiteral("384")))
@@ -52,7 +48,8 @@ const EVP_MD *digestFor(const QString &algorithm) {
     return nullptr;
 }
 
-QByteArray readBignumParameter(EVP_PKEY *key, const char *name, int paddedSize) {
+QByteArray readBignumParameter(EVP_PKEY *key, const char *name, int paddedSize)
+{
     BIGNUM *value = nullptr;
     require(EVP_PKEY_get_bn_param(key, name, &value) == 1, "read a key parameter");
     const BignumPointer owned(value);
@@ -64,7 +61,8 @@ QByteArray readBignumParameter(EVP_PKEY *key, const char *name, int paddedSize) 
 }
 
 // Converts OpenSSL's DER ECDSA signature to the fixed-size R and S of RFC 7518, section 3.4.
-QByteArray convertDerToJwsSignature(const QByteArray &der, int size) {
+QByteArray convertDerToJwsSignature(const QByteArray &der, int size)
+{
     const auto *bytes = reinterpret_cast<const unsigned char *>(der.constData());
     const EcdsaSignaturePointer signature(d2i_ECDSA_SIG(nullptr, &bytes, long(der.size())));
     require(signature != nullptr, "decode an ECDSA signature");
@@ -76,24 +74,28 @@ QByteArray convertDerToJwsSignature(const QByteArray &der, int size) {
     return raw;
 }
 
-QByteArray encodeJson(const QJsonObject &object) {
+QByteArray encodeJson(const QJsonObject &object)
+{
     return QJsonDocument(object).toJson(QJsonDocument::Compact);
 }
 
-QByteArray signingInput(const QJsonObject &header, const QJsonObject &claims) {
+QByteArray signingInput(const QJsonObject &header, const QJsonObject &claims)
+{
     return TestJwt::base64Url(encodeJson(header)) + '.' + TestJwt::base64Url(encodeJson(claims));
 }
 
 } // namespace
 
-TestKey TestKey::generateRsa(int bits) {
+TestKey TestKey::generateRsa(int bits)
+{
     TestKey key;
     key.m_key.reset(EVP_PKEY_Q_keygen(nullptr, nullptr, "RSA", size_t(bits)), EVP_PKEY_free);
     require(key.m_key != nullptr, "generate an RSA key");
     return key;
 }
 
-TestKey TestKey::generateEc(const QString &curve) {
+TestKey TestKey::generateEc(const QString &curve)
+{
     coordinateBytes(curve);
     TestKey key;
     const QByteArray curveName = curve.toLatin1();
@@ -104,7 +106,8 @@ TestKey TestKey::generateEc(const QString &curve) {
     return key;
 }
 
-QJsonObject TestKey::publicJwk(const QString &keyId, const QString &algorithm) const {
+QJsonObject TestKey::publicJwk(const QString &keyId, const QString &algorithm) const
+{
     QJsonObject jwk{{QStringLiteral("use"), QStringLiteral("sig")}};
     if (!keyId.isEmpty())
         jwk.insert(QStringLiteral("kid"), keyId);
@@ -133,7 +136,8 @@ QJsonObject TestKey::publicJwk(const QString &keyId, const QString &algorithm) c
     return jwk;
 }
 
-QByteArray TestKey::publicKeyPem() const {
+QByteArray TestKey::publicKeyPem() const
+{
     const BioPointer bio(BIO_new(BIO_s_mem()));
     require(bio && PEM_write_bio_PUBKEY(bio.get(), key()) == 1, "write a public key");
     char *data = nullptr;
@@ -141,20 +145,22 @@ QByteArray TestKey::publicKeyPem() const {
     return QByteArray(data, qsizetype(size));
 }
 
-QByteArray TestKey::sign(const QString &algorithm, const QByteArray &data) const {
+QByteArray TestKey::sign(const QString &algorithm, const QByteArray &data) const
+{
     return signWithSaltLength(algorithm, data, RSA_PSS_SALTLEN_DIGEST);
 }
 
 QByteArray
-TestKey::signRsaPss(const QString &algorithm, const QByteArray &data, int saltLength) const {
+TestKey::signRsaPss(const QString &algorithm, const QByteArray &data, int saltLength) const
+{
     if (!algorithm.startsWith(QStringLiteral("PS")))
         qFatal("TestJwt: %s is not an RSA-PSS algorithm", qPrintable(algorithm));
     return signWithSaltLength(algorithm, data, saltLength);
 }
 
-QByteArray TestKey::signWithSaltLength(const QString &algorithm,
-                                       const QByteArray &data,
-                                       int saltLength) const {
+QByteArray
+TestKey::signWithSaltLength(const QString &algorithm, const QByteArray &data, int saltLength) const
+{
     const DigestContextPointer context(EVP_MD_CTX_new());
     EVP_PKEY_CTX *keyContext = nullptr;
     require(context && EVP_DigestSignInit(
@@ -186,11 +192,13 @@ QByteArray TestKey::signWithSaltLength(const QString &algorithm,
 
 namespace TestJwt {
 
-QByteArray base64Url(const QByteArray &data) {
+QByteArray base64Url(const QByteArray &data)
+{
     return data.toBase64(QByteArray::Base64UrlEncoding | QByteArray::OmitTrailingEquals);
 }
 
-QJsonObject header(const QString &algorithm, const QString &keyId) {
+QJsonObject header(const QString &algorithm, const QString &keyId)
+{
     QJsonObject header{{QStringLiteral("typ"), QStringLiteral("JWT")},
                        {QStringLiteral("alg"), algorithm}};
     if (!keyId.isEmpty())
@@ -198,14 +206,15 @@ QJsonObject header(const QString &algorithm, const QString &keyId) {
     return header;
 }
 
-QByteArray sign(const QJsonObject &header, const QJsonObject &claims, const TestKey &key) {
+QByteArray sign(const QJsonObject &header, const QJsonObject &claims, const TestKey &key)
+{
     const QString algorithm = header.value(QStringLiteral("alg")).toString();
     const QByteArray input = signingInput(header, claims);
     return input + '.' + base64Url(key.sign(algorithm, input));
 }
 
-QByteArray
-signHmac(const QJsonObject &header, const QJsonObject &claims, const QByteArray &secret) {
+QByteArray signHmac(const QJsonObject &header, const QJsonObject &claims, const QByteArray &secret)
+{
     const QString algorithm = header.value(QStringLiteral("alg")).toString();
     QCryptographicHash::Algorithm hash = QCryptographicHash::Sha256;
     if (algorithm == QStringLiteral("HS384"))
@@ -218,11 +227,13 @@ signHmac(const QJsonObject &header, const QJsonObject &claims, const QByteArray 
 }
 
 QByteArray
-compose(const QJsonObject &header, const QJsonObject &claims, const QByteArray &signature) {
+compose(const QJsonObject &header, const QJsonObject &claims, const QByteArray &signature)
+{
     return signingInput(header, claims) + '.' + base64Url(signature);
 }
 
-QByteArray keySetJson(const QList<QJsonObject> &keys) {
+QByteArray keySetJson(const QList<QJsonObject> &keys)
+{
     QJsonArray array;
     for (const QJsonObject &key : keys)
         array.append(key);

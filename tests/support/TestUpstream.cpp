@@ -16,14 +16,16 @@ namespace {
 constexpr qint64 kLargeBodyChunkBytes = 64 * 1024;
 constexpr qint64 kMaxQueuedBytes = 256 * 1024;
 
-QByteArray responseHead(const QByteArray &statusLine, const QList<QByteArray> &headers) {
+QByteArray responseHead(const QByteArray &statusLine, const QList<QByteArray> &headers)
+{
     QByteArray head = "HTTP/1.1 " + statusLine + "\r\n";
     for (const QByteArray &header : headers)
         head += header + "\r\n";
     return head + "\r\n";
 }
 
-QByteArray jsonResponse(const QByteArray &body) {
+QByteArray jsonResponse(const QByteArray &body)
+{
     return responseHead("200 OK",
                         {"Content-Type: application/json",
                          "Content-Length: " + QByteArray::number(body.size())}) +
@@ -40,7 +42,8 @@ public:
         , m_server(server)
         , m_socket(socket)
         , m_id(id)
-        , m_parser(HttpMessageParser::Type::Request, HttpMessageParser::Limits{}) {
+        , m_parser(HttpMessageParser::Type::Request, HttpMessageParser::Limits{})
+    {
         connect(socket, &QSslSocket::readyRead, this, [this] { readRequests(); });
         connect(socket, &QSslSocket::encryptedBytesWritten, this, [this] { writeLargeBody(); });
         connect(socket, &QSslSocket::disconnected, socket, &QObject::deleteLater);
@@ -51,14 +54,16 @@ public:
 
     ~TestUpstreamConnection() override { m_server->m_streamConnections.removeAll(this); }
 
-    void writeStreamEvent(int index) {
+    void writeStreamEvent(int index)
+    {
         m_socket->write(encodeChunk(TestUpstream::streamEvent(index)));
     }
 
     void endStream() { m_socket->write(lastChunk()); }
 
 private:
-    void readRequests() {
+    void readRequests()
+    {
         m_unparsed += m_socket->readAll();
         while (!m_unparsed.isEmpty()) {
             const qsizetype consumed = m_parser.parse(m_unparsed);
@@ -75,7 +80,8 @@ private:
         }
     }
 
-    void recordProgress() {
+    void recordProgress()
+    {
         if (m_parser.isHeadComplete() && !m_recording) {
             RecordedRequest request;
             request.connectionId = m_id;
@@ -91,7 +97,8 @@ private:
         }
     }
 
-    void respond() {
+    void respond()
+    {
         m_recording = false;
         const RecordedRequest &request = m_server->m_requests.last();
         const QByteArray target = request.head.target;
@@ -134,7 +141,8 @@ private:
 
     // Writes the next pieces of the /large body while little is queued, so the amount written
     // follows what the reader takes.
-    void writeLargeBody() {
+    void writeLargeBody()
+    {
         while (m_writingLargeBody &&
                m_socket->bytesToWrite() + m_socket->encryptedBytesToWrite() < kMaxQueuedBytes) {
             qint64 &written = m_server->m_largeBodyBytesWritten;
@@ -163,7 +171,8 @@ private:
 };
 
 TestUpstream::TestUpstream(QObject *parent)
-    : QObject(parent) {
+    : QObject(parent)
+{
     const auto generated = lamplighter::LocalCertificate::generate(QDateTime::currentDateTimeUtc());
     if (generated)
         m_certificate = *generated;
@@ -176,46 +185,55 @@ TestUpstream::TestUpstream(QObject *parent)
         &m_server, &QSslServer::pendingConnectionAvailable, this, [this] { acceptConnections(); });
 }
 
-TestUpstream::~TestUpstream() {
+TestUpstream::~TestUpstream()
+{
     // The connections refer to this object, so they go before its members do.
     m_server.close();
     qDeleteAll(m_server.findChildren<QSslSocket *>());
 }
 
-bool TestUpstream::listen() {
+bool TestUpstream::listen()
+{
     return !m_certificate.certificate.isNull() && m_server.listen(QHostAddress::LocalHost, 0);
 }
 
-QUrl TestUpstream::url() const {
+QUrl TestUpstream::url() const
+{
     return QUrl(QStringLiteral("https://127.0.0.1:%1").arg(port()));
 }
 
-lamplighter::UpstreamCluster TestUpstream::cluster(const QString &name) const {
+lamplighter::UpstreamCluster TestUpstream::cluster(const QString &name) const
+{
     return lamplighter::UpstreamCluster{name, url(), {m_certificate.certificate}};
 }
 
-void TestUpstream::releaseStreamEvent() {
+void TestUpstream::releaseStreamEvent()
+{
     for (TestUpstreamConnection *connection : m_streamConnections)
         connection->writeStreamEvent(m_streamEventsSent);
     ++m_streamEventsSent;
 }
 
-void TestUpstream::finishStream() {
+void TestUpstream::finishStream()
+{
     for (TestUpstreamConnection *connection : m_streamConnections)
         connection->endStream();
     m_streamConnections.clear();
 }
 
-char TestUpstream::largeBodyByte(qint64 offset) {
+char TestUpstream::largeBodyByte(qint64 offset)
+{
     return static_cast<char>('a' + offset % 26);
 }
 
-QByteArray TestUpstream::streamEvent(int index) {
+QByteArray TestUpstream::streamEvent(int index)
+{
     return R"({"type":"ADDED","object":{"kind":"Pod","metadata":{"name":"pod-)" +
            QByteArray::number(index) + R"("}}})" + "\n";
 }
 
-void TestUpstream::acceptConnections() {
+void TestUpstream::acceptConnections()
+{
     while (m_server.hasPendingConnections()) {
         auto *socket = qobject_cast<QSslSocket *>(m_server.nextPendingConnection());
         if (!socket)

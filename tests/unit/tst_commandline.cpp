@@ -28,10 +28,10 @@ void TestCommandLine::commands_data()
     QTest::newRow("logout") << QStringList{QStringLiteral("logout")} << Command::Logout;
     QTest::newRow("status") << QStringList{QStringLiteral("status")} << Command::Status;
     QTest::newRow("kubeconfig") << QStringList{QStringLiteral("kubeconfig")} << Command::Kubeconfig;
-    QTest::newRow("option before command")
-        << QStringList{QStringLiteral("--config"), QStringLiteral("/c.yaml"),
-                       QStringLiteral("status")}
-        << Command::Status;
+    QTest::newRow("option before command") << QStringList{QStringLiteral("--config"),
+                                                          QStringLiteral("/c.yaml"),
+                                                          QStringLiteral("status")}
+                                           << Command::Status;
 }
 
 void TestCommandLine::commands()
@@ -49,15 +49,14 @@ void TestCommandLine::invalid_data()
     QTest::addColumn<QStringList>("arguments");
     QTest::addColumn<QString>("expected");
 
-    QTest::newRow("unknown command") << QStringList{QStringLiteral("signin")}
-                                     << QStringLiteral("Unknown command \"signin\"");
-    QTest::newRow("extra argument")
-        << QStringList{QStringLiteral("status"), QStringLiteral("now")}
-        << QStringLiteral("takes no arguments, got \"now\"");
-    QTest::newRow("unknown option") << QStringList{QStringLiteral("--verbose")}
-                                    << QStringLiteral("verbose");
-    QTest::newRow("config without value") << QStringList{QStringLiteral("--config")}
-                                          << QStringLiteral("config");
+    QTest::newRow("unknown command")
+        << QStringList{QStringLiteral("signin")} << QStringLiteral("Unknown command \"signin\"");
+    QTest::newRow("extra argument") << QStringList{QStringLiteral("status"), QStringLiteral("now")}
+                                    << QStringLiteral("takes no arguments, got \"now\"");
+    QTest::newRow("unknown option")
+        << QStringList{QStringLiteral("--verbose")} << QStringLiteral("verbose");
+    QTest::newRow("config without value")
+        << QStringList{QStringLiteral("--config")} << QStringLiteral("config");
 }
 
 void TestCommandLine::invalid()
@@ -72,9 +71,9 @@ void TestCommandLine::configOptionWinsOverEnvironment()
 {
     qputenv("LAMPLIGHTER_CONFIG", "/from/environment.yaml");
     QCOMPARE(parseCommandLine({}).configPath, QStringLiteral("/from/environment.yaml"));
-    QCOMPARE(parseCommandLine({QStringLiteral("-c"), QStringLiteral("/from/option.yaml")})
-                 .configPath,
-             QStringLiteral("/from/option.yaml"));
+    QCOMPARE(
+        parseCommandLine({QStringLiteral("-c"), QStringLiteral("/from/option.yaml")}).configPath,
+        QStringLiteral("/from/option.yaml"));
     qunsetenv("LAMPLIGHTER_CONFIG");
     QVERIFY(parseCommandLine({}).configPath.endsWith(QStringLiteral("lamplighter/config.yaml")));
 }

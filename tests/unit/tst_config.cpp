@@ -83,8 +83,10 @@ void TestConfig::validFileIsRead()
              QUrl(QStringLiteral("https://login.example.test/realms/main")));
     QCOMPARE(config->provider.clientId, QStringLiteral("lamplighter"));
     QCOMPARE(config->provider.scopes,
-             QStringList({QStringLiteral("openid"), QStringLiteral("email"),
-                          QStringLiteral("groups"), QStringLiteral("offline_access")}));
+             QStringList({QStringLiteral("openid"),
+                          QStringLiteral("email"),
+                          QStringLiteral("groups"),
+                          QStringLiteral("offline_access")}));
     QCOMPARE(config->provider.userNameClaim, QStringLiteral("email"));
     QCOMPARE(config->clusters.size(), std::size_t(2));
     QCOMPARE(config->clusters[0].name, QStringLiteral("prod"));
@@ -128,8 +130,7 @@ void TestConfig::invalidFile_data()
     QTest::newRow("not a mapping") << QByteArray("- a\n- b\n")
                                    << QStringLiteral("config.yaml:1:1: the file must be a YAML "
                                                      "mapping");
-    QTest::newRow("oidc missing") << cluster
-                                  << QStringLiteral("missing block \"oidc\"");
+    QTest::newRow("oidc missing") << cluster << QStringLiteral("missing block \"oidc\"");
     QTest::newRow("issuer missing")
         << QByteArray("oidc:\n  client_id: k\n") + cluster
         << QStringLiteral("config.yaml:2:3: missing field \"oidc.issuer\"");
@@ -141,14 +142,15 @@ void TestConfig::invalidFile_data()
         << QStringLiteral("config.yaml:3:14: \"oidc.client_id\" must be a string");
     QTest::newRow("unknown oidc key")
         << QByteArray("oidc:\n  issuer: https://idp.example.test\n  client_id: k\n"
-                      "  clientid: k\n") + cluster
+                      "  clientid: k\n") +
+               cluster
         << QStringLiteral("config.yaml:4:3: unknown field \"clientid\" in \"oidc\"");
     QTest::newRow("ca file missing")
         << QByteArray("oidc:\n  issuer: https://idp.example.test\n  client_id: k\n"
-                      "  ca_file: nowhere.pem\n") + cluster
+                      "  ca_file: nowhere.pem\n") +
+               cluster
         << QStringLiteral("config.yaml:4:12: cannot read \"oidc.ca_file\" file");
-    QTest::newRow("no clusters") << provider
-                                 << QStringLiteral("missing list \"clusters\"");
+    QTest::newRow("no clusters") << provider << QStringLiteral("missing list \"clusters\"");
     QTest::newRow("empty clusters") << provider + "clusters: []\n"
                                     << QStringLiteral("config.yaml:4:11: \"clusters\" must be a "
                                                       "list of at least one cluster");

@@ -4,7 +4,6 @@
 #include <QLocalSocket>
 #include <QTemporaryDir>
 #include <QTest>
-
 #include <future>
 
 using namespace lamplighter;
@@ -39,7 +38,8 @@ void TestControlChannel::requestReachesHandler()
     QJsonObject received;
     ControlServer server([&received](const QJsonObject &request, ControlServer::Reply reply) {
         received = request;
-        reply({{QStringLiteral("ok"), true}, {QStringLiteral("state"), QStringLiteral("signed-in")}});
+        reply(
+            {{QStringLiteral("ok"), true}, {QStringLiteral("state"), QStringLiteral("signed-in")}});
     });
     QVERIFY(server.listen(path).ok());
 

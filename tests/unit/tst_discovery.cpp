@@ -17,7 +17,8 @@ namespace {
 const QString issuer = QStringLiteral("https://idp.example.test/realms/dev");
 const QUrl documentUrl(issuer + QStringLiteral("/.well-known/openid-configuration"));
 
-QJsonObject validDocument() {
+QJsonObject validDocument()
+{
     return QJsonObject{
         {QStringLiteral("issuer"), issuer},
         {QStringLiteral("authorization_endpoint"), issuer + QStringLiteral("/auth")},
@@ -28,7 +29,8 @@ QJsonObject validDocument() {
     };
 }
 
-QByteArray withField(const QString &field, const QJsonValue &value) {
+QByteArray withField(const QString &field, const QJsonValue &value)
+{
     QJsonObject document = validDocument();
     if (value.isUndefined())
         document.remove(field);
@@ -65,11 +67,13 @@ private:
     QTemporaryDir m_pkiDirectory;
 };
 
-void TestDiscovery::initTestCase() {
+void TestDiscovery::initTestCase()
+{
     QVERIFY(m_pkiDirectory.isValid());
 }
 
-void TestDiscovery::documentAccepted() {
+void TestDiscovery::documentAccepted()
+{
     const Result<ProviderMetadata> metadata =
         ProviderMetadata::fromJson(QJsonDocument(validDocument()).toJson(), issuer, documentUrl);
     QVERIFY2(metadata.ok(), qPrintable(metadata.errorMessage()));
@@ -82,7 +86,8 @@ void TestDiscovery::documentAccepted() {
     QVERIFY(!metadata->authorizationResponseIssParameterSupported);
 }
 
-void TestDiscovery::documentRejected_data() {
+void TestDiscovery::documentRejected_data()
+{
     QTest::addColumn<QByteArray>("document");
     QTest::addColumn<QString>("expected");
 
@@ -127,7 +132,8 @@ void TestDiscovery::documentRejected_data() {
     QTest::newRow("json array") << QByteArray("[]") << QStringLiteral("it is not a JSON object");
 }
 
-void TestDiscovery::documentRejected() {
+void TestDiscovery::documentRejected()
+{
     QFETCH(QByteArray, document);
     QFETCH(QString, expected);
 
@@ -139,7 +145,8 @@ void TestDiscovery::documentRejected() {
     QVERIFY2(message.contains(documentUrl.toString()), qPrintable(message));
 }
 
-void TestDiscovery::challengeMethodsMayBeAbsent() {
+void TestDiscovery::challengeMethodsMayBeAbsent()
+{
     const Result<ProviderMetadata> metadata = ProviderMetadata::fromJson(
         withField(QStringLiteral("code_challenge_methods_supported"), QJsonValue::Undefined),
         issuer,
@@ -148,7 +155,8 @@ void TestDiscovery::challengeMethodsMayBeAbsent() {
     QVERIFY(!metadata->codeChallengeMethodsSupported.has_value());
 }
 
-void TestDiscovery::issParameterSupportKept() {
+void TestDiscovery::issParameterSupportKept()
+{
     const Result<ProviderMetadata> metadata = ProviderMetadata::fromJson(
         withField(QStringLiteral("authorization_response_iss_parameter_supported"), true),
         issuer,
@@ -157,7 +165,8 @@ void TestDiscovery::issParameterSupportKept() {
     QVERIFY(metadata->authorizationResponseIssParameterSupported);
 }
 
-void TestDiscovery::issuerValidation_data() {
+void TestDiscovery::issuerValidation_data()
+{
     QTest::addColumn<QUrl>("issuerUrl");
     QTest::addColumn<QString>("expected");
 
@@ -174,7 +183,8 @@ void TestDiscovery::issuerValidation_data() {
     QTest::newRow("empty") << QUrl() << QStringLiteral("is not a valid URL");
 }
 
-void TestDiscovery::issuerValidation() {
+void TestDiscovery::issuerValidation()
+{
     QFETCH(QUrl, issuerUrl);
     QFETCH(QString, expected);
 
@@ -189,7 +199,8 @@ void TestDiscovery::issuerValidation() {
              qPrintable(valid.errorMessage()));
 }
 
-void TestDiscovery::discoveryUrl_data() {
+void TestDiscovery::discoveryUrl_data()
+{
     QTest::addColumn<QUrl>("issuerUrl");
     QTest::addColumn<QUrl>("expected");
 
@@ -200,13 +211,15 @@ void TestDiscovery::discoveryUrl_data() {
     QTest::newRow("path with trailing slash") << QUrl(issuer + QLatin1Char('/')) << documentUrl;
 }
 
-void TestDiscovery::discoveryUrl() {
+void TestDiscovery::discoveryUrl()
+{
     QFETCH(QUrl, issuerUrl);
     QFETCH(QUrl, expected);
     QCOMPARE(ProviderMetadata::discoveryUrl(issuerUrl), expected);
 }
 
-void TestDiscovery::fetchReturnsMetadata() {
+void TestDiscovery::fetchReturnsMetadata()
+{
     ProviderDouble provider;
     const QString started = provider.start(m_pkiDirectory.path());
     QVERIFY2(started.isEmpty(), qPrintable(started));
@@ -226,7 +239,8 @@ void TestDiscovery::fetchReturnsMetadata() {
     QCOMPARE(provider.requestsTo(QStringLiteral("/.well-known/openid-configuration")).size(), 1);
 }
 
-void TestDiscovery::fetchRejectsHttpIssuerWithoutRequest() {
+void TestDiscovery::fetchRejectsHttpIssuerWithoutRequest()
+{
     ProviderNetworkAccessManager network({});
     Discovery discovery(&network, QUrl(QStringLiteral("http://127.0.0.1:1")));
     QSignalSpy finished(&discovery, &Discovery::finished);
@@ -240,7 +254,8 @@ void TestDiscovery::fetchRejectsHttpIssuerWithoutRequest() {
     QVERIFY(!discovery.isTransient());
 }
 
-void TestDiscovery::fetchRejectsIssuerMismatch() {
+void TestDiscovery::fetchRejectsIssuerMismatch()
+{
     ProviderDouble provider;
     const QString started = provider.start(m_pkiDirectory.path());
     QVERIFY2(started.isEmpty(), qPrintable(started));
@@ -261,7 +276,8 @@ void TestDiscovery::fetchRejectsIssuerMismatch() {
         qPrintable(message));
 }
 
-void TestDiscovery::fetchReportsHttpStatus() {
+void TestDiscovery::fetchReportsHttpStatus()
+{
     ProviderDouble provider;
     const QString started = provider.start(m_pkiDirectory.path());
     QVERIFY2(started.isEmpty(), qPrintable(started));
@@ -279,7 +295,8 @@ void TestDiscovery::fetchReportsHttpStatus() {
     QVERIFY(!discovery.isTransient());
 }
 
-void TestDiscovery::fetchFailsWithoutTrustedCa() {
+void TestDiscovery::fetchFailsWithoutTrustedCa()
+{
     ProviderDouble provider;
     const QString started = provider.start(m_pkiDirectory.path());
     QVERIFY2(started.isEmpty(), qPrintable(started));
@@ -298,7 +315,8 @@ void TestDiscovery::fetchFailsWithoutTrustedCa() {
     QVERIFY(provider.requests().isEmpty());
 }
 
-void TestDiscovery::fetchOfClosedPortIsTransient() {
+void TestDiscovery::fetchOfClosedPortIsTransient()
+{
     QTcpServer closed;
     QVERIFY(closed.listen(QHostAddress(QHostAddress::LocalHost), 0));
     const quint16 port = closed.serverPort();

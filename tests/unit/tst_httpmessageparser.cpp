@@ -16,7 +16,8 @@ private Q_SLOTS:
     void trailerFieldsDropped();
 };
 
-void TestHttpMessageParser::pipelinedRequestsStopAtMessageEnd() {
+void TestHttpMessageParser::pipelinedRequestsStopAtMessageEnd()
+{
     const QByteArray first = "GET /a HTTP/1.1\r\nHost: h\r\n\r\n";
     const QByteArray second = "GET /b HTTP/1.1\r\nHost: h\r\n\r\n";
     HttpMessageParser parser(HttpMessageParser::Type::Request, {});
@@ -33,7 +34,8 @@ void TestHttpMessageParser::pipelinedRequestsStopAtMessageEnd() {
     QCOMPARE(parser.head().method, QByteArray("GET"));
 }
 
-void TestHttpMessageParser::requestSplitAcrossReads() {
+void TestHttpMessageParser::requestSplitAcrossReads()
+{
     const QByteArray request =
         "POST /x HTTP/1.1\r\nHost: h\r\nX-Long-Name: some value\r\nContent-Length: 4\r\n\r\nbody";
     HttpMessageParser parser(HttpMessageParser::Type::Request, {});
@@ -49,7 +51,8 @@ void TestHttpMessageParser::requestSplitAcrossReads() {
     QCOMPARE(body, QByteArray("body"));
 }
 
-void TestHttpMessageParser::chunkedBodyUnframed() {
+void TestHttpMessageParser::chunkedBodyUnframed()
+{
     HttpMessageParser parser(HttpMessageParser::Type::Request, {});
     parser.parse("POST /x HTTP/1.1\r\nHost: h\r\nTransfer-Encoding: chunked\r\n\r\n"
                  "3\r\nabc\r\n2\r\nde\r\n0\r\n\r\n");
@@ -58,7 +61,8 @@ void TestHttpMessageParser::chunkedBodyUnframed() {
     QCOMPARE(parser.takeBody(), QByteArray("abcde"));
 }
 
-void TestHttpMessageParser::responseFraming_data() {
+void TestHttpMessageParser::responseFraming_data()
+{
     QTest::addColumn<QByteArray>("response");
     QTest::addColumn<bool>("headRequest");
     QTest::addColumn<HttpBodyFraming>("framing");
@@ -80,7 +84,8 @@ void TestHttpMessageParser::responseFraming_data() {
                                << HttpBodyFraming::UntilClose << false;
 }
 
-void TestHttpMessageParser::responseFraming() {
+void TestHttpMessageParser::responseFraming()
+{
     QFETCH(QByteArray, response);
     QFETCH(bool, headRequest);
     QFETCH(HttpBodyFraming, framing);
@@ -95,7 +100,8 @@ void TestHttpMessageParser::responseFraming() {
     QCOMPARE(parser.isMessageComplete(), complete);
 }
 
-void TestHttpMessageParser::responseUntilCloseEndsAtEndOfStream() {
+void TestHttpMessageParser::responseUntilCloseEndsAtEndOfStream()
+{
     HttpMessageParser parser(HttpMessageParser::Type::Response, {});
     parser.parse("HTTP/1.1 200 OK\r\n\r\nabc");
     QVERIFY(!parser.isMessageComplete());
@@ -105,7 +111,8 @@ void TestHttpMessageParser::responseUntilCloseEndsAtEndOfStream() {
     QCOMPARE(parser.takeBody(), QByteArray("abc"));
 }
 
-void TestHttpMessageParser::trailerFieldsDropped() {
+void TestHttpMessageParser::trailerFieldsDropped()
+{
     HttpMessageParser parser(HttpMessageParser::Type::Response, {});
     parser.parse("HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n"
                  "1\r\na\r\n0\r\nX-Trailer: 1\r\n\r\n");

@@ -31,7 +31,8 @@ const QString clientId = QStringLiteral("lamplighter");
 const QByteArray nonce = "n-0S6_WzA2Mj";
 const QDateTime tokenTime(QDate(2026, 12, 4), QTime(10, 0), Qt::UTC);
 
-QJsonObject validClaims() {
+QJsonObject validClaims()
+{
     return QJsonObject{
         {QStringLiteral("iss"), issuer},
         {QStringLiteral("sub"), QStringLiteral("user-42")},
@@ -43,23 +44,27 @@ QJsonObject validClaims() {
     };
 }
 
-QJsonObject claimsWith(const QString &name, const QJsonValue &value) {
+QJsonObject claimsWith(const QString &name, const QJsonValue &value)
+{
     QJsonObject claims = validClaims();
     claims.insert(name, value);
     return claims;
 }
 
-QJsonObject claimsWithout(const QString &name) {
+QJsonObject claimsWithout(const QString &name)
+{
     QJsonObject claims = validClaims();
     claims.remove(name);
     return claims;
 }
 
-IdTokenExpectations expectations() {
+IdTokenExpectations expectations()
+{
     return IdTokenExpectations{issuer, clientId, nonce, 60s};
 }
 
-qint64 secondsFromTokenTime(qint64 offset) {
+qint64 secondsFromTokenTime(qint64 offset)
+{
     return tokenTime.toSecsSinceEpoch() + offset;
 }
 
@@ -67,7 +72,8 @@ qint64 secondsFromTokenTime(qint64 offset) {
 // HTTP, or HTTPS when given a TLS configuration with a certificate and key.
 class JwksServer {
 public:
-    explicit JwksServer(const std::optional<QSslConfiguration> &tls = std::nullopt) {
+    explicit JwksServer(const std::optional<QSslConfiguration> &tls = std::nullopt)
+    {
         if (tls) {
             auto server = std::make_unique<QSslServer>();
             server->setSslConfiguration(*tls);
@@ -85,13 +91,15 @@ public:
     }
 
     bool isListening() const { return m_server->isListening(); }
-    QUrl url() const {
+    QUrl url() const
+    {
         return QUrl(
             QStringLiteral("%1://127.0.0.1:%2/jwks").arg(m_scheme).arg(m_server->serverPort()));
     }
     int requestCount() const { return m_requestCount; }
 
-    void setDocument(const QByteArray &body, int status = 200) {
+    void setDocument(const QByteArray &body, int status = 200)
+    {
         m_body = body;
         m_status = status;
     }
@@ -99,7 +107,8 @@ public:
     void stopResponding() { m_responding = false; }
 
 private:
-    void serve(QTcpSocket *socket) {
+    void serve(QTcpSocket *socket)
+    {
         QObject::connect(socket, &QTcpSocket::disconnected, socket, &QObject::deleteLater);
         auto request = std::make_shared<QByteArray>();
         QObject::connect(socket, &QTcpSocket::readyRead, socket, [this, socket, request] {
@@ -130,7 +139,8 @@ private:
 
 // Returns a TLS server configuration with a self-signed certificate for the IP address 127.0.0.1
 // and key's private key, which clients must add as a CA to trust the server.
-QSslConfiguration makeServerTlsConfiguration(const TestKey &key) {
+QSslConfiguration makeServerTlsConfiguration(const TestKey &key)
+{
     std::unique_ptr<X509, decltype(&X509_free)> certificate(X509_new(), X509_free);
     X509_set_version(certificate.get(), 2);
     ASN1_INTEGER_set(X509_get_serialNumber(certificate.get()), 1);
@@ -177,7 +187,8 @@ QSslConfiguration makeServerTlsConfiguration(const TestKey &key) {
 // Calls verify() and runs the event loop until done is called, for at most 10 s.
 Result<IdTokenClaims> verifyAndWait(IdTokenVerifier &verifier,
                                     const QByteArray &token,
-                                    const IdTokenExpectations &tokenExpectations = expectations()) {
+                                    const IdTokenExpectations &tokenExpectations = expectations())
+{
     auto result = std::make_shared<std::optional<Result<IdTokenClaims>>>();
     verifier.verify(token, tokenExpectations, [result](Result<IdTokenClaims> verified) {
         *result = std::move(verified);
@@ -246,7 +257,8 @@ private:
     JsonWebKeySet m_keys;
 };
 
-void TestIdTokenVerifier::initTestCase() {
+void TestIdTokenVerifier::initTestCase()
+{
     m_rsa = TestKey::generateRsa();
     m_otherRsa = TestKey::generateRsa();
     m_ec256 = TestKey::generateEc(QStringLiteral("P-256"));
@@ -266,7 +278,8 @@ void TestIdTokenVerifier::initTestCase() {
     m_keys = *keys;
 }
 
-const TestKey &TestIdTokenVerifier::keyFor(const QString &algorithm) const {
+const TestKey &TestIdTokenVerifier::keyFor(const QString &algorithm) const
+{
     if (algorithm == QStringLiteral("ES256"))
         return m_ec256;
     if (algorithm == QStringLiteral("ES384"))
@@ -278,17 +291,20 @@ const TestKey &TestIdTokenVerifier::keyFor(const QString &algorithm) const {
 
 QByteArray TestIdTokenVerifier::signToken(const QString &algorithm,
                                           const QString &keyId,
-                                          const QJsonObject &claims) const {
+                                          const QJsonObject &claims) const
+{
     return TestJwt::sign(TestJwt::header(algorithm, keyId), claims, keyFor(algorithm));
 }
 
 Result<IdTokenClaims>
 TestIdTokenVerifier::verifyLocally(const QByteArray &token,
-                                   const IdTokenExpectations &tokenExpectations) const {
+                                   const IdTokenExpectations &tokenExpectations) const
+{
     return IdTokenVerifier::verifyWithKeys(token, m_keys, tokenExpectations, tokenTime);
 }
 
-void TestIdTokenVerifier::validTokenAccepted_data() {
+void TestIdTokenVerifier::validTokenAccepted_data()
+{
     QTest::addColumn<QString>("algorithm");
     QTest::addColumn<QString>("keyId");
 
@@ -305,7 +321,8 @@ void TestIdTokenVerifier::validTokenAccepted_data() {
     QTest::newRow("ES512") << QStringLiteral("ES512") << QStringLiteral("ec-521");
 }
 
-void TestIdTokenVerifier::validTokenAccepted() {
+void TestIdTokenVerifier::validTokenAccepted()
+{
     QFETCH(QString, algorithm);
     QFETCH(QString, keyId);
 
@@ -320,7 +337,8 @@ void TestIdTokenVerifier::validTokenAccepted() {
              QStringLiteral("user@example.com"));
 }
 
-void TestIdTokenVerifier::claimsRejected_data() {
+void TestIdTokenVerifier::claimsRejected_data()
+{
     QTest::addColumn<QJsonObject>("claims");
     QTest::addColumn<QString>("expectedError");
 
@@ -389,7 +407,8 @@ void TestIdTokenVerifier::claimsRejected_data() {
                                << QStringLiteral("no \"sub\" claim");
 }
 
-void TestIdTokenVerifier::claimsRejected() {
+void TestIdTokenVerifier::claimsRejected()
+{
     QFETCH(QJsonObject, claims);
     QFETCH(QString, expectedError);
 
@@ -402,7 +421,8 @@ void TestIdTokenVerifier::claimsRejected() {
     QVERIFY(!result.errorMessage().contains(signature));
 }
 
-void TestIdTokenVerifier::claimsAcceptedWithinRules_data() {
+void TestIdTokenVerifier::claimsAcceptedWithinRules_data()
+{
     QTest::addColumn<QJsonObject>("claims");
     QTest::addColumn<QByteArray>("expectedNonce");
 
@@ -428,7 +448,8 @@ void TestIdTokenVerifier::claimsAcceptedWithinRules_data() {
     QTest::newRow("no nonce expected, one sent") << validClaims() << QByteArray();
 }
 
-void TestIdTokenVerifier::claimsAcceptedWithinRules() {
+void TestIdTokenVerifier::claimsAcceptedWithinRules()
+{
     QFETCH(QJsonObject, claims);
     QFETCH(QByteArray, expectedNonce);
 
@@ -441,7 +462,8 @@ void TestIdTokenVerifier::claimsAcceptedWithinRules() {
     QCOMPARE(result->subject, QStringLiteral("user-42"));
 }
 
-void TestIdTokenVerifier::tamperedPayloadRejected() {
+void TestIdTokenVerifier::tamperedPayloadRejected()
+{
     const QByteArray token = signToken(QStringLiteral("RS256"), QStringLiteral("rsa-1"));
     QList<QByteArray> parts = token.split('.');
     const QJsonObject tampered = claimsWith(QStringLiteral("sub"), QStringLiteral("admin"));
@@ -456,7 +478,8 @@ void TestIdTokenVerifier::tamperedPayloadRejected() {
              qPrintable(result.errorMessage()));
 }
 
-void TestIdTokenVerifier::signatureOfOtherKeyRejected() {
+void TestIdTokenVerifier::signatureOfOtherKeyRejected()
+{
     const QByteArray token =
         TestJwt::sign(TestJwt::header(QStringLiteral("PS256"), QStringLiteral("rsa-1")),
                       validClaims(),
@@ -469,7 +492,8 @@ void TestIdTokenVerifier::signatureOfOtherKeyRejected() {
              qPrintable(result.errorMessage()));
 }
 
-void TestIdTokenVerifier::pssSaltLengthEnforced_data() {
+void TestIdTokenVerifier::pssSaltLengthEnforced_data()
+{
     QTest::addColumn<int>("saltLength");
     QTest::addColumn<bool>("accepted");
 
@@ -479,7 +503,8 @@ void TestIdTokenVerifier::pssSaltLengthEnforced_data() {
     QTest::newRow("maximum salt") << 256 - 32 - 2 << false;
 }
 
-void TestIdTokenVerifier::pssSaltLengthEnforced() {
+void TestIdTokenVerifier::pssSaltLengthEnforced()
+{
     QFETCH(int, saltLength);
     QFETCH(bool, accepted);
 
@@ -498,7 +523,8 @@ void TestIdTokenVerifier::pssSaltLengthEnforced() {
     }
 }
 
-void TestIdTokenVerifier::shortEcdsaSignatureRejected() {
+void TestIdTokenVerifier::shortEcdsaSignatureRejected()
+{
     const QJsonObject header = TestJwt::header(QStringLiteral("ES256"), QStringLiteral("ec-256"));
     const QByteArray token = TestJwt::sign(header, validClaims(), m_ec256);
     const QByteArray signature = *QByteArray::fromBase64Encoding(
@@ -513,7 +539,8 @@ void TestIdTokenVerifier::shortEcdsaSignatureRejected() {
              qPrintable(result.errorMessage()));
 }
 
-void TestIdTokenVerifier::algorithmRejected_data() {
+void TestIdTokenVerifier::algorithmRejected_data()
+{
     QTest::addColumn<QByteArray>("token");
     QTest::addColumn<QString>("expectedError");
 
@@ -574,7 +601,8 @@ void TestIdTokenVerifier::algorithmRejected_data() {
         << QStringLiteral("signature is invalid");
 }
 
-void TestIdTokenVerifier::algorithmRejected() {
+void TestIdTokenVerifier::algorithmRejected()
+{
     QFETCH(QByteArray, token);
     QFETCH(QString, expectedError);
 
@@ -584,7 +612,8 @@ void TestIdTokenVerifier::algorithmRejected() {
     QVERIFY2(result.errorMessage().contains(expectedError), qPrintable(result.errorMessage()));
 }
 
-void TestIdTokenVerifier::keyMismatchRejected_data() {
+void TestIdTokenVerifier::keyMismatchRejected_data()
+{
     QTest::addColumn<QByteArray>("token");
     QTest::addColumn<QString>("expectedError");
 
@@ -613,7 +642,8 @@ void TestIdTokenVerifier::keyMismatchRejected_data() {
                                                    "in the JSON Web Key Set");
 }
 
-void TestIdTokenVerifier::keyMismatchRejected() {
+void TestIdTokenVerifier::keyMismatchRejected()
+{
     QFETCH(QByteArray, token);
     QFETCH(QString, expectedError);
 
@@ -623,7 +653,8 @@ void TestIdTokenVerifier::keyMismatchRejected() {
     QVERIFY2(result.errorMessage().contains(expectedError), qPrintable(result.errorMessage()));
 }
 
-void TestIdTokenVerifier::malformedTokenRejected_data() {
+void TestIdTokenVerifier::malformedTokenRejected_data()
+{
     QTest::addColumn<QByteArray>("token");
     QTest::addColumn<QString>("expectedError");
 
@@ -682,7 +713,8 @@ void TestIdTokenVerifier::malformedTokenRejected_data() {
         << textPayloadToken << QStringLiteral("payload is not a JSON object");
 }
 
-void TestIdTokenVerifier::malformedTokenRejected() {
+void TestIdTokenVerifier::malformedTokenRejected()
+{
     QFETCH(QByteArray, token);
     QFETCH(QString, expectedError);
 
@@ -692,7 +724,8 @@ void TestIdTokenVerifier::malformedTokenRejected() {
     QVERIFY2(result.errorMessage().contains(expectedError), qPrintable(result.errorMessage()));
 }
 
-void TestIdTokenVerifier::criticalHeaderRejected() {
+void TestIdTokenVerifier::criticalHeaderRejected()
+{
     QJsonObject header = TestJwt::header(QStringLiteral("RS256"), QStringLiteral("rsa-1"));
     header.insert(QStringLiteral("crit"), QJsonArray{QStringLiteral("exp")});
     header.insert(QStringLiteral("exp"), secondsFromTokenTime(300));
@@ -704,7 +737,8 @@ void TestIdTokenVerifier::criticalHeaderRejected() {
              qPrintable(result.errorMessage()));
 }
 
-void TestIdTokenVerifier::missingKeyIdUsesOnlySuitableKey() {
+void TestIdTokenVerifier::missingKeyIdUsesOnlySuitableKey()
+{
     const Result<JsonWebKeySet> keys = JsonWebKeySet::fromJson(TestJwt::keySetJson(
         {m_rsa.publicJwk(QString()), m_ec256.publicJwk(QStringLiteral("ec-256"))}));
     QVERIFY(keys.ok());
@@ -717,7 +751,8 @@ void TestIdTokenVerifier::missingKeyIdUsesOnlySuitableKey() {
     }
 }
 
-void TestIdTokenVerifier::missingKeyIdWithSeveralKeysRejected() {
+void TestIdTokenVerifier::missingKeyIdWithSeveralKeysRejected()
+{
     const Result<IdTokenClaims> severalKeys =
         verifyLocally(signToken(QStringLiteral("RS256"), QString()));
     QVERIFY(!severalKeys.ok());
@@ -736,7 +771,8 @@ void TestIdTokenVerifier::missingKeyIdWithSeveralKeysRejected() {
              qPrintable(noKey.errorMessage()));
 }
 
-void TestIdTokenVerifier::skippedKeyReasonInError() {
+void TestIdTokenVerifier::skippedKeyReasonInError()
+{
     const TestKey weakKey = TestKey::generateRsa(1024);
     const Result<JsonWebKeySet> keys =
         JsonWebKeySet::fromJson(TestJwt::keySetJson({weakKey.publicJwk(QStringLiteral("weak"))}));
@@ -754,7 +790,8 @@ void TestIdTokenVerifier::skippedKeyReasonInError() {
              qPrintable(result.errorMessage()));
 }
 
-void TestIdTokenVerifier::fetchedKeysAreCached() {
+void TestIdTokenVerifier::fetchedKeysAreCached()
+{
     JwksServer server;
     QVERIFY(server.isListening());
     server.setDocument(TestJwt::keySetJson({m_rsa.publicJwk(QStringLiteral("rsa-1"))}));
@@ -783,7 +820,8 @@ void TestIdTokenVerifier::fetchedKeysAreCached() {
     QCOMPARE(server.requestCount(), 1);
 }
 
-void TestIdTokenVerifier::firstFetchIgnoresRefetchInterval() {
+void TestIdTokenVerifier::firstFetchIgnoresRefetchInterval()
+{
     JwksServer server;
     QVERIFY(server.isListening());
     server.setDocument(TestJwt::keySetJson({m_ec256.publicJwk(QStringLiteral("ec-256"))}));
@@ -799,7 +837,8 @@ void TestIdTokenVerifier::firstFetchIgnoresRefetchInterval() {
     QCOMPARE(server.requestCount(), 1);
 }
 
-void TestIdTokenVerifier::concurrentVerificationsShareFetch() {
+void TestIdTokenVerifier::concurrentVerificationsShareFetch()
+{
     JwksServer server;
     QVERIFY(server.isListening());
     server.setDocument(TestJwt::keySetJson(
@@ -833,7 +872,8 @@ void TestIdTokenVerifier::concurrentVerificationsShareFetch() {
              qPrintable(results[2]->errorMessage()));
 }
 
-void TestIdTokenVerifier::doneRunsAfterVerifyReturns() {
+void TestIdTokenVerifier::doneRunsAfterVerifyReturns()
+{
     JwksServer server;
     QVERIFY(server.isListening());
     server.setDocument(TestJwt::keySetJson({m_rsa.publicJwk(QStringLiteral("rsa-1"))}));
@@ -856,7 +896,8 @@ void TestIdTokenVerifier::doneRunsAfterVerifyReturns() {
     QCOMPARE(calls, 1);
 }
 
-void TestIdTokenVerifier::unknownKeyIdRefetchesAfterRotation() {
+void TestIdTokenVerifier::unknownKeyIdRefetchesAfterRotation()
+{
     JwksServer server;
     QVERIFY(server.isListening());
     server.setDocument(TestJwt::keySetJson({m_rsa.publicJwk(QStringLiteral("2026-11"))}));
@@ -884,7 +925,8 @@ void TestIdTokenVerifier::unknownKeyIdRefetchesAfterRotation() {
     QCOMPARE(server.requestCount(), 2);
 }
 
-void TestIdTokenVerifier::unknownKeyIdWithinIntervalFetchesOnce() {
+void TestIdTokenVerifier::unknownKeyIdWithinIntervalFetchesOnce()
+{
     JwksServer server;
     QVERIFY(server.isListening());
     server.setDocument(TestJwt::keySetJson({m_rsa.publicJwk(QStringLiteral("rsa-1"))}));
@@ -921,7 +963,8 @@ void TestIdTokenVerifier::unknownKeyIdWithinIntervalFetchesOnce() {
     QCOMPARE(server.requestCount(), 3);
 }
 
-void TestIdTokenVerifier::failedRefetchKeepsCachedKeys() {
+void TestIdTokenVerifier::failedRefetchKeepsCachedKeys()
+{
     JwksServer server;
     QVERIFY(server.isListening());
     server.setDocument(TestJwt::keySetJson({m_rsa.publicJwk(QStringLiteral("rsa-1"))}));
@@ -956,7 +999,8 @@ void TestIdTokenVerifier::failedRefetchKeepsCachedKeys() {
     QVERIFY2(knownResult->ok(), qPrintable(knownResult->errorMessage()));
 }
 
-void TestIdTokenVerifier::fetchErrorNamesUrl_data() {
+void TestIdTokenVerifier::fetchErrorNamesUrl_data()
+{
     QTest::addColumn<QByteArray>("body");
     QTest::addColumn<int>("status");
     QTest::addColumn<QString>("expectedError");
@@ -982,7 +1026,8 @@ void TestIdTokenVerifier::fetchErrorNamesUrl_data() {
         << QStringLiteral("The JSON Web Key Set at %1 is larger than 1048576 bytes.");
 }
 
-void TestIdTokenVerifier::fetchErrorNamesUrl() {
+void TestIdTokenVerifier::fetchErrorNamesUrl()
+{
     QFETCH(QByteArray, body);
     QFETCH(int, status);
     QFETCH(QString, expectedError);
@@ -1002,7 +1047,8 @@ void TestIdTokenVerifier::fetchErrorNamesUrl() {
              qPrintable(result.errorMessage()));
 }
 
-void TestIdTokenVerifier::refusedConnectionNamesUrl() {
+void TestIdTokenVerifier::refusedConnectionNamesUrl()
+{
     QTcpServer closed;
     QVERIFY(closed.listen(QHostAddress::LocalHost, 0));
     const QUrl url(QStringLiteral("http://127.0.0.1:%1/jwks").arg(closed.serverPort()));
@@ -1022,7 +1068,8 @@ void TestIdTokenVerifier::refusedConnectionNamesUrl() {
              qPrintable(result.errorMessage()));
 }
 
-void TestIdTokenVerifier::fetchTimeoutNamesUrl() {
+void TestIdTokenVerifier::fetchTimeoutNamesUrl()
+{
     JwksServer server;
     QVERIFY(server.isListening());
     server.stopResponding();
@@ -1041,7 +1088,8 @@ void TestIdTokenVerifier::fetchTimeoutNamesUrl() {
     QCOMPARE(server.requestCount(), 1);
 }
 
-void TestIdTokenVerifier::sslConfigurationAddsTrustedCa() {
+void TestIdTokenVerifier::sslConfigurationAddsTrustedCa()
+{
     const QSslConfiguration serverTls = makeServerTlsConfiguration(m_ec256);
     QVERIFY(!serverTls.localCertificate().isNull());
     QVERIFY(!serverTls.privateKey().isNull());

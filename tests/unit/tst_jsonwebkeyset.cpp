@@ -13,7 +13,8 @@ using namespace lamplighter::test;
 
 namespace {
 
-QJsonObject modified(QJsonObject jwk, const QString &member, const QJsonValue &value) {
+QJsonObject modified(QJsonObject jwk, const QString &member, const QJsonValue &value)
+{
     if (value.isUndefined())
         jwk.remove(member);
     else
@@ -21,7 +22,8 @@ QJsonObject modified(QJsonObject jwk, const QString &member, const QJsonValue &v
     return jwk;
 }
 
-QString encode(const QByteArray &bytes) {
+QString encode(const QByteArray &bytes)
+{
     return QString::fromLatin1(TestJwt::base64Url(bytes));
 }
 
@@ -49,14 +51,16 @@ private:
     TestKey m_ec521;
 };
 
-void TestJsonWebKeySet::initTestCase() {
+void TestJsonWebKeySet::initTestCase()
+{
     m_rsa = TestKey::generateRsa();
     m_ec256 = TestKey::generateEc(QStringLiteral("P-256"));
     m_ec384 = TestKey::generateEc(QStringLiteral("P-384"));
     m_ec521 = TestKey::generateEc(QStringLiteral("P-521"));
 }
 
-void TestJsonWebKeySet::readsRsaAndEcKeys() {
+void TestJsonWebKeySet::readsRsaAndEcKeys()
+{
     const Result<JsonWebKeySet> keys = JsonWebKeySet::fromJson(TestJwt::keySetJson({
         m_rsa.publicJwk(QStringLiteral("rsa"), QStringLiteral("RS256")),
         m_ec256.publicJwk(QStringLiteral("p256")),
@@ -87,7 +91,8 @@ void TestJsonWebKeySet::readsRsaAndEcKeys() {
     QVERIFY(keys->keys().at(3).keyId.isEmpty());
 }
 
-void TestJsonWebKeySet::publicKeysMatchGeneratedKeys() {
+void TestJsonWebKeySet::publicKeysMatchGeneratedKeys()
+{
     const Result<JsonWebKeySet> keys = JsonWebKeySet::fromJson(TestJwt::keySetJson(
         {m_rsa.publicJwk(QStringLiteral("rsa")), m_ec521.publicJwk(QStringLiteral("p521"))}));
     QVERIFY(keys.ok());
@@ -101,7 +106,8 @@ void TestJsonWebKeySet::publicKeysMatchGeneratedKeys() {
     QVERIFY(EVP_PKEY_eq(keys->keys().at(0).publicKey.get(), m_ec521.key()) != 1);
 }
 
-void TestJsonWebKeySet::emptyKeysAccepted() {
+void TestJsonWebKeySet::emptyKeysAccepted()
+{
     const Result<JsonWebKeySet> keys = JsonWebKeySet::fromJson("{\"keys\": []}");
 
     QVERIFY2(keys.ok(), qPrintable(keys.errorMessage()));
@@ -109,7 +115,8 @@ void TestJsonWebKeySet::emptyKeysAccepted() {
     QVERIFY(!keys->containsKeyId(QString()));
 }
 
-void TestJsonWebKeySet::keysWithIdFindsSharedKeyId() {
+void TestJsonWebKeySet::keysWithIdFindsSharedKeyId()
+{
     const Result<JsonWebKeySet> keys =
         JsonWebKeySet::fromJson(TestJwt::keySetJson({m_rsa.publicJwk(QStringLiteral("shared")),
                                                      m_ec256.publicJwk(QStringLiteral("other")),
@@ -125,7 +132,8 @@ void TestJsonWebKeySet::keysWithIdFindsSharedKeyId() {
     QVERIFY(keys->keysWithId(QStringLiteral("missing")).empty());
 }
 
-void TestJsonWebKeySet::keySkipped_data() {
+void TestJsonWebKeySet::keySkipped_data()
+{
     QTest::addColumn<QJsonObject>("jwk");
     QTest::addColumn<QString>("expectedReason");
     // Invalid keys are logged as warnings, and keys meant for other uses or algorithms as debug
@@ -197,7 +205,8 @@ void TestJsonWebKeySet::keySkipped_data() {
         << QStringLiteral("OpenSSL could not build a public key") << true;
 }
 
-void TestJsonWebKeySet::keySkipped() {
+void TestJsonWebKeySet::keySkipped()
+{
     QFETCH(QJsonObject, jwk);
     QFETCH(QString, expectedReason);
     QFETCH(bool, invalid);
@@ -222,7 +231,8 @@ void TestJsonWebKeySet::keySkipped() {
     QVERIFY(keys->skipReason(QStringLiteral("good")).isNull());
 }
 
-void TestJsonWebKeySet::unsupportedKeyTypeLogsDebugLine() {
+void TestJsonWebKeySet::unsupportedKeyTypeLogsDebugLine()
+{
     QLoggingCategory::setFilterRules(QStringLiteral("lamplighter.oidc.debug=true"));
     const QJsonObject symmetric{{QStringLiteral("kty"), QStringLiteral("oct")},
                                 {QStringLiteral("kid"), QStringLiteral("hmac")},
@@ -238,7 +248,8 @@ void TestJsonWebKeySet::unsupportedKeyTypeLogsDebugLine() {
     QVERIFY(keys->isEmpty());
 }
 
-void TestJsonWebKeySet::malformedDocumentRejected_data() {
+void TestJsonWebKeySet::malformedDocumentRejected_data()
+{
     QTest::addColumn<QByteArray>("document");
     QTest::addColumn<QString>("expectedError");
 
@@ -258,7 +269,8 @@ void TestJsonWebKeySet::malformedDocumentRejected_data() {
         << QStringLiteral("Entry 0 of \"keys\" in the JSON Web Key Set is not a JSON object.");
 }
 
-void TestJsonWebKeySet::malformedDocumentRejected() {
+void TestJsonWebKeySet::malformedDocumentRejected()
+{
     QFETCH(QByteArray, document);
     QFETCH(QString, expectedError);
 

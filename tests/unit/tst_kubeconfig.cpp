@@ -59,10 +59,15 @@ void TestKubeconfig::kubectlReadsContexts()
     QVERIFY(sample().writeTo(path).ok());
 
     QProcess process;
-    process.start(kubectl, {QStringLiteral("--kubeconfig"), path, QStringLiteral("config"),
-                            QStringLiteral("view"), QStringLiteral("--raw"), QStringLiteral("-o"),
-                            QStringLiteral("jsonpath={.current-context} {.contexts[*].name} "
-                                           "{.clusters[1].cluster.server} {.users[0].user.token}")});
+    process.start(kubectl,
+                  {QStringLiteral("--kubeconfig"),
+                   path,
+                   QStringLiteral("config"),
+                   QStringLiteral("view"),
+                   QStringLiteral("--raw"),
+                   QStringLiteral("-o"),
+                   QStringLiteral("jsonpath={.current-context} {.contexts[*].name} "
+                                  "{.clusters[1].cluster.server} {.users[0].user.token}")});
     // kubectl config view sorts clusters and contexts by name.
     QVERIFY(process.waitForFinished(30000));
     QCOMPARE(process.exitCode(), 0);
@@ -74,9 +79,11 @@ void TestKubeconfig::kubectlReadsContexts()
 void TestKubeconfig::defaultPathFollowsXdgStateHome()
 {
     qputenv("XDG_STATE_HOME", "/tmp/lamplighter-state");
-    QCOMPARE(defaultKubeconfigPath(), QStringLiteral("/tmp/lamplighter-state/lamplighter/kubeconfig"));
+    QCOMPARE(defaultKubeconfigPath(),
+             QStringLiteral("/tmp/lamplighter-state/lamplighter/kubeconfig"));
     qunsetenv("XDG_STATE_HOME");
-    QVERIFY(defaultKubeconfigPath().endsWith(QStringLiteral("/.local/state/lamplighter/kubeconfig")));
+    QVERIFY(
+        defaultKubeconfigPath().endsWith(QStringLiteral("/.local/state/lamplighter/kubeconfig")));
 }
 
 QTEST_GUILESS_MAIN(TestKubeconfig)

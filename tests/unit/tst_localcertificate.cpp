@@ -15,7 +15,8 @@ namespace {
 
 // Rewrites a PEM private key in the PKCS#8 form ("BEGIN PRIVATE KEY") that `openssl genpkey`
 // writes.
-QByteArray toPkcs8(const QByteArray &keyPem) {
+QByteArray toPkcs8(const QByteArray &keyPem)
+{
     BIO *input = BIO_new_mem_buf(keyPem.constData(), static_cast<int>(keyPem.size()));
     EVP_PKEY *key = PEM_read_bio_PrivateKey(input, nullptr, nullptr, nullptr);
     BIO *output = BIO_new(BIO_s_mem());
@@ -56,14 +57,16 @@ private:
     LocalCertificate m_generated;
 };
 
-void TestLocalCertificate::initTestCase() {
+void TestLocalCertificate::initTestCase()
+{
     m_now = QDateTime(QDate(2026, 12, 4), QTime(12, 0), Qt::UTC);
     const Result<LocalCertificate> generated = LocalCertificate::generate(m_now);
     QVERIFY2(generated.ok(), qPrintable(generated.errorMessage()));
     m_generated = *generated;
 }
 
-void TestLocalCertificate::subjectAlternativeNames() {
+void TestLocalCertificate::subjectAlternativeNames()
+{
     const auto names = m_generated.certificate.subjectAlternativeNames();
     QCOMPARE(names.values(QSsl::IpAddressEntry), QStringList{QStringLiteral("127.0.0.1")});
     QCOMPARE(names.values(QSsl::DnsEntry), QStringList{QStringLiteral("localhost")});
@@ -74,7 +77,8 @@ void TestLocalCertificate::subjectAlternativeNames() {
              m_generated.certificate.subjectDisplayName());
 }
 
-void TestLocalCertificate::validityPeriod() {
+void TestLocalCertificate::validityPeriod()
+{
     QCOMPARE(m_generated.certificate.effectiveDate(), m_now.addSecs(-3600));
     QCOMPARE(m_generated.certificate.expiryDate(), m_now.addSecs(-3600).addDays(397));
     QCOMPARE(m_generated.certificate.version(), QByteArray("3"));
@@ -82,7 +86,8 @@ void TestLocalCertificate::validityPeriod() {
     QCOMPARE(m_generated.privateKey.length(), 256);
 }
 
-void TestLocalCertificate::caAndKeyUsageExtensions() {
+void TestLocalCertificate::caAndKeyUsageExtensions()
+{
     QVariant basicConstraints;
     QVariant keyUsage;
     QVariant extendedKeyUsage;
@@ -107,7 +112,8 @@ void TestLocalCertificate::caAndKeyUsageExtensions() {
              QStringList{QStringLiteral("TLS Web Server Authentication")});
 }
 
-void TestLocalCertificate::serialNumbersDiffer() {
+void TestLocalCertificate::serialNumbersDiffer()
+{
     const Result<LocalCertificate> other = LocalCertificate::generate(m_now);
     QVERIFY2(other.ok(), qPrintable(other.errorMessage()));
     QVERIFY(other->certificate.serialNumber() != m_generated.certificate.serialNumber());
@@ -118,7 +124,8 @@ void TestLocalCertificate::serialNumbersDiffer() {
     QVERIFY2(serialBytes.size() <= 16, m_generated.certificate.serialNumber().constData());
 }
 
-void TestLocalCertificate::keyMatchesCertificate_data() {
+void TestLocalCertificate::keyMatchesCertificate_data()
+{
     QTest::addColumn<QString>("peerName");
     QTest::newRow("IP address") << QStringLiteral("127.0.0.1");
     QTest::newRow("localhost") << QStringLiteral("localhost");
@@ -126,7 +133,8 @@ void TestLocalCertificate::keyMatchesCertificate_data() {
 
 // A TLS handshake with the certificate as the only trusted CA proves that the key signs for the
 // certificate and that OpenSSL accepts the self-signed leaf for both names.
-void TestLocalCertificate::keyMatchesCertificate() {
+void TestLocalCertificate::keyMatchesCertificate()
+{
     QFETCH(QString, peerName);
 
     QSslServer server;
@@ -148,7 +156,8 @@ void TestLocalCertificate::keyMatchesCertificate() {
     QCOMPARE(errorSpy.count(), 0);
 }
 
-void TestLocalCertificate::pemRoundTrip() {
+void TestLocalCertificate::pemRoundTrip()
+{
     const Result<LocalCertificate> read =
         LocalCertificate::fromPem(m_generated.certificatePem(), m_generated.privateKeyPem());
     QVERIFY2(read.ok(), qPrintable(read.errorMessage()));
@@ -158,7 +167,8 @@ void TestLocalCertificate::pemRoundTrip() {
     QVERIFY(m_generated.privateKeyPem().contains("PRIVATE KEY-----"));
 }
 
-void TestLocalCertificate::pkcs8KeyAccepted() {
+void TestLocalCertificate::pkcs8KeyAccepted()
+{
     const QByteArray pkcs8 = toPkcs8(m_generated.privateKeyPem());
     QVERIFY(pkcs8.startsWith("-----BEGIN PRIVATE KEY-----"));
 
@@ -168,7 +178,8 @@ void TestLocalCertificate::pkcs8KeyAccepted() {
     QCOMPARE(read->privateKey, m_generated.privateKey);
 }
 
-void TestLocalCertificate::garbagePemRejected_data() {
+void TestLocalCertificate::garbagePemRejected_data()
+{
     QTest::addColumn<QByteArray>("certificatePem");
     QTest::addColumn<QByteArray>("keyPem");
     QTest::addColumn<QString>("expectedMessage");
@@ -189,7 +200,8 @@ void TestLocalCertificate::garbagePemRejected_data() {
         << QStringLiteral("not a valid unencrypted PEM key");
 }
 
-void TestLocalCertificate::garbagePemRejected() {
+void TestLocalCertificate::garbagePemRejected()
+{
     QFETCH(QByteArray, certificatePem);
     QFETCH(QByteArray, keyPem);
     QFETCH(QString, expectedMessage);
@@ -199,7 +211,8 @@ void TestLocalCertificate::garbagePemRejected() {
     QVERIFY2(read.errorMessage().contains(expectedMessage), qPrintable(read.errorMessage()));
 }
 
-void TestLocalCertificate::mismatchedKeyRejected() {
+void TestLocalCertificate::mismatchedKeyRejected()
+{
     const Result<LocalCertificate> other = LocalCertificate::generate(m_now);
     QVERIFY(other.ok());
 
@@ -210,7 +223,8 @@ void TestLocalCertificate::mismatchedKeyRejected() {
              qPrintable(read.errorMessage()));
 }
 
-void TestLocalCertificate::needsRenewal_data() {
+void TestLocalCertificate::needsRenewal_data()
+{
     QTest::addColumn<QDateTime>("now");
     QTest::addColumn<bool>("expected");
 
@@ -222,7 +236,8 @@ void TestLocalCertificate::needsRenewal_data() {
     QTest::newRow("before not-before") << m_now.addSecs(-7200) << true;
 }
 
-void TestLocalCertificate::needsRenewal() {
+void TestLocalCertificate::needsRenewal()
+{
     QFETCH(QDateTime, now);
     QFETCH(bool, expected);
     QCOMPARE(m_generated.needsRenewal(now), expected);

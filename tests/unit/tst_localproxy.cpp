@@ -13,7 +13,8 @@ namespace {
 
 const QByteArray kIdToken = "eyJhbGciOiJSUzI1NiJ9.first-token.signature";
 
-QByteArray randomSessionKey() {
+QByteArray randomSessionKey()
+{
     QByteArray bytes(32, Qt::Uninitialized);
     QRandomGenerator::system()->fillRange(reinterpret_cast<quint32 *>(bytes.data()), 8);
     return bytes.toBase64(QByteArray::Base64UrlEncoding | QByteArray::OmitTrailingEquals);
@@ -22,7 +23,8 @@ QByteArray randomSessionKey() {
 // Messages logged by the code under test, for checks on what reaches the log.
 QStringList g_logMessages;
 
-void recordLogMessage(QtMsgType, const QMessageLogContext &, const QString &message) {
+void recordLogMessage(QtMsgType, const QMessageLogContext &, const QString &message)
+{
     g_logMessages.append(message);
 }
 
@@ -80,14 +82,16 @@ private:
     std::unique_ptr<LocalProxy> m_proxy;
 };
 
-void TestLocalProxy::initTestCase() {
+void TestLocalProxy::initTestCase()
+{
     const Result<LocalCertificate> generated =
         LocalCertificate::generate(QDateTime::currentDateTimeUtc());
     QVERIFY2(generated.ok(), qPrintable(generated.errorMessage()));
     m_proxyCertificate = *generated;
 }
 
-void TestLocalProxy::init() {
+void TestLocalProxy::init()
+{
     m_upstream = std::make_unique<TestUpstream>();
     QVERIFY(m_upstream->listen());
 
@@ -101,23 +105,27 @@ void TestLocalProxy::init() {
     QVERIFY2(listening.ok(), qPrintable(listening.errorMessage()));
 }
 
-void TestLocalProxy::cleanup() {
+void TestLocalProxy::cleanup()
+{
     m_proxy.reset();
     m_upstream.reset();
 }
 
-QByteArray TestLocalProxy::get(const QByteArray &target, const QList<QByteArray> &headers) const {
+QByteArray TestLocalProxy::get(const QByteArray &target, const QList<QByteArray> &headers) const
+{
     return TestHttpClient::request("GET", target, m_proxy->port(), m_sessionKey, headers);
 }
 
-std::unique_ptr<TestHttpClient> TestLocalProxy::connectClient() const {
+std::unique_ptr<TestHttpClient> TestLocalProxy::connectClient() const
+{
     auto client = std::make_unique<TestHttpClient>(m_proxyCertificate.certificate);
     if (!client->connectToProxy(m_proxy->port()))
         return nullptr;
     return client;
 }
 
-std::optional<TestResponse> TestLocalProxy::roundTrip(const QByteArray &request) const {
+std::optional<TestResponse> TestLocalProxy::roundTrip(const QByteArray &request) const
+{
     const std::unique_ptr<TestHttpClient> client = connectClient();
     if (!client)
         return std::nullopt;
@@ -125,7 +133,8 @@ std::optional<TestResponse> TestLocalProxy::roundTrip(const QByteArray &request)
     return client->waitForResponse();
 }
 
-void TestLocalProxy::sessionKeyAccepted() {
+void TestLocalProxy::sessionKeyAccepted()
+{
     const std::optional<TestResponse> response = roundTrip(get("/clusters/dev/api"));
     QVERIFY(response);
     QCOMPARE(response->head.statusCode, 200);
@@ -136,7 +145,8 @@ void TestLocalProxy::sessionKeyAccepted() {
              QList<QByteArray>{"Bearer " + kIdToken});
 }
 
-void TestLocalProxy::sessionKeyRejected_data() {
+void TestLocalProxy::sessionKeyRejected_data()
+{
     QTest::addColumn<QList<QByteArray>>("authorization");
     QTest::addColumn<QString>("expectedMessage");
 
@@ -153,7 +163,8 @@ void TestLocalProxy::sessionKeyRejected_data() {
                                   << invalid;
 }
 
-void TestLocalProxy::sessionKeyRejected() {
+void TestLocalProxy::sessionKeyRejected()
+{
     QFETCH(QList<QByteArray>, authorization);
     QFETCH(QString, expectedMessage);
 
@@ -172,7 +183,8 @@ void TestLocalProxy::sessionKeyRejected() {
     QCOMPARE(m_upstream->connectionCount(), 0);
 }
 
-void TestLocalProxy::unauthorizedStatusBodyExact() {
+void TestLocalProxy::unauthorizedStatusBodyExact()
+{
     const QByteArray request =
         TestHttpClient::request("GET", "/clusters/dev/api", m_proxy->port(), {});
     const std::optional<TestResponse> response = roundTrip(request);
@@ -186,7 +198,8 @@ void TestLocalProxy::unauthorizedStatusBodyExact() {
     QCOMPARE(response->head.value("Cache-Control"), QByteArray("no-cache, private"));
 }
 
-void TestLocalProxy::headerRewrite_data() {
+void TestLocalProxy::headerRewrite_data()
+{
     QTest::addColumn<QList<QByteArray>>("clientHeaders");
     QTest::addColumn<QByteArray>("upstreamHeader");
     QTest::addColumn<QList<QByteArray>>("expectedValues");
@@ -229,7 +242,8 @@ void TestLocalProxy::headerRewrite_data() {
         << QList<QByteArray>{} << QByteArray("Content-Length") << none;
 }
 
-void TestLocalProxy::headerRewrite() {
+void TestLocalProxy::headerRewrite()
+{
     QFETCH(QList<QByteArray>, clientHeaders);
     QFETCH(QByteArray, upstreamHeader);
     QFETCH(QList<QByteArray>, expectedValues);
@@ -242,7 +256,8 @@ void TestLocalProxy::headerRewrite() {
     QCOMPARE(m_upstream->requests().first().head.values(upstreamHeader), expectedValues);
 }
 
-void TestLocalProxy::hostRewrittenToUpstream() {
+void TestLocalProxy::hostRewrittenToUpstream()
+{
     const std::optional<TestResponse> response = roundTrip(get("/clusters/dev/version"));
     QVERIFY(response);
     QCOMPARE(m_upstream->requests().size(), 1);
@@ -250,7 +265,8 @@ void TestLocalProxy::hostRewrittenToUpstream() {
              QList<QByteArray>{"127.0.0.1:" + QByteArray::number(m_upstream->port())});
 }
 
-void TestLocalProxy::queryKept() {
+void TestLocalProxy::queryKept()
+{
     const std::optional<TestResponse> response =
         roundTrip(get("/clusters/dev/api/v1/pods?watch=true&resourceVersion=10"));
     QVERIFY(response);
@@ -259,7 +275,8 @@ void TestLocalProxy::queryKept() {
              QByteArray("/api/v1/pods?watch=true&resourceVersion=10"));
 }
 
-void TestLocalProxy::unknownClusterNotFound() {
+void TestLocalProxy::unknownClusterNotFound()
+{
     const std::optional<TestResponse> response = roundTrip(get("/clusters/prod/api"));
     QVERIFY(response);
     QCOMPARE(response->head.statusCode, 404);
@@ -271,14 +288,16 @@ void TestLocalProxy::unknownClusterNotFound() {
     QCOMPARE(m_upstream->requests().size(), 0);
 }
 
-void TestLocalProxy::pathOutsideClustersNotFound() {
+void TestLocalProxy::pathOutsideClustersNotFound()
+{
     const std::optional<TestResponse> response = roundTrip(get("/api/v1/pods"));
     QVERIFY(response);
     QCOMPARE(response->head.statusCode, 404);
     QCOMPARE(m_upstream->requests().size(), 0);
 }
 
-void TestLocalProxy::keepAliveReusesUpstream() {
+void TestLocalProxy::keepAliveReusesUpstream()
+{
     const std::unique_ptr<TestHttpClient> client = connectClient();
     QVERIFY(client);
 
@@ -298,7 +317,8 @@ void TestLocalProxy::keepAliveReusesUpstream() {
     QCOMPARE(m_upstream->requests().at(0).connectionId, m_upstream->requests().at(1).connectionId);
 }
 
-void TestLocalProxy::pipelinedRequestsInOrder() {
+void TestLocalProxy::pipelinedRequestsInOrder()
+{
     const std::unique_ptr<TestHttpClient> client = connectClient();
     QVERIFY(client);
 
@@ -315,7 +335,8 @@ void TestLocalProxy::pipelinedRequestsInOrder() {
     QCOMPARE(m_upstream->connectionCount(), 1);
 }
 
-void TestLocalProxy::upstreamCloseThenReconnect() {
+void TestLocalProxy::upstreamCloseThenReconnect()
+{
     const std::unique_ptr<TestHttpClient> client = connectClient();
     QVERIFY(client);
 
@@ -333,14 +354,16 @@ void TestLocalProxy::upstreamCloseThenReconnect() {
     QCOMPARE(m_upstream->connectionCount(), 2);
 }
 
-void TestLocalProxy::requestBodyStreamed_data() {
+void TestLocalProxy::requestBodyStreamed_data()
+{
     QTest::addColumn<bool>("chunked");
     QTest::newRow("Content-Length") << false;
     QTest::newRow("chunked") << true;
 }
 
 // The first half of the body must reach the server before the client sends the second half.
-void TestLocalProxy::requestBodyStreamed() {
+void TestLocalProxy::requestBodyStreamed()
+{
     QFETCH(bool, chunked);
 
     const QByteArray firstHalf(40000, 'a');
@@ -381,7 +404,8 @@ void TestLocalProxy::requestBodyStreamed() {
 }
 
 // Each watch event must reach the client before the server sends the next one.
-void TestLocalProxy::streamingResponsePerEvent() {
+void TestLocalProxy::streamingResponsePerEvent()
+{
     const std::unique_ptr<TestHttpClient> client = connectClient();
     QVERIFY(client);
     client->send(get("/clusters/dev/stream?watch=true"));
@@ -400,7 +424,8 @@ void TestLocalProxy::streamingResponsePerEvent() {
     QCOMPARE(response->body, TestUpstream::streamEvent(0) + TestUpstream::streamEvent(1));
 }
 
-void TestLocalProxy::largeResponseIntact() {
+void TestLocalProxy::largeResponseIntact()
+{
     m_upstream->setLargeBodyBytes(8 * 1024 * 1024 + 123);
     const std::optional<TestResponse> response = roundTrip(get("/clusters/dev/large"));
     QVERIFY(response);
@@ -414,7 +439,8 @@ void TestLocalProxy::largeResponseIntact() {
 
 // A client that stops reading must stop the server too, after a bounded amount of buffering:
 // the proxy queue (1 MiB), its socket buffers and the kernel's loopback buffers.
-void TestLocalProxy::slowReaderBoundsBuffering() {
+void TestLocalProxy::slowReaderBoundsBuffering()
+{
     const qint64 bodyBytes = 256LL * 1024 * 1024;
     const qint64 maxInFlightBytes = 64LL * 1024 * 1024;
     m_upstream->setLargeBodyBytes(bodyBytes);
@@ -445,7 +471,8 @@ void TestLocalProxy::slowReaderBoundsBuffering() {
     QVERIFY(client->bodyBytesReceived() > 0);
 }
 
-void TestLocalProxy::upstreamTlsFailureNamesCluster() {
+void TestLocalProxy::upstreamTlsFailureNamesCluster()
+{
     const Result<LocalCertificate> otherCa =
         LocalCertificate::generate(QDateTime::currentDateTimeUtc());
     QVERIFY(otherCa.ok());
@@ -464,7 +491,8 @@ void TestLocalProxy::upstreamTlsFailureNamesCluster() {
     QCOMPARE(m_upstream->requests().size(), 0);
 }
 
-void TestLocalProxy::upstreamConnectionRefused() {
+void TestLocalProxy::upstreamConnectionRefused()
+{
     QTcpServer closedPort;
     QVERIFY(closedPort.listen(QHostAddress::LocalHost, 0));
     const quint16 port = closedPort.serverPort();
@@ -481,7 +509,8 @@ void TestLocalProxy::upstreamConnectionRefused() {
     QVERIFY2(body.contains(QStringLiteral("refused")), qPrintable(body));
 }
 
-void TestLocalProxy::upstreamConnectTimeout() {
+void TestLocalProxy::upstreamConnectTimeout()
+{
     // A TCP server that accepts connections and never completes a TLS handshake.
     QTcpServer silentServer;
     QVERIFY(silentServer.listen(QHostAddress::LocalHost, 0));
@@ -502,7 +531,8 @@ void TestLocalProxy::upstreamConnectTimeout() {
     QVERIFY(body.contains(QStringLiteral(R"("reason":"Timeout","code":504)")));
 }
 
-void TestLocalProxy::smugglingShapesRejected_data() {
+void TestLocalProxy::smugglingShapesRejected_data()
+{
     QTest::addColumn<QByteArray>("headers");
     QTest::addColumn<QByteArray>("body");
 
@@ -529,7 +559,8 @@ void TestLocalProxy::smugglingShapesRejected_data() {
     QTest::newRow("second Host") << QByteArray("Host: 127.0.0.1:1\r\n") << QByteArray();
 }
 
-void TestLocalProxy::smugglingShapesRejected() {
+void TestLocalProxy::smugglingShapesRejected()
+{
     QFETCH(QByteArray, headers);
     QFETCH(QByteArray, body);
 
@@ -546,7 +577,8 @@ void TestLocalProxy::smugglingShapesRejected() {
     QCOMPARE(m_upstream->requests().size(), 0);
 }
 
-void TestLocalProxy::oversizedHeadRejected_data() {
+void TestLocalProxy::oversizedHeadRejected_data()
+{
     QTest::addColumn<QByteArray>("target");
     QTest::addColumn<QList<QByteArray>>("headers");
 
@@ -561,7 +593,8 @@ void TestLocalProxy::oversizedHeadRejected_data() {
         << QByteArray("/clusters/dev/api?q=" + QByteArray(70 * 1024, 'x')) << QList<QByteArray>{};
 }
 
-void TestLocalProxy::oversizedHeadRejected() {
+void TestLocalProxy::oversizedHeadRejected()
+{
     QFETCH(QByteArray, target);
     QFETCH(QList<QByteArray>, headers);
 
@@ -575,7 +608,8 @@ void TestLocalProxy::oversizedHeadRejected() {
     QCOMPARE(m_upstream->requests().size(), 0);
 }
 
-void TestLocalProxy::headerTimeoutRejected() {
+void TestLocalProxy::headerTimeoutRejected()
+{
     ProxyLimits limits;
     limits.headerTimeout = std::chrono::milliseconds(300);
     m_proxy->setLimits(limits);
@@ -590,7 +624,8 @@ void TestLocalProxy::headerTimeoutRejected() {
     QCOMPARE(m_upstream->requests().size(), 0);
 }
 
-void TestLocalProxy::signedOutRejected() {
+void TestLocalProxy::signedOutRejected()
+{
     m_proxy->setIdToken({});
     const std::optional<TestResponse> response = roundTrip(get("/clusters/dev/api"));
     QVERIFY(response);
@@ -602,7 +637,8 @@ void TestLocalProxy::signedOutRejected() {
     QCOMPARE(m_upstream->requests().size(), 0);
 }
 
-void TestLocalProxy::idTokenChangeOnOpenConnection() {
+void TestLocalProxy::idTokenChangeOnOpenConnection()
+{
     const QByteArray refreshedToken = "eyJhbGciOiJSUzI1NiJ9.refreshed-token.signature";
     const std::unique_ptr<TestHttpClient> client = connectClient();
     QVERIFY(client);
@@ -618,7 +654,8 @@ void TestLocalProxy::idTokenChangeOnOpenConnection() {
     QCOMPARE(m_upstream->requests().at(1).head.value("Authorization"), "Bearer " + refreshedToken);
 }
 
-void TestLocalProxy::upgradeRejected() {
+void TestLocalProxy::upgradeRejected()
+{
     const std::unique_ptr<TestHttpClient> client = connectClient();
     QVERIFY(client);
     client->send(get("/clusters/dev/api/v1/namespaces/default/pods/p/exec",
@@ -631,7 +668,8 @@ void TestLocalProxy::upgradeRejected() {
     QCOMPARE(m_upstream->requests().size(), 0);
 }
 
-void TestLocalProxy::foreignHostRejected() {
+void TestLocalProxy::foreignHostRejected()
+{
     const QByteArray request = "GET /clusters/dev/api HTTP/1.1\r\nHost: attacker.example:" +
                                QByteArray::number(m_proxy->port()) + "\r\nAuthorization: Bearer " +
                                m_sessionKey + "\r\n\r\n";
@@ -641,7 +679,8 @@ void TestLocalProxy::foreignHostRejected() {
     QCOMPARE(m_upstream->requests().size(), 0);
 }
 
-void TestLocalProxy::foreignOriginRejected() {
+void TestLocalProxy::foreignOriginRejected()
+{
     const std::optional<TestResponse> response =
         roundTrip(get("/clusters/dev/api", {"Origin: https://attacker.example"}));
     QVERIFY(response);
@@ -649,7 +688,8 @@ void TestLocalProxy::foreignOriginRejected() {
     QCOMPARE(m_upstream->requests().size(), 0);
 }
 
-void TestLocalProxy::rejectionLogHasNoSecret() {
+void TestLocalProxy::rejectionLogHasNoSecret()
+{
     g_logMessages.clear();
     const QtMessageHandler previous = qInstallMessageHandler(recordLogMessage);
     const QByteArray wrongKey = "wrong-session-key-that-must-not-be-logged";
@@ -672,7 +712,8 @@ void TestLocalProxy::rejectionLogHasNoSecret() {
     }
 }
 
-void TestLocalProxy::clusterUrlNamesCluster() {
+void TestLocalProxy::clusterUrlNamesCluster()
+{
     const QUrl url = m_proxy->clusterUrl(QStringLiteral("dev"));
     QCOMPARE(url.toString(),
              QStringLiteral("https://127.0.0.1:%1/clusters/dev").arg(m_proxy->port()));

@@ -28,13 +28,15 @@ const QString clientId = QStringLiteral("lamplighter");
 const QString keyId = QStringLiteral("test-key-1");
 const QString tokenPath = QStringLiteral("/token");
 
-QString queryValue(const QUrl &url, const QString &name) {
+QString queryValue(const QUrl &url, const QString &name)
+{
     return QUrlQuery(url).queryItemValue(name, QUrl::FullyDecoded);
 }
 
 // Plays the browser's last step: a GET of the redirect URI with the given query, as the provider's
 // redirect would make it. Returns the HTTP status of the redirect listener's response.
-int followRedirect(const QUrl &redirectUri, const QByteArray &query) {
+int followRedirect(const QUrl &redirectUri, const QByteArray &query)
+{
     QTcpSocket socket;
     QByteArray response;
     QObject::connect(&socket, &QTcpSocket::readyRead, [&] { response += socket.readAll(); });
@@ -49,7 +51,8 @@ int followRedirect(const QUrl &redirectUri, const QByteArray &query) {
     return response.split(' ').value(1).toInt();
 }
 
-QAbstractSocket::SocketError connectError(quint16 port) {
+QAbstractSocket::SocketError connectError(quint16 port)
+{
     QTcpSocket socket;
     socket.connectToHost(QHostAddress(QHostAddress::LocalHost), port);
     const bool settled = QTest::qWaitFor(
@@ -103,12 +106,14 @@ private:
     QList<QUrl> m_openedUrls;
 };
 
-void TestLoginJob::initTestCase() {
+void TestLoginJob::initTestCase()
+{
     QVERIFY(m_pkiDirectory.isValid());
     m_key = TestKey::generateEc(QStringLiteral("P-256"));
 }
 
-void TestLoginJob::init() {
+void TestLoginJob::init()
+{
     m_provider = new ProviderDouble(this);
     const QString started = m_provider->start(m_pkiDirectory.path());
     QVERIFY2(started.isEmpty(), qPrintable(started));
@@ -129,12 +134,14 @@ void TestLoginJob::init() {
     });
 }
 
-void TestLoginJob::cleanup() {
+void TestLoginJob::cleanup()
+{
     delete m_client;
     delete m_provider;
 }
 
-ProviderConfig TestLoginJob::providerConfig() const {
+ProviderConfig TestLoginJob::providerConfig() const
+{
     ProviderConfig config;
     config.issuer = QUrl(m_provider->issuer());
     config.clientId = clientId;
@@ -143,7 +150,8 @@ ProviderConfig TestLoginJob::providerConfig() const {
     return config;
 }
 
-LoginJob *TestLoginJob::startLogin(const LoginConfig &config) {
+LoginJob *TestLoginJob::startLogin(const LoginConfig &config)
+{
     LoginJob *job = m_client->login(config);
     job->start();
     const int opened = m_openedUrls.size();
@@ -152,7 +160,8 @@ LoginJob *TestLoginJob::startLogin(const LoginConfig &config) {
     return job;
 }
 
-QByteArray TestLoginJob::signIdToken(const QJsonObject &extraClaims) const {
+QByteArray TestLoginJob::signIdToken(const QJsonObject &extraClaims) const
+{
     const qint64 now = QDateTime::currentSecsSinceEpoch();
     QJsonObject claims{
         {QStringLiteral("iss"), m_provider->issuer()},
@@ -168,7 +177,8 @@ QByteArray TestLoginJob::signIdToken(const QJsonObject &extraClaims) const {
     return TestJwt::sign(TestJwt::header(QStringLiteral("ES256"), keyId), claims, *m_key);
 }
 
-void TestLoginJob::serveTokens(const QByteArray &nonceOverride) {
+void TestLoginJob::serveTokens(const QByteArray &nonceOverride)
+{
     m_provider->setHandler(
         tokenPath, [this, nonceOverride](const ProviderDouble::Request &request) {
             ProviderDouble::Response response;
@@ -203,7 +213,8 @@ void TestLoginJob::serveTokens(const QByteArray &nonceOverride) {
         });
 }
 
-void TestLoginJob::authorizationUrlCarriesPkceStateNonce() {
+void TestLoginJob::authorizationUrlCarriesPkceStateNonce()
+{
     LoginJob *job = startLogin();
     QCOMPARE(m_openedUrls.size(), 1);
     const QUrl url = m_openedUrls.first();
@@ -228,7 +239,8 @@ void TestLoginJob::authorizationUrlCarriesPkceStateNonce() {
     job->cancel();
 }
 
-void TestLoginJob::endpointQueryKept() {
+void TestLoginJob::endpointQueryKept()
+{
     m_provider->serveDiscovery(
         {{QStringLiteral("authorization_endpoint"),
           m_provider->issuer() + QStringLiteral("/authorize?tenant=a%2Bb")}});
@@ -240,7 +252,8 @@ void TestLoginJob::endpointQueryKept() {
     job->cancel();
 }
 
-void TestLoginJob::offlineAccessRequestsConsent() {
+void TestLoginJob::offlineAccessRequestsConsent()
+{
     ProviderConfig config = providerConfig();
     config.scopes = {QStringLiteral("openid"), QStringLiteral("offline_access")};
     delete m_client;
@@ -258,7 +271,8 @@ void TestLoginJob::offlineAccessRequestsConsent() {
     job->cancel();
 }
 
-void TestLoginJob::signInReturnsVerifiedTokens() {
+void TestLoginJob::signInReturnsVerifiedTokens()
+{
     serveTokens();
     LoginJob *job = startLogin();
     QCOMPARE(m_openedUrls.size(), 1);
@@ -293,7 +307,8 @@ void TestLoginJob::signInReturnsVerifiedTokens() {
              QAbstractSocket::ConnectionRefusedError);
 }
 
-void TestLoginJob::metadataFetchedOnce() {
+void TestLoginJob::metadataFetchedOnce()
+{
     LoginJob *first = startLogin();
     first->cancel();
     LoginJob *second = startLogin();
@@ -303,7 +318,8 @@ void TestLoginJob::metadataFetchedOnce() {
     QVERIFY(m_client->metadata().has_value());
 }
 
-void TestLoginJob::nonceMismatchFails() {
+void TestLoginJob::nonceMismatchFails()
+{
     serveTokens("a-nonce-from-another-request");
     LoginJob *job = startLogin();
     QSignalSpy finished(job, &LoginJob::finished);
@@ -318,7 +334,8 @@ void TestLoginJob::nonceMismatchFails() {
     QVERIFY(job->tokens().isEmpty());
 }
 
-void TestLoginJob::tokenEndpointErrorFails() {
+void TestLoginJob::tokenEndpointErrorFails()
+{
     serveTokens();
     LoginJob *job = startLogin();
     QSignalSpy finished(job, &LoginJob::finished);
@@ -336,7 +353,8 @@ void TestLoginJob::tokenEndpointErrorFails() {
     QVERIFY2(!message.contains(QStringLiteral("a-wrong-code")), qPrintable(message));
 }
 
-void TestLoginJob::providerErrorFails() {
+void TestLoginJob::providerErrorFails()
+{
     LoginJob *job = startLogin();
     QSignalSpy finished(job, &LoginJob::finished);
     const QUrl url = m_openedUrls.first();
@@ -353,7 +371,8 @@ void TestLoginJob::providerErrorFails() {
     QVERIFY(m_provider->requestsTo(tokenPath).isEmpty());
 }
 
-void TestLoginJob::issuerMismatchFails() {
+void TestLoginJob::issuerMismatchFails()
+{
     serveTokens();
     LoginJob *job = startLogin();
     QSignalSpy finished(job, &LoginJob::finished);
@@ -369,7 +388,8 @@ void TestLoginJob::issuerMismatchFails() {
     QVERIFY(m_provider->requestsTo(tokenPath).isEmpty());
 }
 
-void TestLoginJob::cancelClosesListener() {
+void TestLoginJob::cancelClosesListener()
+{
     LoginJob *job = startLogin();
     QSignalSpy finished(job, &LoginJob::finished);
     const QUrl redirectUri(queryValue(m_openedUrls.first(), QStringLiteral("redirect_uri")));
@@ -385,7 +405,8 @@ void TestLoginJob::cancelClosesListener() {
     QCOMPARE(finished.size(), 1);
 }
 
-void TestLoginJob::cancelBeforeStartFinishes() {
+void TestLoginJob::cancelBeforeStartFinishes()
+{
     LoginJob *job = m_client->login({});
     QSignalSpy finished(job, &LoginJob::finished);
     job->cancel();
@@ -396,7 +417,8 @@ void TestLoginJob::cancelBeforeStartFinishes() {
     QVERIFY(m_openedUrls.isEmpty());
 }
 
-void TestLoginJob::timeoutClosesListener() {
+void TestLoginJob::timeoutClosesListener()
+{
     LoginConfig config;
     config.timeout = std::chrono::seconds(1);
     LoginJob *job = startLogin(config);
@@ -411,7 +433,8 @@ void TestLoginJob::timeoutClosesListener() {
 }
 
 // The command is a shell that writes its last argument, the authorization URL, to a file.
-void TestLoginJob::browserCommandGetsUrl() {
+void TestLoginJob::browserCommandGetsUrl()
+{
     QTemporaryDir directory;
     const QString output = directory.filePath(QStringLiteral("url.txt"));
     LoginConfig config;
@@ -434,7 +457,8 @@ void TestLoginJob::browserCommandGetsUrl() {
     job->cancel();
 }
 
-void TestLoginJob::browserCommandFailureNamesCommand() {
+void TestLoginJob::browserCommandFailureNamesCommand()
+{
     LoginConfig config;
     config.browserCommand = {QStringLiteral("/nonexistent/lamplighter-browser"),
                              QStringLiteral("--new-window")};
@@ -451,7 +475,8 @@ void TestLoginJob::browserCommandFailureNamesCommand() {
     QVERIFY2(!message.contains(QStringLiteral("state=")), qPrintable(message));
 }
 
-void TestLoginJob::noBrowserFails() {
+void TestLoginJob::noBrowserFails()
+{
     m_client->setUrlOpener({});
     LoginJob *job = m_client->login({});
     QSignalSpy finished(job, &LoginJob::finished);
@@ -463,7 +488,8 @@ void TestLoginJob::noBrowserFails() {
              qPrintable(job->error().message));
 }
 
-void TestLoginJob::httpIssuerFails() {
+void TestLoginJob::httpIssuerFails()
+{
     ProviderConfig config = providerConfig();
     config.issuer.setScheme(QStringLiteral("http"));
     OidcClient client(config);

@@ -27,44 +27,51 @@ private Q_SLOTS:
 };
 
 // RFC 7636, appendix B: the verifier is base64url of the 32 octets listed there.
-void TestPkce::challengeMatchesRfc7636Vector() {
+void TestPkce::challengeMatchesRfc7636Vector()
+{
     const QByteArray verifier = "dBjftJeZ4CVP-mB92K27uhbUJU1p1r_wW1gFWFOEjXk";
     QCOMPARE(Pkce::challengeFor(verifier),
              QByteArray("E9Melhoa2OwvFrEMTJguCHaoeK1t8URWbuGJSstw-cM"));
 }
 
-void TestPkce::methodIsS256() {
+void TestPkce::methodIsS256()
+{
     QCOMPARE(Pkce::method(), QStringLiteral("S256"));
 }
 
-void TestPkce::verifierHas43Base64UrlCharacters() {
+void TestPkce::verifierHas43Base64UrlCharacters()
+{
     const Result<Pkce> pkce = Pkce::generate();
     QVERIFY2(pkce.ok(), qPrintable(pkce.errorMessage()));
     QCOMPARE(pkce->verifier().size(), 43);
     QVERIFY(base64Url43.match(QString::fromLatin1(pkce->verifier())).hasMatch());
 }
 
-void TestPkce::challengeBelongsToVerifier() {
+void TestPkce::challengeBelongsToVerifier()
+{
     const Result<Pkce> pkce = Pkce::generate();
     QVERIFY2(pkce.ok(), qPrintable(pkce.errorMessage()));
     QCOMPARE(pkce->challenge(), Pkce::challengeFor(pkce->verifier()));
     QVERIFY(base64Url43.match(QString::fromLatin1(pkce->challenge())).hasMatch());
 }
 
-void TestPkce::verifiersDiffer() {
+void TestPkce::verifiersDiffer()
+{
     QSet<QByteArray> verifiers;
     for (int i = 0; i < 100; ++i)
         verifiers.insert(Pkce::generate()->verifier());
     QCOMPARE(verifiers.size(), 100);
 }
 
-void TestPkce::randomTokenHas43Base64UrlCharacters() {
+void TestPkce::randomTokenHas43Base64UrlCharacters()
+{
     const Result<QByteArray> token = generateRandomToken();
     QVERIFY2(token.ok(), qPrintable(token.errorMessage()));
     QVERIFY(base64Url43.match(QString::fromLatin1(token.value())).hasMatch());
 }
 
-void TestPkce::randomTokenDecodesTo32Bytes() {
+void TestPkce::randomTokenDecodesTo32Bytes()
+{
     const QByteArray token = generateRandomToken().value();
     const auto decoded = QByteArray::fromBase64Encoding(
         token,
@@ -77,7 +84,8 @@ void TestPkce::randomTokenDecodesTo32Bytes() {
 // 100 tokens of 256 random bits each collide with negligible probability, so a generator that
 // repeats itself fails this test. The count of distinct first characters (about 50 of 64 are
 // expected) catches a first byte that barely varies.
-void TestPkce::randomTokensDiffer() {
+void TestPkce::randomTokensDiffer()
+{
     QSet<QByteArray> tokens;
     QSet<char> firstCharacters;
     for (int i = 0; i < 100; ++i) {

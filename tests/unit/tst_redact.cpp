@@ -39,9 +39,8 @@ void TestRedact::headerValue_data()
         << QStringLiteral("[secret, 20 bytes]");
     QTest::newRow("id token header") << QByteArray("x-forwarded-id-token") << QByteArray("abc")
                                      << QStringLiteral("[secret, 3 bytes]");
-    QTest::newRow("plain header kept")
-        << QByteArray("Accept") << QByteArray("application/json")
-        << QStringLiteral("application/json");
+    QTest::newRow("plain header kept") << QByteArray("Accept") << QByteArray("application/json")
+                                       << QStringLiteral("application/json");
 }
 
 void TestRedact::headerValue()

@@ -14,7 +14,8 @@ const QString issuer = QStringLiteral("https://idp.example.test");
 
 // Sends raw bytes to the listener and returns its whole response. The waits
 // run the event loop, because the listener lives on this thread.
-QByteArray exchange(quint16 port, const QByteArray &request) {
+QByteArray exchange(quint16 port, const QByteArray &request)
+{
     QTcpSocket socket;
     QByteArray response;
     QObject::connect(&socket, &QTcpSocket::readyRead, [&] { response += socket.readAll(); });
@@ -32,7 +33,8 @@ QByteArray exchange(quint16 port, const QByteArray &request) {
 }
 
 // Connects to port and returns the error, which is ConnectionRefusedError when nothing listens.
-QAbstractSocket::SocketError connectError(quint16 port) {
+QAbstractSocket::SocketError connectError(quint16 port)
+{
     QTcpSocket socket;
     socket.connectToHost(QHostAddress(QHostAddress::LocalHost), port);
     const bool settled = QTest::qWaitFor(
@@ -44,11 +46,13 @@ QAbstractSocket::SocketError connectError(quint16 port) {
     return settled ? socket.error() : QAbstractSocket::SocketTimeoutError;
 }
 
-QByteArray get(quint16 port, const QByteArray &target) {
+QByteArray get(quint16 port, const QByteArray &target)
+{
     return exchange(port, "GET " + target + " HTTP/1.1\r\nHost: 127.0.0.1\r\n\r\n");
 }
 
-int statusOf(const QByteArray &response) {
+int statusOf(const QByteArray &response)
+{
     const QList<QByteArray> parts = response.left(response.indexOf("\r\n")).split(' ');
     return parts.size() >= 2 ? parts[1].toInt() : 0;
 }
@@ -73,7 +77,8 @@ private Q_SLOTS:
     void closeStopsListening();
 };
 
-void TestRedirectListener::listensOnLoopbackWithSystemPort() {
+void TestRedirectListener::listensOnLoopbackWithSystemPort()
+{
     RedirectListener listener({expectedState, issuer, false});
     QVERIFY(listener.redirectUri().isEmpty());
     const Status listening = listener.listen();
@@ -85,7 +90,8 @@ void TestRedirectListener::listensOnLoopbackWithSystemPort() {
              QUrl(QStringLiteral("http://127.0.0.1:%1/callback").arg(listener.port())));
 }
 
-void TestRedirectListener::rejectedRequestKeepsWaiting_data() {
+void TestRedirectListener::rejectedRequestKeepsWaiting_data()
+{
     QTest::addColumn<QByteArray>("request");
     QTest::addColumn<int>("status");
 
@@ -142,7 +148,8 @@ void TestRedirectListener::rejectedRequestKeepsWaiting_data() {
 
 // Each rejected request must leave the flow open, and the right response afterwards must still
 // end it, which shows that the rejected one did not break the listener.
-void TestRedirectListener::rejectedRequestKeepsWaiting() {
+void TestRedirectListener::rejectedRequestKeepsWaiting()
+{
     QFETCH(QByteArray, request);
     QFETCH(int, status);
 
@@ -165,7 +172,8 @@ void TestRedirectListener::rejectedRequestKeepsWaiting() {
     QCOMPARE(listener.code(), QByteArray("abc"));
 }
 
-void TestRedirectListener::oversizedHeadKeepsWaiting() {
+void TestRedirectListener::oversizedHeadKeepsWaiting()
+{
     RedirectListener listener({expectedState, issuer, false});
     QVERIFY(listener.listen().ok());
 
@@ -179,7 +187,8 @@ void TestRedirectListener::oversizedHeadKeepsWaiting() {
     QVERIFY(listener.isListening());
 }
 
-void TestRedirectListener::silentConnectionKeepsWaiting() {
+void TestRedirectListener::silentConnectionKeepsWaiting()
+{
     RedirectListener listener({expectedState, issuer, false});
     QVERIFY(listener.listen().ok());
 
@@ -200,7 +209,8 @@ void TestRedirectListener::silentConnectionKeepsWaiting() {
     QTRY_COMPARE(partial.state(), QAbstractSocket::UnconnectedState);
 }
 
-void TestRedirectListener::rightStateEndsFlowWithCode() {
+void TestRedirectListener::rightStateEndsFlowWithCode()
+{
     RedirectListener listener({expectedState, issuer, false});
     QVERIFY(listener.listen().ok());
     QSignalSpy finished(&listener, &RedirectListener::finished);
@@ -216,7 +226,8 @@ void TestRedirectListener::rightStateEndsFlowWithCode() {
     QCOMPARE(listener.code(), QByteArray("Sp1/xQ-_~"));
 }
 
-void TestRedirectListener::plusInQueryDecodesToSpace() {
+void TestRedirectListener::plusInQueryDecodesToSpace()
+{
     RedirectListener listener({expectedState, issuer, false});
     QVERIFY(listener.listen().ok());
 
@@ -226,7 +237,8 @@ void TestRedirectListener::plusInQueryDecodesToSpace() {
     QVERIFY(listener.error().message.contains(QStringLiteral("User said no")));
 }
 
-void TestRedirectListener::providerErrorEndsFlow() {
+void TestRedirectListener::providerErrorEndsFlow()
+{
     RedirectListener listener({expectedState, issuer, false});
     QVERIFY(listener.listen().ok());
     QSignalSpy finished(&listener, &RedirectListener::finished);
@@ -248,7 +260,8 @@ void TestRedirectListener::providerErrorEndsFlow() {
     QVERIFY(listener.code().isEmpty());
 }
 
-void TestRedirectListener::issuerMismatchRejected() {
+void TestRedirectListener::issuerMismatchRejected()
+{
     RedirectListener listener({expectedState, issuer, false});
     QVERIFY(listener.listen().ok());
 
@@ -264,7 +277,8 @@ void TestRedirectListener::issuerMismatchRejected() {
     QVERIFY2(message.contains(issuer), qPrintable(message));
 }
 
-void TestRedirectListener::missingIssuerRejectedWhenRequired() {
+void TestRedirectListener::missingIssuerRejectedWhenRequired()
+{
     RedirectListener listener({expectedState, issuer, true});
     QVERIFY(listener.listen().ok());
 
@@ -276,7 +290,8 @@ void TestRedirectListener::missingIssuerRejectedWhenRequired() {
              qPrintable(listener.error().message));
 }
 
-void TestRedirectListener::matchingIssuerAccepted() {
+void TestRedirectListener::matchingIssuerAccepted()
+{
     RedirectListener listener({expectedState, issuer, true});
     QVERIFY(listener.listen().ok());
 
@@ -287,7 +302,8 @@ void TestRedirectListener::matchingIssuerAccepted() {
     QCOMPARE(listener.code(), QByteArray("abc"));
 }
 
-void TestRedirectListener::connectRefusedAfterFinish() {
+void TestRedirectListener::connectRefusedAfterFinish()
+{
     RedirectListener listener({expectedState, issuer, false});
     QVERIFY(listener.listen().ok());
     const quint16 port = listener.port();
@@ -300,7 +316,8 @@ void TestRedirectListener::connectRefusedAfterFinish() {
     QCOMPARE(connectError(port), QAbstractSocket::ConnectionRefusedError);
 }
 
-void TestRedirectListener::closeStopsListening() {
+void TestRedirectListener::closeStopsListening()
+{
     RedirectListener listener({expectedState, issuer, false});
     QVERIFY(listener.listen().ok());
     const quint16 port = listener.port();

@@ -58,12 +58,14 @@ private:
     OidcClient *m_client = nullptr;
 };
 
-void TestRefreshJob::initTestCase() {
+void TestRefreshJob::initTestCase()
+{
     QVERIFY(m_pkiDirectory.isValid());
     m_key = TestKey::generateRsa(2048);
 }
 
-void TestRefreshJob::init() {
+void TestRefreshJob::init()
+{
     m_provider = new ProviderDouble(this);
     const QString started = m_provider->start(m_pkiDirectory.path());
     QVERIFY2(started.isEmpty(), qPrintable(started));
@@ -85,12 +87,14 @@ void TestRefreshJob::init() {
     m_client = new OidcClient(config, this);
 }
 
-void TestRefreshJob::cleanup() {
+void TestRefreshJob::cleanup()
+{
     delete m_client;
     delete m_provider;
 }
 
-TokenSet TestRefreshJob::currentTokens() const {
+TokenSet TestRefreshJob::currentTokens() const
+{
     TokenSet tokens;
     tokens.idToken = "old.id.token";
     tokens.accessToken = "old-access";
@@ -102,7 +106,8 @@ TokenSet TestRefreshJob::currentTokens() const {
     return tokens;
 }
 
-QByteArray TestRefreshJob::signIdToken(const QJsonObject &extraClaims) const {
+QByteArray TestRefreshJob::signIdToken(const QJsonObject &extraClaims) const
+{
     const qint64 now = QDateTime::currentSecsSinceEpoch();
     QJsonObject claims{
         {QStringLiteral("iss"), m_provider->issuer()},
@@ -117,7 +122,8 @@ QByteArray TestRefreshJob::signIdToken(const QJsonObject &extraClaims) const {
     return TestJwt::sign(TestJwt::header(QStringLiteral("RS256"), keyId), claims, *m_key);
 }
 
-void TestRefreshJob::serveTokens(const QJsonObject &extraClaims, const QString &newRefreshToken) {
+void TestRefreshJob::serveTokens(const QJsonObject &extraClaims, const QString &newRefreshToken)
+{
     QJsonObject body{{QStringLiteral("access_token"), QStringLiteral("new-access")},
                      {QStringLiteral("token_type"), QStringLiteral("Bearer")},
                      {QStringLiteral("id_token"), QString::fromLatin1(signIdToken(extraClaims))},
@@ -127,7 +133,8 @@ void TestRefreshJob::serveTokens(const QJsonObject &extraClaims, const QString &
     m_provider->setJson(tokenPath, body);
 }
 
-void TestRefreshJob::runRefresh(RefreshJob *job) {
+void TestRefreshJob::runRefresh(RefreshJob *job)
+{
     QSignalSpy finished(job, &RefreshJob::finished);
     job->start();
     QCOMPARE(finished.size(), 0);
@@ -135,7 +142,8 @@ void TestRefreshJob::runRefresh(RefreshJob *job) {
     QVERIFY(job->isFinished());
 }
 
-void TestRefreshJob::refreshRotatesRefreshToken() {
+void TestRefreshJob::refreshRotatesRefreshToken()
+{
     serveTokens({}, QStringLiteral("refresh-2"));
     RefreshJob *job = m_client->refresh(currentTokens());
     runRefresh(job);
@@ -158,7 +166,8 @@ void TestRefreshJob::refreshRotatesRefreshToken() {
              QStringLiteral("openid email offline_access"));
 }
 
-void TestRefreshJob::refreshKeepsRefreshTokenWithoutNewOne() {
+void TestRefreshJob::refreshKeepsRefreshTokenWithoutNewOne()
+{
     serveTokens({}, QString());
     RefreshJob *job = m_client->refresh(currentTokens());
     runRefresh(job);
@@ -168,7 +177,8 @@ void TestRefreshJob::refreshKeepsRefreshTokenWithoutNewOne() {
     QCOMPARE(job->tokens().accessToken, QByteArray("new-access"));
 }
 
-void TestRefreshJob::invalidGrantNeedsLogin() {
+void TestRefreshJob::invalidGrantNeedsLogin()
+{
     m_provider->setJson(
         tokenPath,
         {{QStringLiteral("error"), QStringLiteral("invalid_grant")},
@@ -185,7 +195,8 @@ void TestRefreshJob::invalidGrantNeedsLogin() {
     QVERIFY(job->tokens().isEmpty());
 }
 
-void TestRefreshJob::otherSubjectRejected() {
+void TestRefreshJob::otherSubjectRejected()
+{
     serveTokens({{QStringLiteral("sub"), QStringLiteral("mallory")}}, QStringLiteral("refresh-2"));
     RefreshJob *job = m_client->refresh(currentTokens());
     runRefresh(job);
@@ -198,7 +209,8 @@ void TestRefreshJob::otherSubjectRejected() {
     QVERIFY(job->tokens().isEmpty());
 }
 
-void TestRefreshJob::changedAuthTimeRejected() {
+void TestRefreshJob::changedAuthTimeRejected()
+{
     serveTokens({{QStringLiteral("auth_time"), originalAuthTime + 60}},
                 QStringLiteral("refresh-2"));
     RefreshJob *job = m_client->refresh(currentTokens());
@@ -209,7 +221,8 @@ void TestRefreshJob::changedAuthTimeRejected() {
              qPrintable(job->error().message));
 }
 
-void TestRefreshJob::expiredIdTokenRejected() {
+void TestRefreshJob::expiredIdTokenRejected()
+{
     const qint64 now = QDateTime::currentSecsSinceEpoch();
     serveTokens({{QStringLiteral("iat"), now - 7200}, {QStringLiteral("exp"), now - 3600}},
                 QStringLiteral("refresh-2"));
@@ -222,7 +235,8 @@ void TestRefreshJob::expiredIdTokenRejected() {
              qPrintable(job->error().message));
 }
 
-void TestRefreshJob::missingIdTokenFails() {
+void TestRefreshJob::missingIdTokenFails()
+{
     m_provider->setJson(tokenPath,
                         {{QStringLiteral("access_token"), QStringLiteral("new-access")},
                          {QStringLiteral("refresh_token"), QStringLiteral("refresh-2")}});
@@ -235,7 +249,8 @@ void TestRefreshJob::missingIdTokenFails() {
     QVERIFY(job->tokens().isEmpty());
 }
 
-void TestRefreshJob::droppedConnectionIsTransient() {
+void TestRefreshJob::droppedConnectionIsTransient()
+{
     m_provider->setHandler(tokenPath, [](const ProviderDouble::Request &) {
         ProviderDouble::Response response;
         response.closeWithoutResponse = true;
@@ -249,7 +264,8 @@ void TestRefreshJob::droppedConnectionIsTransient() {
     QVERIFY(!job->needsLogin());
 }
 
-void TestRefreshJob::missingRefreshTokenNeedsLogin() {
+void TestRefreshJob::missingRefreshTokenNeedsLogin()
+{
     TokenSet tokens = currentTokens();
     tokens.refreshToken.clear();
     RefreshJob *job = m_client->refresh(tokens);
@@ -260,7 +276,8 @@ void TestRefreshJob::missingRefreshTokenNeedsLogin() {
     QVERIFY(m_provider->requests().isEmpty());
 }
 
-void TestRefreshJob::missingSubjectNeedsLogin() {
+void TestRefreshJob::missingSubjectNeedsLogin()
+{
     TokenSet tokens = currentTokens();
     tokens.claims = IdTokenClaims{};
     RefreshJob *job = m_client->refresh(tokens);
@@ -273,7 +290,8 @@ void TestRefreshJob::missingSubjectNeedsLogin() {
     QVERIFY(m_provider->requests().isEmpty());
 }
 
-void TestRefreshJob::cancelFinishesOnce() {
+void TestRefreshJob::cancelFinishesOnce()
+{
     serveTokens({}, QStringLiteral("refresh-2"));
     RefreshJob *job = m_client->refresh(currentTokens());
     QSignalSpy finished(job, &RefreshJob::finished);

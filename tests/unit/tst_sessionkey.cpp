@@ -13,7 +13,8 @@ private Q_SLOTS:
     void checkSessionKey();
 };
 
-void TestSessionKey::constantTimeEquals_data() {
+void TestSessionKey::constantTimeEquals_data()
+{
     QTest::addColumn<QByteArray>("expected");
     QTest::addColumn<QByteArray>("presented");
     QTest::addColumn<bool>("equal");
@@ -30,14 +31,16 @@ void TestSessionKey::constantTimeEquals_data() {
         << QByteArray("abc") << QByteArray("abc\0", 4) << false;
 }
 
-void TestSessionKey::constantTimeEquals() {
+void TestSessionKey::constantTimeEquals()
+{
     QFETCH(QByteArray, expected);
     QFETCH(QByteArray, presented);
     QFETCH(bool, equal);
     QCOMPARE(lamplighter::constantTimeEquals(expected, presented), equal);
 }
 
-void TestSessionKey::checkSessionKey_data() {
+void TestSessionKey::checkSessionKey_data()
+{
     QTest::addColumn<QList<QByteArray>>("authorization");
     QTest::addColumn<int>("expected");
 
@@ -58,7 +61,8 @@ void TestSessionKey::checkSessionKey_data() {
                                  << int(SessionKeyCheck::Invalid);
 }
 
-void TestSessionKey::checkSessionKey() {
+void TestSessionKey::checkSessionKey()
+{
     QFETCH(QList<QByteArray>, authorization);
     QFETCH(int, expected);
 

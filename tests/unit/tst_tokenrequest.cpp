@@ -52,30 +52,35 @@ private:
     ProviderNetworkAccessManager *m_network = nullptr;
 };
 
-void TestTokenRequest::initTestCase() {
+void TestTokenRequest::initTestCase()
+{
     QVERIFY(m_pkiDirectory.isValid());
 }
 
-void TestTokenRequest::init() {
+void TestTokenRequest::init()
+{
     m_provider = new ProviderDouble(this);
     const QString started = m_provider->start(m_pkiDirectory.path());
     QVERIFY2(started.isEmpty(), qPrintable(started));
     m_network = new ProviderNetworkAccessManager({m_provider->caCertificate()}, this);
 }
 
-void TestTokenRequest::cleanup() {
+void TestTokenRequest::cleanup()
+{
     delete m_network;
     delete m_provider;
 }
 
-void TestTokenRequest::runRequest(TokenRequest &request) {
+void TestTokenRequest::runRequest(TokenRequest &request)
+{
     QSignalSpy finished(&request, &TokenRequest::finished);
     request.start();
     QVERIFY(finished.wait(10'000));
     QCOMPARE(finished.size(), 1);
 }
 
-void TestTokenRequest::formParametersPercentEncoded() {
+void TestTokenRequest::formParametersPercentEncoded()
+{
     const QByteArray encoded = encodeFormParameters({
         {QStringLiteral("scope"), QStringLiteral("openid email")},
         {QStringLiteral("client_id"), QStringLiteral("a+b&c=d")},
@@ -87,7 +92,8 @@ void TestTokenRequest::formParametersPercentEncoded() {
                         "&redirect_uri=http%3A%2F%2F127.0.0.1%3A5%2Fcallback&name=Zo%C3%AB"));
 }
 
-void TestTokenRequest::oauthErrorSanitized() {
+void TestTokenRequest::oauthErrorSanitized()
+{
     QCOMPARE(describeOAuthError(QStringLiteral("invalid_grant"), QString()),
              QStringLiteral("invalid_grant"));
     QCOMPARE(describeOAuthError(QStringLiteral("invalid_grant"), QStringLiteral("Expired\r\nX: ü")),
@@ -96,7 +102,8 @@ void TestTokenRequest::oauthErrorSanitized() {
              QStringLiteral("e ()").size() + 300);
 }
 
-void TestTokenRequest::successReadsTokens() {
+void TestTokenRequest::successReadsTokens()
+{
     m_provider->setJson(tokenPath,
                         {{QStringLiteral("access_token"), QStringLiteral("access-1")},
                          {QStringLiteral("token_type"), QStringLiteral("Bearer")},
@@ -113,7 +120,8 @@ void TestTokenRequest::successReadsTokens() {
     QCOMPARE(request.response().expiresIn, std::optional(std::chrono::seconds(300)));
 }
 
-void TestTokenRequest::successWithoutRefreshToken() {
+void TestTokenRequest::successWithoutRefreshToken()
+{
     m_provider->setJson(tokenPath,
                         {{QStringLiteral("access_token"), QStringLiteral("access-1")},
                          {QStringLiteral("id_token"), QStringLiteral("header.payload.signature")},
@@ -126,7 +134,8 @@ void TestTokenRequest::successWithoutRefreshToken() {
     QCOMPARE(request.response().expiresIn, std::optional(std::chrono::seconds(60)));
 }
 
-void TestTokenRequest::requestSendsForm() {
+void TestTokenRequest::requestSendsForm()
+{
     m_provider->setJson(tokenPath, {});
     TokenRequest request(m_network, m_provider->url(tokenPath), codeGrant);
     runRequest(request);
@@ -143,7 +152,8 @@ void TestTokenRequest::requestSendsForm() {
     QCOMPARE(form.queryItemValue(QStringLiteral("client_id")), QStringLiteral("lamplighter"));
 }
 
-void TestTokenRequest::errorResponse_data() {
+void TestTokenRequest::errorResponse_data()
+{
     QTest::addColumn<int>("status");
     QTest::addColumn<QByteArray>("body");
     QTest::addColumn<QString>("expected");
@@ -189,7 +199,8 @@ void TestTokenRequest::errorResponse_data() {
 
 // The message names the endpoint and the OAuth error but contains nothing else of the response
 // body, because a body can contain tokens.
-void TestTokenRequest::errorResponse() {
+void TestTokenRequest::errorResponse()
+{
     QFETCH(int, status);
     QFETCH(QByteArray, body);
     QFETCH(QString, expected);
@@ -221,7 +232,8 @@ void TestTokenRequest::errorResponse() {
     QVERIFY(request.response().idToken.isEmpty());
 }
 
-void TestTokenRequest::droppedConnectionIsTransient() {
+void TestTokenRequest::droppedConnectionIsTransient()
+{
     m_provider->setHandler(tokenPath, [](const ProviderDouble::Request &) {
         ProviderDouble::Response response;
         response.closeWithoutResponse = true;
@@ -237,7 +249,8 @@ void TestTokenRequest::droppedConnectionIsTransient() {
              qPrintable(request.error().message));
 }
 
-void TestTokenRequest::closedPortIsTransient() {
+void TestTokenRequest::closedPortIsTransient()
+{
     QTcpServer closed;
     QVERIFY(closed.listen(QHostAddress(QHostAddress::LocalHost), 0));
     const quint16 port = closed.serverPort();
@@ -251,7 +264,8 @@ void TestTokenRequest::closedPortIsTransient() {
     QVERIFY(request.isTransient());
 }
 
-void TestTokenRequest::abortSuppressesFinished() {
+void TestTokenRequest::abortSuppressesFinished()
+{
     m_provider->setJson(tokenPath, {});
     TokenRequest request(m_network, m_provider->url(tokenPath), codeGrant);
     QSignalSpy finished(&request, &TokenRequest::finished);
