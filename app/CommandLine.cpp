@@ -62,7 +62,8 @@ Invocation parseCommandLine(const QStringList &arguments)
                        "Headlamp through a local proxy."));
     const QCommandLineOption configOption(
         {QStringLiteral("c"), QStringLiteral("config")},
-        QStringLiteral("Read the configuration from <file> (default: %1, or $LAMPLIGHTER_CONFIG).")
+        QStringLiteral("Read the configuration from <file> (default: $LAMPLIGHTER_CONFIG if set, "
+                       "otherwise %1).")
             .arg(defaultConfigPath()),
         QStringLiteral("file"));
     const QCommandLineOption helpOption({QStringLiteral("h"), QStringLiteral("help")},

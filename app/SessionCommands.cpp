@@ -96,6 +96,16 @@ void runSessionCommand(Session *session, const QString &command, ControlServer::
     if (command == QLatin1String("status")) {
         reply(describeSession(*session));
     } else if (command == QLatin1String("login")) {
+        // Whether a stored session makes sign-in unnecessary is known once the session started.
+        if (session->state() == Session::State::Starting) {
+            auto connection = std::make_shared<QMetaObject::Connection>();
+            *connection = QObject::connect(
+                session, &Session::started, session, [session, command, reply, connection] {
+                    QObject::disconnect(*connection);
+                    runSessionCommand(session, command, reply);
+                });
+            return;
+        }
         if (session->state() == Session::State::SignedIn) {
             reply(describeSession(*session));
             return;

@@ -11,6 +11,7 @@
 #include <QApplication>
 #include <QDesktopServices>
 #include <QJsonObject>
+#include <QLoggingCategory>
 #include <QProcess>
 #include <QSystemTrayIcon>
 #include <QTextStream>
@@ -78,8 +79,21 @@ bool printReply(const QJsonObject &reply)
     return true;
 }
 
+// Returns whether a graphical session is there; without one QApplication aborts the process.
+bool hasGraphicalSession()
+{
+    return qEnvironmentVariableIsSet("DISPLAY") || qEnvironmentVariableIsSet("WAYLAND_DISPLAY") ||
+           qEnvironmentVariableIsSet("QT_QPA_PLATFORM");
+}
+
 int runTray(const Invocation &invocation, int argc, char *argv[])
 {
+    if (!hasGraphicalSession()) {
+        printError(QStringLiteral("The tray needs a graphical session, but neither DISPLAY nor "
+                                  "WAYLAND_DISPLAY is set. Start Lamplighter from your desktop "
+                                  "session, or use `lamplighter login` and `status` here."));
+        return exitUsage;
+    }
     QApplication app(argc, argv);
     app.setQuitOnLastWindowClosed(false);
     quitOnTerminationSignals(&app);
@@ -133,6 +147,9 @@ bool openUrlWithoutDesktopSession(const QUrl &url)
 int runOneShot(const Invocation &invocation, int argc, char *argv[])
 {
     QCoreApplication app(argc, argv);
+    // A command prints its outcome itself; the session's progress lines would only repeat it.
+    if (!qEnvironmentVariableIsSet("QT_LOGGING_RULES"))
+        QLoggingCategory::setFilterRules(QStringLiteral("lamplighter.*.info=false"));
     std::optional<Config> config = readConfig(invocation);
     if (!config)
         return exitUsage;
@@ -149,7 +166,18 @@ int runOneShot(const Invocation &invocation, int argc, char *argv[])
             app.exit(exitFailure);
             return;
         }
-        runSessionCommand(&session, command, [&app](const QJsonObject &reply) {
+        runSessionCommand(&session, command, [&](QJsonObject reply) {
+            reply.insert(QStringLiteral("proxy"),
+                         QStringLiteral("not running; start `lamplighter` to serve kubectl"));
+            if (command == QLatin1String("login") && reply.value(QStringLiteral("ok")).toBool() &&
+                session.tokensInMemoryOnly()) {
+                reply.insert(QStringLiteral("ok"), false);
+                reply.insert(QStringLiteral("message"),
+                             QStringLiteral("Signed in, but no keychain answered, so the tokens "
+                                            "cannot be kept after this command ends. Start a "
+                                            "Secret Service such as gnome-keyring, or sign in "
+                                            "from the tray."));
+            }
             const bool succeeded = printReply(reply);
             // Let pending keychain writes finish before the process ends.
             QTimer::singleShot(
@@ -165,10 +193,13 @@ int runCommand(const Invocation &invocation, int argc, char *argv[])
     const QString socketPath = defaultControlSocketPath();
     if (invocation.command == Invocation::Command::Kubeconfig) {
         QCoreApplication app(argc, argv);
-        printOut(defaultKubeconfigPath() + QLatin1Char('\n'));
-        if (!sendControlRequest(socketPath,
-                                {{QStringLiteral("command"), QStringLiteral("status")}},
-                                statusTimeoutMs))
+        // The running instance knows where it wrote the file, whatever this shell's XDG paths.
+        const Result<QJsonObject> reply = sendControlRequest(
+            socketPath, {{QStringLiteral("command"), QStringLiteral("status")}}, statusTimeoutMs);
+        const QString running =
+            reply ? reply->value(QStringLiteral("kubeconfig")).toString() : QString();
+        printOut((running.isEmpty() ? defaultKubeconfigPath() : running) + QLatin1Char('\n'));
+        if (!reply)
             printError(QStringLiteral("Lamplighter is not running, so the proxy this kubeconfig "
                                       "points at does not answer; start `lamplighter` first."));
         return 0;
@@ -208,6 +239,10 @@ int main(int argc, char *argv[])
         return 0;
     }
 
+    if (!qEnvironmentVariableIsSet("QT_MESSAGE_PATTERN"))
+        qSetMessagePattern(QStringLiteral("%{time yyyy-MM-ddThh:mm:ss.zzz} %{category} "
+                                          "%{if-warning}warning: %{endif}%{if-critical}error: "
+                                          "%{endif}%{message}"));
     QCoreApplication::setApplicationName(QStringLiteral("lamplighter"));
     QCoreApplication::setApplicationVersion(QStringLiteral(LAMPLIGHTER_VERSION));
     if (invocation.command == Invocation::Command::Tray)

@@ -222,6 +222,12 @@ Result<ProviderConfig> ConfigReader::provider(const YAML::Node &root) const
     if (const YAML::Node claims = oidc["claims"]; claims && !claims.IsNull()) {
         if (!claims.IsMap())
             return errorAt(claims.Mark(), QStringLiteral("\"oidc.claims\" must be a mapping"));
+        const Status claimKeys = rejectUnknownKeys(
+            claims,
+            {"sub", "groups", "email", "given_name", "family_name", "display_name"},
+            QStringLiteral("\"oidc.claims\""));
+        if (!claimKeys)
+            return claimKeys.error();
         Result<QString> sub = optionalString(
             claims, "sub", QStringLiteral("oidc.claims.sub"), provider.userNameClaim);
         if (!sub)
@@ -418,6 +424,37 @@ Result<Config> loadConfig(const QString &path)
         return reader.errorAt(root.Mark(),
                               QStringLiteral("the file must be a YAML mapping with "
                                              "the blocks \"oidc\" and \"clusters\""));
+
+    // The top-level blocks of an OpenUnison values file are accepted unread, so that a copy of
+    // one can serve as the configuration; any other unknown block is most likely a typo.
+    const Status blocks = reader.rejectUnknownKeys(root,
+                                                   {"oidc",
+                                                    "clusters",
+                                                    "proxy",
+                                                    "login",
+                                                    "enable_impersonation",
+                                                    "impersonation",
+                                                    "openunison",
+                                                    "headlamp",
+                                                    "network",
+                                                    "cert_template",
+                                                    "myvd_config",
+                                                    "k8s_cluster_name",
+                                                    "dashboard",
+                                                    "certs",
+                                                    "trusted_certs",
+                                                    "monitoring",
+                                                    "active_directory",
+                                                    "github",
+                                                    "saml",
+                                                    "network_policies",
+                                                    "services",
+                                                    "crd",
+                                                    "image",
+                                                    "k8s_url"},
+                                                   QStringLiteral("the file"));
+    if (!blocks)
+        return blocks.error();
 
     Config config;
     config.path = path;

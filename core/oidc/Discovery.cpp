@@ -71,6 +71,13 @@ void Discovery::handleReply()
                          .arg(maxDocumentBytes)});
         return;
     }
+    if (!status.isValid() && reply->error() == QNetworkReply::SslHandshakeFailedError) {
+        finish(Error{QStringLiteral("Failed to fetch the discovery document from %1: %2. Check "
+                                    "that oidc.ca_file in the configuration file names the CA "
+                                    "that issued the provider's certificate.")
+                         .arg(url, reply->errorString())});
+        return;
+    }
     if (!status.isValid()) {
         m_transient = isTransientNetworkError(reply->error());
         finish(Error{QStringLiteral("Failed to fetch the discovery document from %1: %2. Check "

@@ -198,7 +198,7 @@ void LoginJob::finishWithError(const Error &error)
     m_error = error;
     m_tokens = TokenSet{};
     stopWork();
-    qCInfo(lcOidc).noquote() << "Sign-in ended without tokens:" << error.message;
+    qCDebug(lcOidc).noquote() << "Sign-in ended without tokens:" << error.message;
     Q_EMIT finished();
 }
 

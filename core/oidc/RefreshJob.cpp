@@ -167,7 +167,7 @@ void RefreshJob::finishWithError(const Error &error)
     m_tokens = TokenSet{};
     if (m_tokenRequest)
         m_tokenRequest->abort();
-    qCInfo(lcOidc).noquote() << "Token refresh failed:" << error.message;
+    qCDebug(lcOidc).noquote() << "Token refresh failed:" << error.message;
     Q_EMIT finished();
 }
 

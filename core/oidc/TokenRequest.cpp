@@ -181,10 +181,9 @@ void TokenRequest::finish(Result<TokenResponse> result)
         qCDebug(lcOidc).noquote() << "Token response from" << m_tokenEndpoint.toDisplayString()
                                   << "ID token" << describeSecret(response.idToken)
                                   << "refresh token" << describeSecret(response.refreshToken);
-    } else if (m_transient) {
-        qCInfo(lcOidc).noquote() << m_result.error().message;
     } else {
-        qCWarning(lcOidc).noquote() << m_result.error().message;
+        // The job that sent the request reports the failure; this line only helps debugging.
+        qCDebug(lcOidc).noquote() << m_result.error().message;
     }
     Q_EMIT finished();
 }

@@ -17,6 +17,9 @@ LocalProxy::LocalProxy(QObject *parent)
     , m_server(new QSslServer(this))
     , m_settings(std::make_shared<ProxySettings>())
 {
+    m_settings->idTokenExpired = [this] {
+        Q_EMIT idTokenExpired();
+    };
     connect(
         m_server, &QSslServer::pendingConnectionAvailable, this, &LocalProxy::acceptConnections);
     connect(m_server,
@@ -57,11 +60,20 @@ void LocalProxy::setClusters(std::vector<UpstreamCluster> clusters)
     m_settings->clusters = std::move(clusters);
 }
 
-void LocalProxy::setIdToken(const QByteArray &idToken)
+void LocalProxy::setIdToken(const QByteArray &idToken, const QDateTime &expiresAt)
 {
     m_settings->idToken = idToken;
+    m_settings->idTokenExpiresAt = expiresAt;
+    m_settings->unavailableReason.clear();
     qCDebug(lcProxy).noquote()
         << QStringLiteral("ID token for forwarded requests: %1").arg(describeSecret(idToken));
+}
+
+void LocalProxy::setUnavailable(const QString &reason)
+{
+    m_settings->idToken.clear();
+    m_settings->idTokenExpiresAt = QDateTime();
+    m_settings->unavailableReason = reason;
 }
 
 void LocalProxy::setLimits(const ProxyLimits &limits)

@@ -34,8 +34,14 @@ public:
     void setSessionKey(const QByteArray &key);
     void setClusters(std::vector<UpstreamCluster> clusters);
     // Sets the ID token forwarded from the next request on, on open connections too. An empty
-    // token means signed out: requests are rejected with 401 until a token is set.
-    void setIdToken(const QByteArray &idToken);
+    // token means signed out: requests are rejected with 401 until a token is set. Once
+    // expiresAt has passed, requests are rejected with 401 too, and idTokenExpired() is emitted,
+    // because an expired token would only earn the client the cluster's bare "Unauthorized".
+    void setIdToken(const QByteArray &idToken, const QDateTime &expiresAt = QDateTime());
+
+    // Withdraws the ID token and rejects requests with 401 and reason as the message, for
+    // states other than signed out, such as a refresh that keeps failing.
+    void setUnavailable(const QString &reason);
     void setLimits(const ProxyLimits &limits);
 
     // Starts listening on 127.0.0.1. Port 0 picks a free port. Fails without a certificate or a
@@ -48,6 +54,10 @@ public:
     QUrl clusterUrl(const QString &clusterName) const;
     // Stops listening and aborts every open connection.
     void close();
+
+Q_SIGNALS:
+    // A client sent a request after the ID token's expiry; the owner should refresh it.
+    void idTokenExpired();
 
 private:
     void acceptConnections();

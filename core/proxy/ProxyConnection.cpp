@@ -128,7 +128,10 @@ void ProxyConnection::startExchange()
     m_exchange.clientKeepAlive = request.keepAlive;
     m_exchange.clientSpeaksHttp11 = request.versionMinor >= 1;
 
-    const RequestAdmission admission = admitRequest(request, *m_settings);
+    const RequestAdmission admission =
+        admitRequest(request, *m_settings, QDateTime::currentDateTimeUtc());
+    if (admission.idTokenExpired && m_settings->idTokenExpired)
+        m_settings->idTokenExpired();
     if (admission.rejection) {
         const bool close =
             admission.closeConnection || !m_parser.isMessageComplete() || !request.keepAlive;

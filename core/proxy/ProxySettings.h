@@ -4,6 +4,9 @@
 #include "UpstreamCluster.h"
 
 #include <QByteArray>
+#include <QDateTime>
+#include <QString>
+#include <functional>
 #include <vector>
 
 namespace lamplighter {
@@ -12,7 +15,10 @@ namespace lamplighter {
 // every request, so a new ID token applies from the next request on.
 struct ProxySettings {
     QByteArray sessionKey;
-    QByteArray idToken; // empty when signed out
+    QByteArray idToken;         // empty when signed out
+    QDateTime idTokenExpiresAt; // UTC; invalid when the expiry is not known
+    QString unavailableReason;  // why there is no token, for the 401 message; empty: signed out
+    std::function<void()> idTokenExpired; // called when a request finds the token expired
     std::vector<UpstreamCluster> clusters;
     ProxyLimits limits;
     quint16 port = 0; // the listening port, used to check Host and Origin

@@ -97,7 +97,8 @@ bool requestsUpgrade(const HttpHead &request)
 
 } // namespace
 
-RequestAdmission admitRequest(const HttpHead &request, const ProxySettings &settings)
+RequestAdmission
+admitRequest(const HttpHead &request, const ProxySettings &settings, const QDateTime &now)
 {
     if (std::optional<RequestAdmission> rejected = checkHostAndOrigin(request, settings.port))
         return *rejected;
@@ -127,11 +128,23 @@ RequestAdmission admitRequest(const HttpHead &request, const ProxySettings &sett
         return admission;
     }
 
+    if (settings.idToken.isEmpty() && !settings.unavailableReason.isEmpty())
+        return reject(401, settings.unavailableReason, QStringLiteral("no valid ID token"));
     if (settings.idToken.isEmpty()) {
         return reject(401,
                       QStringLiteral("Not signed in to Lamplighter. Sign in from the tray icon or "
                                      "run `lamplighter login`, then retry."),
                       QStringLiteral("signed out"));
+    }
+    if (settings.idTokenExpiresAt.isValid() && now >= settings.idTokenExpiresAt) {
+        RequestAdmission admission =
+            reject(401,
+                   QStringLiteral("Lamplighter's ID token expired at %1 and is being refreshed. "
+                                  "Retry in a moment; `lamplighter status` shows the session.")
+                       .arg(settings.idTokenExpiresAt.toString(Qt::ISODate)),
+                   QStringLiteral("ID token expired"));
+        admission.idTokenExpired = true;
+        return admission;
     }
 
     RequestAdmission admission;

@@ -14,6 +14,7 @@ struct RequestAdmission {
     std::optional<KubernetesStatus> rejection;
     QString logReason; // a few words for the log line of a rejection, never a secret
     bool closeConnection = false;
+    bool idTokenExpired = false; // rejected because the ID token's expiry has passed
 
     const UpstreamCluster *cluster = nullptr; // set when the request is forwarded
     HttpHead upstreamHead;
@@ -21,7 +22,9 @@ struct RequestAdmission {
 
 // Decides what to do with a request. The checks run in this order: Host and Origin (against DNS
 // rebinding and web pages), the session key, the route to a cluster, upgrades (not supported
-// yet), and whether anyone is signed in. Nothing is forwarded unless every check passes.
-RequestAdmission admitRequest(const HttpHead &request, const ProxySettings &settings);
+// yet), and whether anyone is signed in with an ID token that is still valid at now. Nothing is
+// forwarded unless every check passes.
+RequestAdmission
+admitRequest(const HttpHead &request, const ProxySettings &settings, const QDateTime &now);
 
 } // namespace lamplighter

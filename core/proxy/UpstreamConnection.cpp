@@ -271,7 +271,7 @@ void UpstreamConnection::onSocketError()
             reasons.append(m_socket->errorString());
         fail(502,
              QStringLiteral("TLS verification of cluster \"%1\" at %2 failed: %3. Check the "
-                            "certificate authority configured for this cluster.")
+                            "cluster's certificate_authority in Lamplighter's configuration.")
                  .arg(m_cluster.name, serverForMessages(), reasons.join(QStringLiteral("; "))),
              QStringLiteral("TLS verification failed"));
         return;

@@ -167,8 +167,10 @@ void Session::Private::setState(State next, const QString &message)
     error = message;
     if (next == state && message.isEmpty())
         return;
-    qCInfo(lcSession).noquote() << "State:" << stateName(next)
-                                << (message.isEmpty() ? QString() : QStringLiteral("- ") + message);
+    if (message.isEmpty())
+        qCInfo(lcSession).noquote() << "State:" << stateName(next);
+    else
+        qCInfo(lcSession).noquote() << "State:" << stateName(next) << "-" << message;
     state = next;
     Q_EMIT q->stateChanged(state);
 }
@@ -224,6 +226,12 @@ Status Session::Private::listenAndWriteKubeconfig(const LocalCertificate &certif
         return sessionKey.error();
 
     proxy = new LocalProxy(q);
+    // A request that finds the ID token expired, after a suspend for example, refreshes at once
+    // instead of waiting for the timer.
+    QObject::connect(proxy, &LocalProxy::idTokenExpired, q, [this] {
+        if (!tokens.refreshToken.isEmpty())
+            refreshNow();
+    });
     proxy->setServerCertificate(certificate);
     proxy->setSessionKey(sessionKey.value());
     std::vector<UpstreamCluster> upstreams;
@@ -246,7 +254,8 @@ Status Session::Private::listenAndWriteKubeconfig(const LocalCertificate &certif
     kubeconfig.sessionKey = sessionKey.value();
     const Status written = kubeconfig.writeTo(options.kubeconfigPath);
     if (written)
-        qCInfo(lcProxy).noquote() << "Serving" << config.clusters.size() << "clusters on"
+        qCInfo(lcProxy).noquote() << "Serving" << config.clusters.size()
+                                  << (config.clusters.size() == 1 ? "cluster on" : "clusters on")
                                   << QStringLiteral("https://127.0.0.1:%1").arg(proxy->port())
                                   << "- kubeconfig:" << options.kubeconfigPath;
     return written;
@@ -297,7 +306,7 @@ void Session::Private::acceptTokens(TokenSet fresh)
     tokens = std::move(fresh);
     retryDelay = firstRetryDelay;
     if (proxy)
-        proxy->setIdToken(tokens.idToken);
+        proxy->setIdToken(tokens.idToken, tokens.claims.expiresAt);
     storeTokens();
     scheduleRefresh();
 }
@@ -372,10 +381,15 @@ void Session::Private::handleRefreshFailure(const Error &failure, bool needsLogi
     retryDelay = std::min(retryDelay * 2, maximumRetryDelay);
     const bool expired = !tokens.claims.expiresAt.isValid() ||
                          tokens.claims.expiresAt <= QDateTime::currentDateTimeUtc();
-    if (expired || state != State::SignedIn)
-        setState(
-            State::Failed,
-            QStringLiteral("Refreshing the session failed: %1 Retrying.").arg(failure.message));
+    if (expired || state != State::SignedIn) {
+        const QString message =
+            QStringLiteral("Refreshing the session failed: %1 Retrying.").arg(failure.message);
+        if (proxy)
+            proxy->setUnavailable(
+                QStringLiteral("Lamplighter's ID token has expired. %1 See `lamplighter status`.")
+                    .arg(message));
+        setState(State::Failed, message);
+    }
     finishStart();
 }
 

@@ -42,7 +42,12 @@ cleanup() {
     [ -z "$lamplighter_pid" ] || kill "$lamplighter_pid" 2>/dev/null || true
     [ -z "${trayer_pid:-}" ] || kill "$trayer_pid" 2>/dev/null || true
     stop_test_parts
-    echo "Logs and artifacts are in $work"
+    # Keep the logs of a failed run; a passed run leaves nothing behind.
+    if [ "${failures:-1}" -eq 0 ]; then
+        rm -rf "$work"
+    else
+        echo "Logs and artifacts are in $work"
+    fi
 }
 trap cleanup EXIT
 
@@ -50,7 +55,7 @@ start_lamplighter() {
     "$lamplighter" >>"$work/logs/lamplighter.log" 2>&1 &
     lamplighter_pid=$!
     for _ in $(seq 1 100); do
-        if "$lamplighter" status >"$work/status.txt" 2>&1 && grep -q '^Proxy:' "$work/status.txt" &&
+        if "$lamplighter" status >"$work/status.txt" 2>&1 && grep -q '^Proxy: *https://' "$work/status.txt" &&
             ! grep -q 'starting' "$work/status.txt"; then
             return 0
         fi
@@ -143,6 +148,14 @@ before=$(apiserver_requests)
 kubectl --kubeconfig "$work/wrong-key.kubeconfig" get namespaces >"$work/wrong-key.txt" 2>&1 || true
 check "wrong session key gets 401" grep -q 'You must be logged in to the server' "$work/wrong-key.txt"
 check "wrong session key never reaches the double" test "$(apiserver_requests)" -eq "$before"
+
+# 8. With the provider gone, an expired ID token is explained and never sent to the cluster.
+kill "${test_part_pids[0]}"
+sleep 22
+before=$(apiserver_requests)
+kube auth whoami >"$work/expired.txt" 2>&1 || true
+check "expired token explained" grep -q "Lamplighter's ID token" "$work/expired.txt"
+check "expired token never reaches the double" test "$(apiserver_requests)" -eq "$before"
 
 echo "$((checks - failures)) passed, $failures failed"
 [ "$failures" -eq 0 ]

@@ -36,6 +36,7 @@ private Q_SLOTS:
     void init();
     void validFileIsRead();
     void defaultsApply();
+    void openUnisonBlocksAccepted();
     void invalidFile_data();
     void invalidFile();
     void missingFileNamesPath();
@@ -117,6 +118,25 @@ void TestConfig::defaultsApply()
     QCOMPARE(config->login.timeout, std::chrono::seconds(300));
 }
 
+void TestConfig::openUnisonBlocksAccepted()
+{
+    const Result<Config> config = loadConfig(write("enable_impersonation: true\n"
+                                                   "openunison:\n"
+                                                   "  apps: []\n"
+                                                   "headlamp:\n"
+                                                   "  enabled: false\n"
+                                                   "oidc:\n"
+                                                   "  issuer: https://idp.example.test\n"
+                                                   "  client_id: k\n"
+                                                   "  user_in_idtoken: true\n"
+                                                   "  claims:\n"
+                                                   "    display_name: name\n"
+                                                   "clusters:\n"
+                                                   "- name: a\n"
+                                                   "  server: https://a.example.test\n"));
+    QVERIFY2(config.ok(), qPrintable(config.errorMessage()));
+}
+
 void TestConfig::invalidFile_data()
 {
     QTest::addColumn<QByteArray>("text");
@@ -145,6 +165,14 @@ void TestConfig::invalidFile_data()
                       "  clientid: k\n") +
                cluster
         << QStringLiteral("config.yaml:4:3: unknown field \"clientid\" in \"oidc\"");
+    QTest::newRow("unknown top-level block")
+        << provider + cluster + "logon:\n  timeout_seconds: 60\n"
+        << QStringLiteral("config.yaml:7:1: unknown field \"logon\" in the file");
+    QTest::newRow("unknown claim key")
+        << QByteArray("oidc:\n  issuer: https://idp.example.test\n  client_id: k\n"
+                      "  claims:\n    group: groups\n") +
+               cluster
+        << QStringLiteral("config.yaml:5:5: unknown field \"group\" in \"oidc.claims\"");
     QTest::newRow("ca file missing")
         << QByteArray("oidc:\n  issuer: https://idp.example.test\n  client_id: k\n"
                       "  ca_file: nowhere.pem\n") +

@@ -311,6 +311,8 @@ void TestDiscovery::fetchFailsWithoutTrustedCa()
     QVERIFY(discovery.failed());
     QVERIFY2(discovery.error().message.contains(QStringLiteral("Failed to fetch")),
              qPrintable(discovery.error().message));
+    QVERIFY2(discovery.error().message.contains(QStringLiteral("oidc.ca_file")),
+             qPrintable(discovery.error().message));
     QVERIFY(!discovery.isTransient());
     QVERIFY(provider.requests().isEmpty());
 }

@@ -3,6 +3,7 @@
 #include "proxy/LocalProxy.h"
 
 #include <QRandomGenerator>
+#include <QSignalSpy>
 #include <QTcpServer>
 #include <QTest>
 #include <memory>
@@ -64,6 +65,9 @@ private Q_SLOTS:
     void oversizedHeadRejected();
     void headerTimeoutRejected();
     void signedOutRejected();
+    void expiredTokenRejected();
+    void validTokenForwardedUntilExpiry();
+    void unavailableReasonShown();
     void idTokenChangeOnOpenConnection();
     void upgradeRejected();
     void foreignHostRejected();
@@ -635,6 +639,46 @@ void TestLocalProxy::signedOutRejected()
                  "Sign in from the tray icon or run `lamplighter login`, then retry.")),
              qPrintable(body));
     QCOMPARE(m_upstream->requests().size(), 0);
+}
+
+void TestLocalProxy::expiredTokenRejected()
+{
+    QSignalSpy expired(m_proxy.get(), &LocalProxy::idTokenExpired);
+    m_proxy->setIdToken(kIdToken, QDateTime::currentDateTimeUtc().addSecs(-1));
+    const std::optional<TestResponse> response = roundTrip(get("/clusters/dev/api"));
+    QVERIFY(response);
+    QCOMPARE(response->head.statusCode, 401);
+    const QString body = QString::fromUtf8(response->body);
+    QVERIFY2(body.contains(QStringLiteral("ID token expired at")), qPrintable(body));
+    QCOMPARE(m_upstream->requests().size(), 0);
+    QCOMPARE(expired.count(), 1);
+}
+
+void TestLocalProxy::validTokenForwardedUntilExpiry()
+{
+    QSignalSpy expired(m_proxy.get(), &LocalProxy::idTokenExpired);
+    m_proxy->setIdToken(kIdToken, QDateTime::currentDateTimeUtc().addSecs(60));
+    const std::optional<TestResponse> response = roundTrip(get("/clusters/dev/api"));
+    QVERIFY(response);
+    QCOMPARE(response->head.statusCode, 200);
+    QCOMPARE(m_upstream->requests().size(), 1);
+    QCOMPARE(expired.count(), 0);
+}
+
+void TestLocalProxy::unavailableReasonShown()
+{
+    m_proxy->setUnavailable(QStringLiteral("Refreshing failed: the provider is unreachable."));
+    const std::optional<TestResponse> response = roundTrip(get("/clusters/dev/api"));
+    QVERIFY(response);
+    QCOMPARE(response->head.statusCode, 401);
+    const QString body = QString::fromUtf8(response->body);
+    QVERIFY2(body.contains(QStringLiteral("the provider is unreachable")), qPrintable(body));
+    QCOMPARE(m_upstream->requests().size(), 0);
+
+    m_proxy->setIdToken(kIdToken);
+    const std::optional<TestResponse> after = roundTrip(get("/clusters/dev/api"));
+    QVERIFY(after);
+    QCOMPARE(after->head.statusCode, 200);
 }
 
 void TestLocalProxy::idTokenChangeOnOpenConnection()
