@@ -10,7 +10,13 @@
 
 #include <QApplication>
 #include <QDesktopServices>
+#include <QDir>
+#include <QFileInfo>
+#include <QDir>
+#include <QFileInfo>
 #include <QJsonObject>
+#include <QLockFile>
+#include <QLockFile>
 #include <QLoggingCategory>
 #include <QProcess>
 #include <QSystemTrayIcon>
@@ -100,6 +106,17 @@ int runTray(const Invocation &invocation, int argc, char *argv[])
     std::optional<Config> config = readConfig(invocation);
     if (!config)
         return exitUsage;
+
+    // The control socket depends on XDG_RUNTIME_DIR, but the kubeconfig and the certificate do
+    // not, so a lock beside the kubeconfig keeps a second instance from overwriting them.
+    const QString lockPath =
+        QFileInfo(defaultKubeconfigPath()).absolutePath() + QStringLiteral("/instance.lock");
+    QDir().mkpath(QFileInfo(lockPath).absolutePath());
+    QLockFile instanceLock(lockPath);
+    if (!instanceLock.tryLock(0)) {
+        printError(QStringLiteral("Lamplighter is already running (it holds %1).").arg(lockPath));
+        return exitFailure;
+    }
 
     Session::Options options;
     options.urlOpener = [](const QUrl &url) {

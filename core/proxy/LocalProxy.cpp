@@ -25,11 +25,15 @@ LocalProxy::LocalProxy(QObject *parent)
     connect(m_server,
             &QSslServer::errorOccurred,
             this,
-            [](QSslSocket *socket, QAbstractSocket::SocketError) {
-                qCInfo(lcProxy).noquote()
+            [this](QSslSocket *socket, QAbstractSocket::SocketError) {
+                qCDebug(lcProxy).noquote()
                     << QStringLiteral("TLS handshake with client port %1 failed: %2")
                            .arg(socket->peerPort())
                            .arg(socket->errorString());
+                // Qt 6.4's QSslServer pauses accepting while its pending connections, handshakes
+                // included, reach the maximum, and resumes only when a handshake times out, not
+                // when one fails. Without this, a few dozen dropped handshakes stop the proxy.
+                m_server->resumeAccepting();
             });
 }
 
@@ -88,7 +92,9 @@ Status LocalProxy::listen(quint16 port)
     if (m_settings->sessionKey.isEmpty())
         return Error{QStringLiteral("The local proxy cannot listen without a session key.")};
 
-    m_server->setHandshakeTimeout(static_cast<int>(m_settings->limits.headerTimeout.count()));
+    m_server->setHandshakeTimeout(
+        static_cast<int>(m_settings->limits.clientHandshakeTimeout.count()));
+    m_server->setMaxPendingConnections(m_settings->limits.maxPendingHandshakes);
     if (!m_server->listen(QHostAddress::LocalHost, port)) {
         return Error{QStringLiteral("The local proxy could not listen on 127.0.0.1:%1: %2. "
                                     "Choose another port or stop the program that uses it.")
@@ -130,8 +136,19 @@ void LocalProxy::acceptConnections()
         auto *socket = qobject_cast<QSslSocket *>(m_server->nextPendingConnection());
         if (!socket)
             continue;
+        if (m_openConnections >= m_settings->limits.maxClientConnections) {
+            qCWarning(lcProxy) << "Closed a new client connection because"
+                               << m_openConnections << "are open, the maximum";
+            socket->abort();
+            socket->deleteLater();
+            continue;
+        }
+        ++m_openConnections;
         auto *connection = new ProxyConnection(socket, m_settings, this);
-        connect(connection, &ProxyConnection::closed, connection, &QObject::deleteLater);
+        connect(connection, &ProxyConnection::closed, connection, [this, connection] {
+            --m_openConnections;
+            connection->deleteLater();
+        });
     }
 }
 

@@ -63,6 +63,7 @@ private:
     void acceptConnections();
 
     QSslServer *m_server;
+    int m_openConnections = 0;
     std::shared_ptr<ProxySettings> m_settings;
     LocalCertificate m_certificate;
 };

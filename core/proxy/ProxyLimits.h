@@ -20,6 +20,14 @@ struct ProxyLimits {
     std::chrono::milliseconds idleTimeout{120000};
     // Maximum time to connect to a cluster and finish the TLS handshake.
     std::chrono::milliseconds upstreamConnectTimeout{30000};
+    // Maximum time for a client's TLS handshake. A connection still in its handshake counts
+    // against the listener's backlog, so a short limit keeps stalled handshakes from blocking it.
+    std::chrono::milliseconds clientHandshakeTimeout{10000};
+    // Maximum client connections open at once, watches included; more are closed on accept so
+    // that the process keeps file descriptors for the connections to the clusters.
+    int maxClientConnections = 4096;
+    // Maximum connections accepted but still in their TLS handshake.
+    int maxPendingHandshakes = 256;
 };
 
 } // namespace lamplighter

@@ -30,11 +30,33 @@ bool namesThisProxy(const QByteArray &value, const QByteArray &scheme, quint16 p
     return lower == scheme + "127.0.0.1" + portSuffix || lower == scheme + "localhost" + portSuffix;
 }
 
+bool hasDotSegmentOrFragment(const QByteArray &pathAndQuery)
+{
+    const qsizetype queryStart = pathAndQuery.indexOf('?');
+    const QByteArray path = queryStart < 0 ? pathAndQuery : pathAndQuery.left(queryStart);
+    if (pathAndQuery.contains('#'))
+        return true;
+    for (const QByteArray &segment : path.split('/')) {
+        const QByteArray decoded = QByteArray::fromPercentEncoding(segment);
+        if (decoded == "." || decoded == "..")
+            return true;
+    }
+    return false;
+}
+
 std::optional<RequestAdmission> checkHostAndOrigin(const HttpHead &request, quint16 port)
 {
+    // Exactly one of each, so that no part of the chain can read a different one than was checked.
+    if (request.values("Host").size() != 1 || request.values("Origin").size() > 1) {
+        return reject(400,
+                      QStringLiteral("The request must have exactly one Host header and at most "
+                                     "one Origin header."),
+                      QStringLiteral("missing or repeated Host or Origin"));
+    }
+
     // A page that rebinds its DNS name to 127.0.0.1 still sends its own name as Host.
     const QByteArray host = request.value("Host");
-    if (!host.isEmpty() && !namesThisProxy(host, QByteArray(), port)) {
+    if (!namesThisProxy(host, QByteArray(), port)) {
         return reject(403,
                       QStringLiteral("The Host header \"%1\" does not name the Lamplighter proxy. "
                                      "Connect to https://127.0.0.1:%2. %3")
@@ -113,6 +135,14 @@ admitRequest(const HttpHead &request, const ProxySettings &settings, const QDate
                                      "/clusters/<cluster name>/..., so start the paths of "
                                      "`kubectl get --raw` with /clusters/<cluster name>."),
                       QStringLiteral("path outside /clusters/"));
+    }
+    if (hasDotSegmentOrFragment(route->pathAndQuery)) {
+        // A server URL with a path prefix must not be left through "..", so such paths are
+        // rejected rather than resolved.
+        return reject(400,
+                      QStringLiteral("The path must not contain \".\" or \"..\" segments or a "
+                                     "fragment."),
+                      QStringLiteral("dot segment in path"));
     }
     const UpstreamCluster *cluster = settings.findCluster(route->clusterName);
     if (!cluster)

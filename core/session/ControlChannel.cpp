@@ -21,6 +21,24 @@ QByteArray toLine(const QJsonObject &object)
     return QJsonDocument(object).toJson(QJsonDocument::Compact) + '\n';
 }
 
+// Creates folder, or accepts an existing one, only when it belongs to this user and no one else
+// can open it. Under a shared /tmp another user could otherwise create the folder first and
+// answer this user's commands.
+Status preparePrivateFolder(const QString &folder)
+{
+    if (!QDir().mkpath(folder))
+        return Error{QStringLiteral("Failed to create the folder %1").arg(folder)};
+    const QFileInfo info(folder);
+    if (info.ownerId() != getuid())
+        return Error{QStringLiteral("The folder %1 belongs to another user, so Lamplighter will "
+                                    "not listen there. Remove it or set XDG_RUNTIME_DIR.")
+                         .arg(folder)};
+    const auto ownerOnly = QFileDevice::ReadOwner | QFileDevice::WriteOwner | QFileDevice::ExeOwner;
+    if (!QFile::setPermissions(folder, ownerOnly))
+        return Error{QStringLiteral("Failed to make the folder %1 private").arg(folder)};
+    return Done{};
+}
+
 } // namespace
 
 ControlServer::ControlServer(Handler handler, QObject *parent)
@@ -39,11 +57,9 @@ ControlServer::~ControlServer() = default;
 
 Status ControlServer::listen(const QString &socketPath)
 {
-    const QString folder = QFileInfo(socketPath).absolutePath();
-    if (!QDir().mkpath(folder))
-        return Error{QStringLiteral("Failed to create the folder %1").arg(folder)};
-    QFile::setPermissions(folder,
-                          QFileDevice::ReadOwner | QFileDevice::WriteOwner | QFileDevice::ExeOwner);
+    const Status folderReady = preparePrivateFolder(QFileInfo(socketPath).absolutePath());
+    if (!folderReady)
+        return folderReady;
 
     if (QFileInfo::exists(socketPath)) {
         QLocalSocket probe;

@@ -4,7 +4,10 @@
 #include <QLocalSocket>
 #include <QTemporaryDir>
 #include <QTest>
+#include <QDir>
+
 #include <future>
+#include <unistd.h>
 
 using namespace lamplighter;
 
@@ -16,6 +19,7 @@ private Q_SLOTS:
     void staleSocketReplaced();
     void malformedRequestAnswered();
     void noInstanceGivesError();
+    void foreignFolderRejected();
 
 private:
     // Runs the blocking client on another thread while this thread's event loop serves it.
@@ -115,6 +119,23 @@ void TestControlChannel::noInstanceGivesError()
     const auto reply = sendControlRequest(dir.filePath(QStringLiteral("control")), {}, 1000);
     QVERIFY(!reply.ok());
     QVERIFY(reply.errorMessage().contains(QStringLiteral("No running Lamplighter")));
+}
+
+void TestControlChannel::foreignFolderRejected()
+{
+    if (getuid() != 0)
+        QSKIP("giving a folder to another user needs root");
+    QTemporaryDir dir;
+    const QString folder = dir.filePath(QStringLiteral("run"));
+    QVERIFY(QDir().mkpath(folder));
+    const uid_t nobody = 65534;
+    QCOMPARE(chown(QFile::encodeName(folder).constData(), nobody, nobody), 0);
+
+    ControlServer server([](const QJsonObject &, ControlServer::Reply reply) { reply({}); });
+    const Status status = server.listen(folder + QStringLiteral("/control"));
+    QVERIFY(!status.ok());
+    QVERIFY2(status.errorMessage().contains(QStringLiteral("belongs to another user")),
+             qPrintable(status.errorMessage()));
 }
 
 QTEST_GUILESS_MAIN(TestControlChannel)

@@ -5,6 +5,7 @@
 #include <QRandomGenerator>
 #include <QSignalSpy>
 #include <QTcpServer>
+#include <QTcpSocket>
 #include <QTest>
 #include <memory>
 
@@ -66,11 +67,15 @@ private Q_SLOTS:
     void headerTimeoutRejected();
     void signedOutRejected();
     void expiredTokenRejected();
+    void droppedHandshakesKeepAccepting();
+    void connectionsOverMaximumClosed();
     void validTokenForwardedUntilExpiry();
     void unavailableReasonShown();
     void idTokenChangeOnOpenConnection();
     void upgradeRejected();
     void foreignHostRejected();
+    void ambiguousRequestRejected_data();
+    void ambiguousRequestRejected();
     void foreignOriginRejected();
     void rejectionLogHasNoSecret();
     void clusterUrlNamesCluster();
@@ -654,6 +659,56 @@ void TestLocalProxy::expiredTokenRejected()
     QCOMPARE(expired.count(), 1);
 }
 
+void TestLocalProxy::droppedHandshakesKeepAccepting()
+{
+    ProxyLimits limits;
+    limits.maxPendingHandshakes = 4;
+    m_proxy->close();
+    m_proxy->setLimits(limits);
+    QVERIFY(m_proxy->listen().ok());
+
+    // Clients that connect and leave without a TLS handshake, more than the pending maximum.
+    for (int round = 0; round < 3; ++round) {
+        std::vector<std::unique_ptr<QTcpSocket>> dropped;
+        for (int i = 0; i < 8; ++i) {
+            dropped.push_back(std::make_unique<QTcpSocket>());
+            dropped.back()->connectToHost(QHostAddress::LocalHost, m_proxy->port());
+            QVERIFY(dropped.back()->waitForConnected(5000));
+        }
+        QTest::qWait(100);
+        dropped.clear();
+        QTest::qWait(100);
+    }
+
+    const std::optional<TestResponse> response = roundTrip(get("/clusters/dev/api"));
+    QVERIFY2(response, "the proxy stopped accepting after dropped handshakes");
+    QCOMPARE(response->head.statusCode, 200);
+}
+
+void TestLocalProxy::connectionsOverMaximumClosed()
+{
+    ProxyLimits limits;
+    limits.maxClientConnections = 2;
+    m_proxy->setLimits(limits);
+
+    const std::unique_ptr<TestHttpClient> first = connectClient();
+    const std::unique_ptr<TestHttpClient> second = connectClient();
+    QVERIFY(first);
+    QVERIFY(second);
+    // QSslServer hands a connection over after its handshake, so the third one is closed then.
+    const std::unique_ptr<TestHttpClient> third = connectClient();
+    if (third) {
+        third->send(get("/clusters/dev/api"));
+        QVERIFY2(!third->waitForResponse(), "a connection over the maximum was served");
+    }
+    QCOMPARE(m_upstream->requests().size(), 0);
+
+    first->send(get("/clusters/dev/api"));
+    const std::optional<TestResponse> response = first->waitForResponse();
+    QVERIFY(response);
+    QCOMPARE(response->head.statusCode, 200);
+}
+
 void TestLocalProxy::validTokenForwardedUntilExpiry()
 {
     QSignalSpy expired(m_proxy.get(), &LocalProxy::idTokenExpired);
@@ -720,6 +775,53 @@ void TestLocalProxy::foreignHostRejected()
     const std::optional<TestResponse> response = roundTrip(request);
     QVERIFY(response);
     QCOMPARE(response->head.statusCode, 403);
+    QCOMPARE(m_upstream->requests().size(), 0);
+}
+
+void TestLocalProxy::ambiguousRequestRejected_data()
+{
+    // PORT in a request is replaced by the proxy's port; KEY by the session key.
+    QTest::addColumn<QByteArray>("request");
+    QTest::addColumn<int>("status");
+
+    const QByteArray key = "Authorization: Bearer KEY\r\n";
+    QTest::newRow("no host") << "GET /clusters/dev/api HTTP/1.1\r\n" + key + "\r\n" << 400;
+    QTest::newRow("empty host")
+        << "GET /clusters/dev/api HTTP/1.1\r\nHost:\r\n" + key + "\r\n" << 403;
+    QTest::newRow("http/1.0 without host")
+        << "GET /clusters/dev/api HTTP/1.0\r\n" + key + "\r\n" << 400;
+    QTest::newRow("two hosts")
+        << "GET /clusters/dev/api HTTP/1.1\r\nHost: 127.0.0.1:PORT\r\nHost: 127.0.0.1:PORT\r\n" +
+               key + "\r\n"
+        << 400;
+    QTest::newRow("two origins") << "GET /clusters/dev/api HTTP/1.1\r\nHost: 127.0.0.1:PORT\r\n"
+                                    "Origin: https://127.0.0.1:PORT\r\n"
+                                    "Origin: https://evil.example\r\n" +
+                                        key + "\r\n"
+                                 << 400;
+    QTest::newRow("dot dot segment")
+        << "GET /clusters/dev/../../x HTTP/1.1\r\nHost: 127.0.0.1:PORT\r\n" + key + "\r\n"
+        << 400;
+    QTest::newRow("encoded dot dot")
+        << "GET /clusters/dev/api/%2e%2E/x HTTP/1.1\r\nHost: 127.0.0.1:PORT\r\n" + key + "\r\n"
+        << 400;
+    QTest::newRow("dot segment")
+        << "GET /clusters/dev/./api HTTP/1.1\r\nHost: 127.0.0.1:PORT\r\n" + key + "\r\n"
+        << 400;
+    QTest::newRow("fragment")
+        << "GET /clusters/dev/api#x HTTP/1.1\r\nHost: 127.0.0.1:PORT\r\n" + key + "\r\n"
+        << 400;
+}
+
+void TestLocalProxy::ambiguousRequestRejected()
+{
+    QFETCH(QByteArray, request);
+    QFETCH(int, status);
+    request.replace("PORT", QByteArray::number(m_proxy->port()));
+    request.replace("KEY", m_sessionKey);
+    const std::optional<TestResponse> response = roundTrip(request);
+    QVERIFY(response);
+    QCOMPARE(response->head.statusCode, status);
     QCOMPARE(m_upstream->requests().size(), 0);
 }
 
