@@ -65,6 +65,10 @@ void ProxyConnection::abort()
 
 void ProxyConnection::readClient()
 {
+    if (m_tunnel) {
+        readTunnelFromClient();
+        return;
+    }
     while (clientReadAllowed()) {
         if (m_unparsed.isEmpty()) {
             m_unparsed = m_client->read(kReadChunkBytes);
@@ -146,10 +150,14 @@ void ProxyConnection::forwardRequest(const RequestAdmission &admission)
     m_exchange.clusterName = admission.cluster->name;
     m_exchange.forwarding = true;
     m_exchange.requestChunked = m_parser.head().framing == HttpBodyFraming::Chunked;
+    m_exchange.upgradeRequested = isUpgradeRequest(m_parser.head());
 
     UpstreamConnection *upstream = upstreamFor(*admission.cluster);
-    upstream->sendRequestHead(admission.upstreamHead.serializeRequest(),
-                              m_exchange.method == "HEAD");
+    const QByteArray head = admission.upstreamHead.serializeRequest();
+    if (m_exchange.upgradeRequested)
+        upstream->sendUpgradeRequestHead(head);
+    else
+        upstream->sendRequestHead(head, m_exchange.method == "HEAD");
 }
 
 void ProxyConnection::completeRequest()
@@ -233,11 +241,7 @@ void ProxyConnection::onResponseBody(const QByteArray &data)
 {
     const bool chunked = m_exchange.responseFraming == HttpBodyFraming::Chunked;
     writeToClient(chunked ? encodeChunk(data) : data);
-    if (!m_clientWriteQueueFull && clientQueuedBytes() > m_settings->limits.maxQueuedBytes) {
-        m_clientWriteQueueFull = true;
-        if (m_upstream)
-            m_upstream->setReadingPaused(true);
-    }
+    pauseUpstreamWhileClientQueueFull();
 }
 
 void ProxyConnection::onResponseFinished(bool reusable)
@@ -260,6 +264,88 @@ void ProxyConnection::onResponseFinished(bool reusable)
     }
     if (m_exchange.requestComplete)
         finishExchange();
+}
+
+// Sends the 101 head to the client and turns this connection into a tunnel. Bytes the client
+// sent after its request head waited in m_unparsed and go to the cluster first.
+void ProxyConnection::onUpgraded(const HttpHead &head)
+{
+    m_tunnel = true;
+    m_exchange.responseStarted = true;
+    m_exchange.statusCode = head.statusCode;
+    // A tunnel may be quiet for long (an idle shell, an unused port-forward), so only the peers
+    // end it.
+    m_headerTimer.stop();
+    m_idleTimer.stop();
+    writeToClient(clientUpgradeResponseHead(head).serializeResponse());
+    qCDebug(lcProxy).noquote() << QStringLiteral("%1 %2 -> cluster \"%3\": 101 to %4 in %5 ms")
+                                      .arg(QString::fromLatin1(m_exchange.method),
+                                           m_exchange.logPath,
+                                           m_exchange.clusterName,
+                                           QString::fromLatin1(head.value("Upgrade")))
+                                      .arg(m_exchange.elapsed.elapsed());
+    QMetaObject::invokeMethod(this, &ProxyConnection::readClient, Qt::QueuedConnection);
+}
+
+// Passes the client's bytes to the cluster until the upstream connection has too much to send.
+// writeQueueDrained() calls readClient() again.
+void ProxyConnection::readTunnelFromClient()
+{
+    while (!m_closing && m_upstream && !m_upstream->isWriteQueueFull()) {
+        QByteArray data;
+        data.swap(m_unparsed);
+        if (data.isEmpty())
+            data = m_client->read(kReadChunkBytes);
+        if (data.isEmpty())
+            return;
+        m_tunnelBytesToCluster += data.size();
+        m_upstream->sendRequestBody(data);
+    }
+}
+
+void ProxyConnection::onTunnelData(const QByteArray &data)
+{
+    m_tunnelBytesToClient += data.size();
+    writeToClient(data);
+    pauseUpstreamWhileClientQueueFull();
+}
+
+// NOTE: Qt's sockets cannot half-close a TLS connection, so when the cluster closes its side the
+// client's connection closes fully once the cluster's last bytes are written, and the client
+// cannot send anything after that.
+void ProxyConnection::onTunnelClosed()
+{
+    logTunnelEnd(QStringLiteral("cluster"));
+    dropUpstream();
+    closeAfterWrites();
+}
+
+// Forwards what the client sent before it closed and lets the upstream connection finish
+// sending on its own, because this object is deleted once the client's connection has closed.
+void ProxyConnection::handOverTunnelOnClientClose()
+{
+    logTunnelEnd(QStringLiteral("client"));
+    QByteArray rest = m_unparsed + m_client->readAll();
+    m_unparsed.clear();
+    m_tunnelBytesToCluster += rest.size();
+    m_upstream->sendRequestBody(rest);
+    m_upstream->disconnect(this);
+    m_upstream->closeTunnelAfterWrites(m_settings->limits.idleTimeout);
+    m_upstream = nullptr;
+}
+
+void ProxyConnection::logTunnelEnd(const QString &closedBy) const
+{
+    qCDebug(lcProxy).noquote()
+        << QStringLiteral("%1 %2 -> cluster \"%3\": %4 closed the tunnel after %5 ms, %6 bytes "
+                          "to the cluster, %7 bytes to the client")
+               .arg(QString::fromLatin1(m_exchange.method),
+                    m_exchange.logPath,
+                    m_exchange.clusterName,
+                    closedBy)
+               .arg(m_exchange.elapsed.elapsed())
+               .arg(m_tunnelBytesToCluster)
+               .arg(m_tunnelBytesToClient);
 }
 
 void ProxyConnection::onUpstreamFailed(const KubernetesStatus &status, const QString &logReason)
@@ -318,6 +404,10 @@ UpstreamConnection *ProxyConnection::upstreamFor(const UpstreamCluster &cluster)
             &UpstreamConnection::responseFinished,
             this,
             &ProxyConnection::onResponseFinished);
+    connect(m_upstream, &UpstreamConnection::upgraded, this, &ProxyConnection::onUpgraded);
+    connect(
+        m_upstream, &UpstreamConnection::tunnelDataReceived, this, &ProxyConnection::onTunnelData);
+    connect(m_upstream, &UpstreamConnection::tunnelClosed, this, &ProxyConnection::onTunnelClosed);
     connect(m_upstream, &UpstreamConnection::failed, this, &ProxyConnection::onUpstreamFailed);
     connect(m_upstream, &UpstreamConnection::writeQueueDrained, this, &ProxyConnection::readClient);
     return m_upstream;
@@ -338,6 +428,17 @@ void ProxyConnection::writeToClient(const QByteArray &data)
 {
     if (!data.isEmpty() && !m_closed)
         m_client->write(data);
+}
+
+// Stops reading from the cluster while more than ProxyLimits::maxQueuedBytes wait to be written
+// to the client. onClientBytesWritten() resumes at half of that.
+void ProxyConnection::pauseUpstreamWhileClientQueueFull()
+{
+    if (m_clientWriteQueueFull || clientQueuedBytes() <= m_settings->limits.maxQueuedBytes)
+        return;
+    m_clientWriteQueueFull = true;
+    if (m_upstream)
+        m_upstream->setReadingPaused(true);
 }
 
 // QSslSocket::bytesToWrite() counts only plaintext that OpenSSL has not taken yet. The
@@ -364,7 +465,9 @@ void ProxyConnection::onClientDisconnected()
     m_closing = true;
     m_headerTimer.stop();
     m_idleTimer.stop();
-    if (m_exchange.forwarding && !m_exchange.responseComplete) {
+    if (m_tunnel && m_upstream) {
+        handOverTunnelOnClientClose();
+    } else if (m_exchange.forwarding && !m_exchange.responseComplete) {
         qCDebug(lcProxy).noquote()
             << QStringLiteral("%1 %2 -> cluster \"%3\": client closed the connection after %4 ms")
                    .arg(QString::fromLatin1(m_exchange.method),

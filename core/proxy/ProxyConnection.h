@@ -20,7 +20,9 @@ struct RequestAdmission;
 // rejects each one or forwards it to its cluster. Requests to the same cluster share one
 // upstream connection. Both bodies are streamed, never held whole, and a side that sends faster
 // than the other receives is paused while more than ProxyLimits::maxQueuedBytes wait to be
-// written.
+// written. After a 101 response to an upgrade request (WebSocket or SPDY for exec, attach and
+// port-forward) the connection becomes a tunnel: bytes pass unchanged in both directions, with
+// the same bound, until either side closes.
 class ProxyConnection : public QObject {
     Q_OBJECT
 public:
@@ -47,6 +49,7 @@ private:
         bool clientKeepAlive = true;
         bool clientSpeaksHttp11 = true;
         bool forwarding = false;
+        bool upgradeRequested = false;
         bool requestChunked = false;
         bool requestComplete = false;
         bool responseStarted = false;
@@ -68,12 +71,19 @@ private:
     void onResponseHead(const HttpHead &head);
     void onResponseBody(const QByteArray &data);
     void onResponseFinished(bool reusable);
+    void onUpgraded(const HttpHead &head);
+    void readTunnelFromClient();
+    void onTunnelData(const QByteArray &data);
+    void onTunnelClosed();
+    void handOverTunnelOnClientClose();
+    void logTunnelEnd(const QString &closedBy) const;
     void onUpstreamFailed(const KubernetesStatus &status, const QString &logReason);
     void finishExchange();
 
     UpstreamConnection *upstreamFor(const UpstreamCluster &cluster);
     void dropUpstream();
     void writeToClient(const QByteArray &data);
+    void pauseUpstreamWhileClientQueueFull();
     qint64 clientQueuedBytes() const;
     void onClientBytesWritten();
     void onClientDisconnected();
@@ -92,6 +102,9 @@ private:
     QTimer m_headerTimer;
     QTimer m_idleTimer;
     bool m_clientWriteQueueFull = false;
+    bool m_tunnel = false;
+    qint64 m_tunnelBytesToCluster = 0;
+    qint64 m_tunnelBytesToClient = 0;
     bool m_closing = false;
     bool m_closed = false;
 };

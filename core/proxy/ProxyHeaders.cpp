@@ -6,6 +6,43 @@
 
 namespace lamplighter {
 
+namespace {
+
+// The prefix of the WebSocket subprotocol that carries a bearer token for browsers that cannot
+// set Authorization. Kubernetes reads it in
+// staging/src/k8s.io/apiserver/pkg/authentication/request/websocket/protocol.go.
+constexpr QByteArrayView kBearerSubprotocolPrefix = "base64url.bearer.authorization.k8s.io.";
+
+// Removes the bearer token subprotocols from every Sec-WebSocket-Protocol field and drops a
+// field that has no subprotocol left.
+void removeBearerSubprotocols(HttpHead &head)
+{
+    QList<QByteArray> kept;
+    for (const QByteArray &value : head.values("Sec-WebSocket-Protocol")) {
+        for (const QByteArray &entry : value.split(',')) {
+            const QByteArray protocol = entry.trimmed();
+            if (!protocol.isEmpty() && !protocol.toLower().startsWith(kBearerSubprotocolPrefix))
+                kept.append(protocol);
+        }
+    }
+    head.removeAll("Sec-WebSocket-Protocol");
+    if (!kept.isEmpty())
+        head.append("Sec-WebSocket-Protocol", kept.join(", "));
+}
+
+void appendUpgradeFields(HttpHead &head, const QByteArray &protocol)
+{
+    head.append("Connection", "Upgrade");
+    head.append("Upgrade", protocol);
+}
+
+} // namespace
+
+bool isUpgradeRequest(const HttpHead &request)
+{
+    return request.contains("Upgrade") && request.tokens("Connection").contains("upgrade");
+}
+
 void removeHopByHopHeaders(HttpHead &head)
 {
     static const std::array<QByteArray, 6> hopByHop = {
@@ -24,6 +61,7 @@ HttpHead upstreamRequestHead(const HttpHead &request,
                              const QUrl &server,
                              const QByteArray &idToken)
 {
+    const bool upgrade = isUpgradeRequest(request);
     HttpHead upstream = request;
     upstream.target = target;
     upstream.versionMinor = 1;
@@ -40,6 +78,10 @@ HttpHead upstreamRequestHead(const HttpHead &request,
         upstream.append("Transfer-Encoding", "chunked");
     else if (request.framing == HttpBodyFraming::ContentLength)
         upstream.append("Content-Length", QByteArray::number(request.contentLength));
+    if (upgrade) {
+        appendUpgradeFields(upstream, request.value("Upgrade"));
+        removeBearerSubprotocols(upstream);
+    }
     return upstream;
 }
 
@@ -56,6 +98,14 @@ clientResponseHead(const HttpHead &response, HttpBodyFraming clientFraming, bool
         client.append("Transfer-Encoding", "chunked");
     if (closeConnection)
         client.append("Connection", "close");
+    return client;
+}
+
+HttpHead clientUpgradeResponseHead(const HttpHead &response)
+{
+    HttpHead client = response;
+    removeHopByHopHeaders(client);
+    appendUpgradeFields(client, response.value("Upgrade"));
     return client;
 }
 

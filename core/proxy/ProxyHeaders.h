@@ -11,10 +11,17 @@ namespace lamplighter {
 // TE, Trailer, Transfer-Encoding and Upgrade. Content-Length stays.
 void removeHopByHopHeaders(HttpHead &head);
 
+// Returns true when `request` asks to switch protocols: it has an Upgrade field and "upgrade"
+// among the Connection tokens (RFC 9110, section 7.8).
+bool isUpgradeRequest(const HttpHead &request);
+
 // Builds the head to send to a cluster from a client's request. The client's Authorization and
 // every Impersonate-* field are dropped, so that only the person's ID token reaches the server
 // and a local client cannot act as anyone else. Host names the server, and the body framing is
-// set again from `request.framing`.
+// set again from `request.framing`. An upgrade request keeps "Connection: Upgrade" and its
+// Upgrade field, but loses every bearer token subprotocol
+// (base64url.bearer.authorization.k8s.io.*) from Sec-WebSocket-Protocol, because the API server
+// would authenticate the client with such a token in place of the ID token.
 HttpHead upstreamRequestHead(const HttpHead &request,
                              const QByteArray &target,
                              const QUrl &server,
@@ -25,5 +32,9 @@ HttpHead upstreamRequestHead(const HttpHead &request,
 // where the head has no length and the proxy closes the connection after the body.
 HttpHead
 clientResponseHead(const HttpHead &response, HttpBodyFraming clientFraming, bool closeConnection);
+
+// Builds the head to send to the client from a cluster's 101 (Switching Protocols) response. It
+// keeps "Connection: Upgrade" and the Upgrade field, and drops the other hop-by-hop fields.
+HttpHead clientUpgradeResponseHead(const HttpHead &response);
 
 } // namespace lamplighter

@@ -117,6 +117,37 @@ bool requestsUpgrade(const HttpHead &request)
            request.method == "CONNECT";
 }
 
+// Returns a rejection for an upgrade that the proxy cannot tunnel. kubectl upgrades to WebSocket
+// (exec and attach since 1.30, port-forward since 1.31) and falls back to SPDY/3.1. A tunnel
+// needs HTTP/1.1, and bytes of a request body would be mistaken for the new protocol's bytes.
+std::optional<RequestAdmission> checkUpgrade(const HttpHead &request)
+{
+    const QByteArray protocol = request.value("Upgrade").toLower();
+    const bool supported = protocol == "websocket" || protocol == "spdy/3.1";
+    if (request.method == "CONNECT" || !isUpgradeRequest(request) || !supported) {
+        RequestAdmission admission =
+            reject(501,
+                   QStringLiteral("The Lamplighter proxy forwards only upgrades to websocket and "
+                                  "SPDY/3.1 that name \"upgrade\" in the Connection header."),
+                   QStringLiteral("upgrade not supported"));
+        admission.closeConnection = true;
+        return admission;
+    }
+
+    const bool hasBody =
+        request.framing == HttpBodyFraming::Chunked ||
+        (request.framing == HttpBodyFraming::ContentLength && request.contentLength > 0);
+    if (request.versionMinor < 1 || hasBody) {
+        RequestAdmission admission =
+            reject(400,
+                   QStringLiteral("An upgrade request must use HTTP/1.1 and have no body."),
+                   QStringLiteral("invalid upgrade request"));
+        admission.closeConnection = true;
+        return admission;
+    }
+    return std::nullopt;
+}
+
 } // namespace
 
 RequestAdmission
@@ -148,14 +179,9 @@ admitRequest(const HttpHead &request, const ProxySettings &settings, const QDate
     if (!cluster)
         return clusterNotFound(route->clusterName, settings);
 
-    // NOTE: WebSocket and SPDY upgrades (exec, attach, port-forward) are not forwarded yet.
     if (requestsUpgrade(request)) {
-        RequestAdmission admission = reject(501,
-                                            QStringLiteral("The Lamplighter proxy does not "
-                                                           "support upgrades yet."),
-                                            QStringLiteral("upgrade not supported"));
-        admission.closeConnection = true;
-        return admission;
+        if (std::optional<RequestAdmission> rejected = checkUpgrade(request))
+            return *rejected;
     }
 
     if (settings.idToken.isEmpty() && !settings.unavailableReason.isEmpty())

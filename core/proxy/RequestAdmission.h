@@ -21,9 +21,9 @@ struct RequestAdmission {
 };
 
 // Decides what to do with a request. The checks run in this order: Host and Origin (against DNS
-// rebinding and web pages), the session key, the route to a cluster, upgrades (not supported
-// yet), and whether anyone is signed in with an ID token that is still valid at now. Nothing is
-// forwarded unless every check passes.
+// rebinding and web pages), the session key, the route to a cluster and its path, the shape of an
+// upgrade (WebSocket or SPDY/3.1 only), and whether anyone is signed in with an ID token that is
+// still valid at now. Nothing is forwarded unless every check passes.
 RequestAdmission
 admitRequest(const HttpHead &request, const ProxySettings &settings, const QDateTime &now);
 

@@ -75,6 +75,7 @@ void UpstreamConnection::sendRequestHead(const QByteArray &head, bool isHeadRequ
 {
     m_requestActive = true;
     m_isHeadRequest = isHeadRequest;
+    m_isUpgradeRequest = false;
     m_finalHeadEmitted = false;
     m_parser.startNextMessage(isHeadRequest);
     if (m_socket->state() == QAbstractSocket::UnconnectedState && !m_closed)
@@ -82,9 +83,33 @@ void UpstreamConnection::sendRequestHead(const QByteArray &head, bool isHeadRequ
     write(head);
 }
 
+void UpstreamConnection::sendUpgradeRequestHead(const QByteArray &head)
+{
+    sendRequestHead(head, false);
+    m_isUpgradeRequest = true;
+}
+
 void UpstreamConnection::sendRequestBody(const QByteArray &data)
 {
     write(data);
+}
+
+void UpstreamConnection::closeTunnelAfterWrites(std::chrono::milliseconds timeout)
+{
+    m_closed = true;
+    m_socket->disconnect(this);
+    // The client's connection and its ProxyConnection, the parent, may go first.
+    setParent(nullptr);
+    if (m_socket->state() == QAbstractSocket::UnconnectedState) {
+        deleteLater();
+        return;
+    }
+    connect(m_socket, &QSslSocket::disconnected, this, &QObject::deleteLater);
+    QTimer::singleShot(timeout, this, [this] {
+        m_socket->abort();
+        deleteLater();
+    });
+    m_socket->disconnectFromHost();
 }
 
 void UpstreamConnection::setReadingPaused(bool paused)
@@ -163,6 +188,10 @@ void UpstreamConnection::onEncrypted()
 
 void UpstreamConnection::readResponse()
 {
+    if (m_tunnel) {
+        readTunnel();
+        return;
+    }
     while (!m_closed && !m_readingPaused) {
         if (m_unparsed.isEmpty()) {
             m_unparsed = m_socket->read(kReadChunkBytes);
@@ -211,14 +240,8 @@ bool UpstreamConnection::handleParsedResponse()
 
     if (m_parser.isHeadComplete() && !m_finalHeadEmitted) {
         const int statusCode = m_parser.head().statusCode;
-        if (statusCode == 101) {
-            fail(502,
-                 QStringLiteral("Cluster \"%1\" at %2 switched protocols without an upgrade "
-                                "request.")
-                     .arg(m_cluster.name, serverForMessages()),
-                 QStringLiteral("unexpected upgrade from cluster"));
-            return false;
-        }
+        if (statusCode == 101)
+            return handleSwitchingProtocols();
         if (statusCode / 100 == 1) {
             Q_EMIT responseHeadReceived(m_parser.head());
             m_parser.startNextMessage(m_isHeadRequest);
@@ -242,6 +265,48 @@ bool UpstreamConnection::handleParsedResponse()
         return false;
     }
     return true;
+}
+
+// Turns the connection into a tunnel after a 101 response, or fails when the request did not ask
+// to upgrade or the response names no protocol.
+bool UpstreamConnection::handleSwitchingProtocols()
+{
+    if (!m_isUpgradeRequest || !m_parser.head().contains("Upgrade")) {
+        const QString problem = m_isUpgradeRequest ? QStringLiteral("without an Upgrade header")
+                                                   : QStringLiteral("without an upgrade request");
+        fail(502,
+             QStringLiteral("Cluster \"%1\" at %2 switched protocols %3.")
+                 .arg(m_cluster.name, serverForMessages(), problem),
+             QStringLiteral("invalid upgrade from cluster"));
+        return false;
+    }
+
+    // m_unparsed contains the bytes that followed the head, which belong to the new protocol.
+    m_tunnel = true;
+    m_finalHeadEmitted = true;
+    Q_EMIT upgraded(m_parser.head());
+    if (!m_closed)
+        QMetaObject::invokeMethod(this, &UpstreamConnection::readResponse, Qt::QueuedConnection);
+    return false;
+}
+
+void UpstreamConnection::readTunnel()
+{
+    while (!m_closed && !m_readingPaused) {
+        QByteArray data;
+        data.swap(m_unparsed);
+        if (data.isEmpty())
+            data = m_socket->read(kReadChunkBytes);
+        if (data.isEmpty())
+            break;
+        Q_EMIT tunnelDataReceived(data);
+    }
+
+    if (m_peerClosed && !m_closed && !m_readingPaused && m_socket->bytesAvailable() == 0) {
+        m_closed = true;
+        m_requestActive = false;
+        Q_EMIT tunnelClosed();
+    }
 }
 
 void UpstreamConnection::finishResponse()
@@ -297,7 +362,7 @@ void UpstreamConnection::onDisconnected()
              QStringLiteral("TLS handshake failed"));
         return;
     }
-    if (m_requestActive)
+    if (m_requestActive || m_tunnel)
         readResponse();
 }
 

@@ -16,6 +16,8 @@ namespace lamplighter {
 // One HTTP/1.1 connection over TLS to a cluster's API server, carrying one request at a time.
 // It connects on the first request, verifies the server against the cluster's CA certificates
 // and parses each response as it arrives, so that a watch reaches the client event by event.
+// After a 101 response to an upgrade request the connection becomes a tunnel that passes bytes
+// unchanged in both directions until either side closes.
 class UpstreamConnection : public QObject {
     Q_OBJECT
 public:
@@ -32,13 +34,21 @@ public:
     // Starts a request with its serialized head, connecting first when needed. The response to a
     // HEAD request has no body, even when its headers announce one.
     void sendRequestHead(const QByteArray &head, bool isHeadRequest);
-    // Sends body bytes that are already framed (as chunks when the request is chunked).
+    // Starts an upgrade request. A 101 response to it emits upgraded(), and any other response
+    // is read as usual.
+    void sendUpgradeRequestHead(const QByteArray &head);
+    // Sends body bytes that are already framed (as chunks when the request is chunked), or
+    // tunnel bytes after upgraded().
     void sendRequestBody(const QByteArray &data);
+    // Closes a tunnel once every queued byte has been sent, because the client has closed its
+    // side. This object then has no parent, and it deletes itself when the server's side has
+    // closed or after `timeout`.
+    void closeTunnelAfterWrites(std::chrono::milliseconds timeout);
     // Returns true from the moment more than ProxyLimits::maxQueuedBytes wait to be sent until
     // half of them have left. writeQueueDrained() marks the end.
     bool isWriteQueueFull() const { return m_writeQueueFull; }
 
-    // Stops or resumes reading the response, for backpressure from a slow client.
+    // Stops or resumes reading the response or the tunnel, for backpressure from a slow client.
     void setReadingPaused(bool paused);
     void abort();
 
@@ -48,8 +58,14 @@ Q_SIGNALS:
     void responseBodyReceived(const QByteArray &data);
     // `reusable` is false when the server asked to close or the body ended with the connection.
     void responseFinished(bool reusable);
-    // Emitted once when connecting, TLS verification or the response fails. The connection is
-    // closed afterwards.
+    // Emitted for a 101 response to an upgrade request. From then on the server's bytes arrive
+    // through tunnelDataReceived() and the connection is never reused.
+    void upgraded(const HttpHead &head);
+    void tunnelDataReceived(const QByteArray &data);
+    // Emitted once when the server has closed the tunnel and every byte it sent was emitted.
+    void tunnelClosed();
+    // Emitted once when connecting, TLS verification, the response or the tunnel fails. The
+    // connection is closed afterwards.
     void failed(const KubernetesStatus &status, const QString &logReason);
     void writeQueueDrained();
 
@@ -59,6 +75,8 @@ private:
     qint64 queuedBytes() const;
     void readResponse();
     bool handleParsedResponse();
+    bool handleSwitchingProtocols();
+    void readTunnel();
     void finishResponse();
     void onEncrypted();
     void onSocketError();
@@ -81,6 +99,8 @@ private:
     bool m_peerClosed = false;
     bool m_requestActive = false;
     bool m_isHeadRequest = false;
+    bool m_isUpgradeRequest = false;
+    bool m_tunnel = false;
     bool m_finalHeadEmitted = false;
     bool m_readingPaused = false;
     bool m_writeQueueFull = false;

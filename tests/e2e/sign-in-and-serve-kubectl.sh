@@ -103,6 +103,18 @@ check "whoami names the provider's user" \
     bash -c "$(declare -f kube); lamplighter='$lamplighter'; kube auth whoami | grep -q 'jane@example.test'"
 check "namespaces listed" \
     bash -c "$(declare -f kube); lamplighter='$lamplighter'; kube get namespaces | grep -q team-a"
+check "exec through the proxy echoes stdin" \
+    bash -c "$(declare -f kube); lamplighter='$lamplighter'; echo hello | kube exec -i demo-pod -- cat | grep -qx hello"
+# The double logs an upgraded request when its connection closes, which may be after kubectl exits.
+exec_logged_as_upgrade() {
+    for _ in $(seq 1 25); do
+        grep -q '"path":"/api/v1/namespaces/default/pods/demo-pod/exec".*"status":101' \
+            "$work/logs/apiserver-requests.jsonl" && return 0
+        sleep 0.2
+    done
+    return 1
+}
+check "exec went over WebSocket" exec_logged_as_upgrade
 kube get namespaces --watch-only --output-watch-events --request-timeout=0 2>&1 |
     while IFS= read -r line; do echo "$(date +%s.%N) $line"; done >"$work/watch.txt" &
 watch_pid=$!

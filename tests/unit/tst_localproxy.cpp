@@ -72,7 +72,7 @@ private Q_SLOTS:
     void validTokenForwardedUntilExpiry();
     void unavailableReasonShown();
     void idTokenChangeOnOpenConnection();
-    void upgradeRejected();
+    void unsupportedUpgradeRejected();
     void foreignHostRejected();
     void ambiguousRequestRejected_data();
     void ambiguousRequestRejected();
@@ -753,16 +753,16 @@ void TestLocalProxy::idTokenChangeOnOpenConnection()
     QCOMPARE(m_upstream->requests().at(1).head.value("Authorization"), "Bearer " + refreshedToken);
 }
 
-void TestLocalProxy::upgradeRejected()
+void TestLocalProxy::unsupportedUpgradeRejected()
 {
     const std::unique_ptr<TestHttpClient> client = connectClient();
     QVERIFY(client);
     client->send(get("/clusters/dev/api/v1/namespaces/default/pods/p/exec",
-                     {"Connection: Upgrade", "Upgrade: websocket"}));
+                     {"Connection: Upgrade", "Upgrade: h2c"}));
     const std::optional<TestResponse> response = client->waitForResponse();
     QVERIFY(response);
     QCOMPARE(response->head.statusCode, 501);
-    QVERIFY(response->body.contains("does not support upgrades yet"));
+    QVERIFY(response->body.contains("forwards only upgrades to websocket and SPDY/3.1"));
     QVERIFY(client->waitForDisconnected());
     QCOMPARE(m_upstream->requests().size(), 0);
 }
@@ -786,10 +786,10 @@ void TestLocalProxy::ambiguousRequestRejected_data()
 
     const QByteArray key = "Authorization: Bearer KEY\r\n";
     QTest::newRow("no host") << "GET /clusters/dev/api HTTP/1.1\r\n" + key + "\r\n" << 400;
-    QTest::newRow("empty host")
-        << "GET /clusters/dev/api HTTP/1.1\r\nHost:\r\n" + key + "\r\n" << 403;
-    QTest::newRow("http/1.0 without host")
-        << "GET /clusters/dev/api HTTP/1.0\r\n" + key + "\r\n" << 400;
+    QTest::newRow("empty host") << "GET /clusters/dev/api HTTP/1.1\r\nHost:\r\n" + key + "\r\n"
+                                << 403;
+    QTest::newRow("http/1.0 without host") << "GET /clusters/dev/api HTTP/1.0\r\n" + key + "\r\n"
+                                           << 400;
     QTest::newRow("two hosts")
         << "GET /clusters/dev/api HTTP/1.1\r\nHost: 127.0.0.1:PORT\r\nHost: 127.0.0.1:PORT\r\n" +
                key + "\r\n"
@@ -805,12 +805,12 @@ void TestLocalProxy::ambiguousRequestRejected_data()
     QTest::newRow("encoded dot dot")
         << "GET /clusters/dev/api/%2e%2E/x HTTP/1.1\r\nHost: 127.0.0.1:PORT\r\n" + key + "\r\n"
         << 400;
-    QTest::newRow("dot segment")
-        << "GET /clusters/dev/./api HTTP/1.1\r\nHost: 127.0.0.1:PORT\r\n" + key + "\r\n"
-        << 400;
-    QTest::newRow("fragment")
-        << "GET /clusters/dev/api#x HTTP/1.1\r\nHost: 127.0.0.1:PORT\r\n" + key + "\r\n"
-        << 400;
+    QTest::newRow("dot segment") << "GET /clusters/dev/./api HTTP/1.1\r\nHost: 127.0.0.1:PORT\r\n" +
+                                        key + "\r\n"
+                                 << 400;
+    QTest::newRow("fragment") << "GET /clusters/dev/api#x HTTP/1.1\r\nHost: 127.0.0.1:PORT\r\n" +
+                                     key + "\r\n"
+                              << 400;
 }
 
 void TestLocalProxy::ambiguousRequestRejected()
