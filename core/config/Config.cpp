@@ -142,8 +142,15 @@ public:
     Result<std::vector<ClusterConfig>> clusters(const YAML::Node &root) const;
     Result<ProxyConfig> proxy(const YAML::Node &root) const;
     Result<LoginConfig> login(const YAML::Node &root) const;
+    Result<AppConfig> app(const YAML::Node &node, int index) const;
+    Result<std::vector<AppConfig>> apps(const YAML::Node &root) const;
 
 private:
+    Result<bool>
+    optionalBool(const YAML::Node &parent, const char *key, const QString &field) const;
+    Status readProxyTo(const YAML::Node &node, const QString &where, AppConfig *app) const;
+    Status readAppExtras(const YAML::Node &node, const QString &where, AppConfig *app) const;
+
     QString m_path;
 };
 
@@ -401,6 +408,205 @@ Result<LoginConfig> ConfigReader::login(const YAML::Node &root) const
     return login;
 }
 
+Result<bool>
+ConfigReader::optionalBool(const YAML::Node &parent, const char *key, const QString &field) const
+{
+    const YAML::Node node = parent[key];
+    if (!node || node.IsNull())
+        return false;
+    const QString text = node.IsScalar() ? QString::fromStdString(node.Scalar()) : QString();
+    if (text == QLatin1String("true"))
+        return true;
+    if (text == QLatin1String("false"))
+        return false;
+    return errorAt(node.Mark(), QStringLiteral("\"%1\" must be true or false").arg(field));
+}
+
+// Reads proxyTo, which must be an https URL ending with the placeholder "${fullURI}", and stores
+// the URL without the placeholder as the app's upstream.
+Status ConfigReader::readProxyTo(const YAML::Node &node, const QString &where, AppConfig *app) const
+{
+    static const QString placeholder = QStringLiteral("${fullURI}");
+    const QString field = where + QStringLiteral(".proxyTo");
+    Result<QString> proxyTo = requiredString(node, "proxyTo", field);
+    if (!proxyTo)
+        return proxyTo.error();
+    const YAML::Mark mark = node["proxyTo"].Mark();
+    if (proxyTo->count(placeholder) != 1 || !proxyTo->endsWith(placeholder))
+        return errorAt(mark,
+                       QStringLiteral("\"%1\" must end with \"${fullURI}\" and contain it once, "
+                                      "for example https://headlamp.example.com${fullURI}")
+                           .arg(field));
+    const QString base = proxyTo->chopped(placeholder.size());
+    const QUrl upstream(base, QUrl::StrictMode);
+    if (!upstream.isValid() || upstream.host().isEmpty() ||
+        upstream.scheme() != QLatin1String("https"))
+        return errorAt(
+            mark,
+            QStringLiteral("\"%1\" must be an https URL, got \"%2\"").arg(field, proxyTo.value()));
+    if (upstream.hasQuery() || upstream.hasFragment() || !upstream.userInfo().isEmpty())
+        return errorAt(mark,
+                       QStringLiteral("\"%1\" must not have a query, fragment or user name before "
+                                      "\"${fullURI}\"")
+                           .arg(field));
+    app->proxyTo = proxyTo.value();
+    app->upstream = upstream;
+    return Done{};
+}
+
+// Reads the optional keys of an app that do not change where requests go.
+Status
+ConfigReader::readAppExtras(const YAML::Node &node, const QString &where, AppConfig *app) const
+{
+    Result<QString> label =
+        optionalString(node, "label", where + QStringLiteral(".label"), app->name);
+    if (!label)
+        return label.error();
+    app->label = label.value();
+
+    if (const YAML::Node badge = node["badgeUrl"]; badge && !badge.IsNull()) {
+        Result<QString> text = string(badge, where + QStringLiteral(".badgeUrl"));
+        if (!text)
+            return text.error();
+        app->badgeUrl = QUrl(text.value(), QUrl::StrictMode);
+        const QString scheme = app->badgeUrl.scheme();
+        if (!app->badgeUrl.isValid() || app->badgeUrl.host().isEmpty() ||
+            (scheme != QLatin1String("https") && scheme != QLatin1String("http")))
+            return errorAt(badge.Mark(),
+                           QStringLiteral("\"%1.badgeUrl\" must be an http or https URL, got "
+                                          "\"%2\"")
+                               .arg(where, text.value()));
+    }
+
+    if (const YAML::Node groups = node["az_groups"]; groups && !groups.IsNull()) {
+        if (!groups.IsSequence())
+            return errorAt(
+                groups.Mark(),
+                QStringLiteral("\"%1.az_groups\" must be a list of group names").arg(where));
+        for (const YAML::Node &item : groups) {
+            Result<QString> group = string(item, where + QStringLiteral(".az_groups[]"));
+            if (!group)
+                return group.error();
+            app->authorizedGroups.append(group.value());
+        }
+    }
+
+    if (const YAML::Node icon = node["icon"]; icon && !icon.IsNull()) {
+        Result<QString> text = string(icon, where + QStringLiteral(".icon"));
+        if (!text)
+            return text.error();
+        const auto decoded = QByteArray::fromBase64Encoding(
+            text->toLatin1(), QByteArray::AbortOnBase64DecodingErrors);
+        if (!decoded || !(*decoded).startsWith("\x89PNG\r\n\x1a\n"))
+            return errorAt(
+                icon.Mark(),
+                QStringLiteral("\"%1.icon\" must be a base64-encoded PNG image").arg(where));
+        app->icon = *decoded;
+    }
+
+    Result<QString> header = optionalString(node,
+                                            "tokenHeader",
+                                            where + QStringLiteral(".tokenHeader"),
+                                            QStringLiteral("Authorization"));
+    if (!header)
+        return header.error();
+    if (header->compare(QLatin1String("Authorization"), Qt::CaseInsensitive) == 0)
+        app->tokenHeader = AppTokenHeader::Authorization;
+    else if (header->compare(QLatin1String("X-Forwarded-Id-Token"), Qt::CaseInsensitive) == 0)
+        app->tokenHeader = AppTokenHeader::XForwardedIdToken;
+    else
+        return errorAt(node["tokenHeader"].Mark(),
+                       QStringLiteral("%1.tokenHeader must be \"Authorization\" or "
+                                      "\"X-Forwarded-Id-Token\", got \"%2\"")
+                           .arg(where, header.value()));
+
+    if (const YAML::Node caFile = node["ca_file"]; caFile && !caFile.IsNull()) {
+        auto certificates =
+            certificatesFromFile(caFile, where + QStringLiteral(".ca_file"), &app->caFile);
+        if (!certificates)
+            return certificates.error();
+        app->caCertificates = certificates.value();
+    }
+    return Done{};
+}
+
+Result<AppConfig> ConfigReader::app(const YAML::Node &node, int index) const
+{
+    const QString where = QStringLiteral("openunison.apps[%1]").arg(index);
+    if (!node.IsMap())
+        return errorAt(node.Mark(), QStringLiteral("%1 must be a mapping").arg(where));
+    const Status keys = rejectUnknownKeys(node,
+                                          {"name",
+                                           "label",
+                                           "org",
+                                           "badgeUrl",
+                                           "injectToken",
+                                           "proxyTo",
+                                           "az_groups",
+                                           "icon",
+                                           "tokenHeader",
+                                           "ca_file"},
+                                          where);
+    if (!keys)
+        return keys.error();
+
+    AppConfig app;
+    Result<QString> name = requiredString(node, "name", where + QStringLiteral(".name"));
+    if (!name)
+        return name.error();
+    // The name becomes a path segment of the proxy's URL, /apps/<name>/.
+    static const QRegularExpression dnsLabel(
+        QStringLiteral("^[a-z0-9]([-a-z0-9]{0,61}[a-z0-9])?$"));
+    if (!dnsLabel.match(name.value()).hasMatch())
+        return errorAt(node["name"].Mark(),
+                       QStringLiteral("%1.name \"%2\" must be a DNS label: at most 63 lower-case "
+                                      "letters, digits and '-', starting and ending with a letter "
+                                      "or digit")
+                           .arg(where, name.value()));
+    app.name = name.value();
+
+    Result<bool> injectToken =
+        optionalBool(node, "injectToken", where + QStringLiteral(".injectToken"));
+    if (!injectToken)
+        return injectToken.error();
+    app.injectToken = injectToken.value();
+
+    if (const Status proxyTo = readProxyTo(node, where, &app); !proxyTo)
+        return proxyTo.error();
+    if (const Status extras = readAppExtras(node, where, &app); !extras)
+        return extras.error();
+    return app;
+}
+
+// Reads openunison.apps. The other keys of the "openunison" block are accepted unread, so that
+// an OpenUnison values file can serve as the configuration.
+Result<std::vector<AppConfig>> ConfigReader::apps(const YAML::Node &root) const
+{
+    std::vector<AppConfig> apps;
+    const YAML::Node block = root["openunison"];
+    if (!block || block.IsNull())
+        return apps;
+    if (!block.IsMap())
+        return errorAt(block.Mark(), QStringLiteral("\"openunison\" must be a mapping"));
+    const YAML::Node list = block["apps"];
+    if (!list || list.IsNull())
+        return apps;
+    if (!list.IsSequence())
+        return errorAt(list.Mark(), QStringLiteral("\"openunison.apps\" must be a list"));
+    for (std::size_t i = 0; i < list.size(); ++i) {
+        Result<AppConfig> app = this->app(list[i], int(i));
+        if (!app)
+            return app.error();
+        for (const AppConfig &earlier : apps) {
+            if (earlier.name == app->name)
+                return errorAt(list[i]["name"].Mark(),
+                               QStringLiteral("app name \"%1\" is used twice").arg(app->name));
+        }
+        apps.push_back(std::move(app).value());
+    }
+    return apps;
+}
+
 } // namespace
 
 Result<Config> loadConfig(const QString &path)
@@ -478,7 +684,13 @@ Result<Config> loadConfig(const QString &path)
         return login.error();
     config.login = login.value();
 
-    qCDebug(lcConfig) << "Read" << path << "with" << config.clusters.size() << "clusters";
+    Result<std::vector<AppConfig>> apps = reader.apps(root);
+    if (!apps)
+        return apps.error();
+    config.apps = std::move(apps).value();
+
+    qCDebug(lcConfig) << "Read" << path << "with" << config.clusters.size() << "clusters and"
+                      << config.apps.size() << "apps";
     return config;
 }
 

@@ -51,6 +51,30 @@ struct LoginConfig {
     std::chrono::seconds timeout{300}; // login.timeout_seconds
 };
 
+// The request header through which the local proxy passes the ID token to an app.
+enum class AppTokenHeader {
+    Authorization,     // "Authorization: Bearer <ID token>"
+    XForwardedIdToken, // "X-Forwarded-Id-Token: <ID token>", read by Headlamp's -proxy-auth mode
+};
+
+// One web app that the local proxy serves to the browser at /apps/<name>/, from the
+// "openunison.apps" list of an OpenUnison values file.
+struct AppConfig {
+    QString name;             // apps[].name, a lower-case DNS label
+    QString label;            // apps[].label, shown to people; defaults to the name
+    QUrl badgeUrl;            // apps[].badgeUrl; may be empty
+    bool injectToken = false; // apps[].injectToken
+    // apps[].proxyTo: an https URL that ends with "${fullURI}", which the proxy replaces with the
+    // path after /apps/<name> and the query.
+    QString proxyTo;
+    QUrl upstream;                // proxyTo without "${fullURI}": scheme, host, port and path
+    QStringList authorizedGroups; // apps[].az_groups
+    QByteArray icon;              // apps[].icon, decoded PNG bytes; may be empty
+    AppTokenHeader tokenHeader = AppTokenHeader::Authorization; // apps[].tokenHeader
+    QString caFile;                                             // apps[].ca_file; may be empty
+    QList<QSslCertificate> caCertificates;                      // read from caFile
+};
+
 // The whole configuration file.
 struct Config {
     QString path; // the file it was read from
@@ -58,6 +82,7 @@ struct Config {
     std::vector<ClusterConfig> clusters;
     ProxyConfig proxy;
     LoginConfig login;
+    std::vector<AppConfig> apps; // openunison.apps
 };
 
 // Reads and validates a configuration file. An error names the file, line and column and what

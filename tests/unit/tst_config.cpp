@@ -37,6 +37,8 @@ private Q_SLOTS:
     void validFileIsRead();
     void defaultsApply();
     void openUnisonBlocksAccepted();
+    void appsAreRead();
+    void appDefaultsApply();
     void invalidFile_data();
     void invalidFile();
     void missingFileNamesPath();
@@ -137,6 +139,63 @@ void TestConfig::openUnisonBlocksAccepted()
     QVERIFY2(config.ok(), qPrintable(config.errorMessage()));
 }
 
+void TestConfig::appsAreRead()
+{
+    const QByteArray png = QByteArray("\x89PNG\r\n\x1a\n\0\0\0\rIHDR", 16).toBase64();
+    const Result<Config> config =
+        loadConfig(write(QByteArray(validConfig) +
+                         "openunison:\n"
+                         "  kubeAuth:\n"
+                         "    enabled: false\n"
+                         "  apps:\n"
+                         "  - name: headlamp\n"
+                         "    label: Headlamp\n"
+                         "    org: b1bf4c92-7220-4ad2-91af-ee0fe0af7312\n"
+                         "    badgeUrl: https://headlamp.example.test/\n"
+                         "    injectToken: true\n"
+                         "    proxyTo: https://headlamp.example.test:8443/base${fullURI}\n"
+                         "    az_groups: [admins, k8s-viewers]\n"
+                         "    icon: " +
+                         png +
+                         "\n"
+                         "    tokenHeader: X-Forwarded-Id-Token\n"
+                         "    ca_file: ca.crt\n"));
+    QVERIFY2(config.ok(), qPrintable(config.errorMessage()));
+    QCOMPARE(config->apps.size(), std::size_t(1));
+    const AppConfig &app = config->apps[0];
+    QCOMPARE(app.name, QStringLiteral("headlamp"));
+    QCOMPARE(app.label, QStringLiteral("Headlamp"));
+    QCOMPARE(app.badgeUrl, QUrl(QStringLiteral("https://headlamp.example.test/")));
+    QVERIFY(app.injectToken);
+    QCOMPARE(app.proxyTo, QStringLiteral("https://headlamp.example.test:8443/base${fullURI}"));
+    QCOMPARE(app.upstream, QUrl(QStringLiteral("https://headlamp.example.test:8443/base")));
+    QCOMPARE(app.authorizedGroups,
+             QStringList({QStringLiteral("admins"), QStringLiteral("k8s-viewers")}));
+    QVERIFY(app.icon.startsWith("\x89PNG"));
+    QCOMPARE(app.tokenHeader, AppTokenHeader::XForwardedIdToken);
+    QVERIFY(app.caFile.endsWith(QStringLiteral("/ca.crt")));
+    QCOMPARE(app.caCertificates.size(), 1);
+}
+
+void TestConfig::appDefaultsApply()
+{
+    const Result<Config> config = loadConfig(
+        write(QByteArray(validConfig) + "openunison:\n"
+                                        "  apps:\n"
+                                        "  - name: dashboard\n"
+                                        "    proxyTo: https://dash.example.test${fullURI}\n"));
+    QVERIFY2(config.ok(), qPrintable(config.errorMessage()));
+    QCOMPARE(config->apps.size(), std::size_t(1));
+    const AppConfig &app = config->apps[0];
+    QCOMPARE(app.label, QStringLiteral("dashboard"));
+    QVERIFY(!app.injectToken);
+    QVERIFY(app.badgeUrl.isEmpty());
+    QVERIFY(app.icon.isEmpty());
+    QCOMPARE(app.tokenHeader, AppTokenHeader::Authorization);
+    QVERIFY(app.caCertificates.isEmpty());
+    QCOMPARE(app.upstream, QUrl(QStringLiteral("https://dash.example.test")));
+}
+
 void TestConfig::invalidFile_data()
 {
     QTest::addColumn<QByteArray>("text");
@@ -208,6 +267,81 @@ void TestConfig::invalidFile_data()
     QTest::newRow("timeout too short")
         << provider + cluster + "login:\n  timeout_seconds: 1\n"
         << QStringLiteral("config.yaml:8:20: \"login.timeout_seconds\" must be a whole number");
+
+    // Line 7 starts the "openunison" block, line 9 the first app.
+    const QByteArray apps = provider + cluster + "openunison:\n  apps:\n";
+    const QByteArray app = apps + "  - name: headlamp\n";
+    const QByteArray proxyTo = "    proxyTo: https://h.example.test${fullURI}\n";
+    QTest::newRow("openunison not a mapping")
+        << provider + cluster + "openunison: [a]\n"
+        << QStringLiteral("config.yaml:7:13: \"openunison\" must be a mapping");
+    QTest::newRow("apps not a list")
+        << provider + cluster + "openunison:\n  apps: headlamp\n"
+        << QStringLiteral("config.yaml:8:9: \"openunison.apps\" must be a list");
+    QTest::newRow("app not a mapping")
+        << apps + "  - headlamp\n"
+        << QStringLiteral("config.yaml:9:5: openunison.apps[0] must be a mapping");
+    QTest::newRow("app name missing")
+        << apps + "  - label: Headlamp\n" + proxyTo
+        << QStringLiteral("config.yaml:9:5: missing field \"openunison.apps[0].name\"");
+    QTest::newRow("app name upper case")
+        << apps + "  - name: Headlamp\n" + proxyTo
+        << QStringLiteral("config.yaml:9:11: openunison.apps[0].name \"Headlamp\" must be a DNS "
+                          "label");
+    QTest::newRow("app name with dot")
+        << apps + "  - name: head.lamp\n" + proxyTo
+        << QStringLiteral("config.yaml:9:11: openunison.apps[0].name \"head.lamp\" must be a DNS "
+                          "label");
+    QTest::newRow("app name twice")
+        << app + proxyTo + "  - name: headlamp\n" + proxyTo
+        << QStringLiteral("config.yaml:11:11: app name \"headlamp\" is used twice");
+    QTest::newRow("app unknown key")
+        << app + proxyTo + "    inject_token: true\n"
+        << QStringLiteral("config.yaml:11:5: unknown field \"inject_token\" in "
+                          "openunison.apps[0]");
+    QTest::newRow("proxyTo missing")
+        << app << QStringLiteral("config.yaml:9:5: missing field \"openunison.apps[0].proxyTo\"");
+    QTest::newRow("proxyTo without placeholder")
+        << app + "    proxyTo: https://h.example.test/\n"
+        << QStringLiteral("config.yaml:10:14: \"openunison.apps[0].proxyTo\" must end with "
+                          "\"${fullURI}\"");
+    QTest::newRow("proxyTo placeholder not last")
+        << app + "    proxyTo: https://h.example.test${fullURI}/x\n"
+        << QStringLiteral("config.yaml:10:14: \"openunison.apps[0].proxyTo\" must end with");
+    QTest::newRow("proxyTo plain http")
+        << app + "    proxyTo: http://h.example.test${fullURI}\n"
+        << QStringLiteral("config.yaml:10:14: \"openunison.apps[0].proxyTo\" must be an https "
+                          "URL");
+    QTest::newRow("proxyTo with query")
+        << app + "    proxyTo: https://h.example.test/?a=b${fullURI}\n"
+        << QStringLiteral("config.yaml:10:14: \"openunison.apps[0].proxyTo\" must not have a "
+                          "query");
+    QTest::newRow("injectToken not a bool")
+        << app + proxyTo + "    injectToken: yes please\n"
+        << QStringLiteral("config.yaml:11:18: \"openunison.apps[0].injectToken\" must be true or "
+                          "false");
+    QTest::newRow("icon not base64")
+        << app + proxyTo + "    icon: '%%%'\n"
+        << QStringLiteral("config.yaml:11:11: \"openunison.apps[0].icon\" must be a "
+                          "base64-encoded PNG image");
+    QTest::newRow("icon not a PNG")
+        << app + proxyTo + "    icon: aGVsbG8=\n"
+        << QStringLiteral("config.yaml:11:11: \"openunison.apps[0].icon\" must be a "
+                          "base64-encoded PNG image");
+    QTest::newRow("az_groups not a list")
+        << app + proxyTo + "    az_groups: admins\n"
+        << QStringLiteral("config.yaml:11:16: \"openunison.apps[0].az_groups\" must be a list");
+    QTest::newRow("badgeUrl not a URL")
+        << app + proxyTo + "    badgeUrl: headlamp\n"
+        << QStringLiteral("config.yaml:11:15: \"openunison.apps[0].badgeUrl\" must be an http or "
+                          "https URL");
+    QTest::newRow("tokenHeader unknown")
+        << app + proxyTo + "    tokenHeader: X-Auth\n"
+        << QStringLiteral("config.yaml:11:18: openunison.apps[0].tokenHeader must be "
+                          "\"Authorization\" or \"X-Forwarded-Id-Token\", got \"X-Auth\"");
+    QTest::newRow("app ca file missing")
+        << app + proxyTo + "    ca_file: nowhere.pem\n"
+        << QStringLiteral("config.yaml:11:14: cannot read \"openunison.apps[0].ca_file\" file");
 }
 
 void TestConfig::invalidFile()
