@@ -25,6 +25,10 @@ const CommandInfo commands[] = {
     {"kubeconfig",
      Invocation::Command::Kubeconfig,
      "Print the path of the kubeconfig that points kubectl and Headlamp at the local proxy."},
+    {"open",
+     Invocation::Command::Open,
+     "Open APP, one of openunison.apps in the configuration, in the browser through the running "
+     "Lamplighter's local proxy."},
 };
 
 QString usage(QCommandLineParser &parser, const CommandInfo *command)
@@ -37,8 +41,10 @@ QString usage(QCommandLineParser &parser, const CommandInfo *command)
     QString text = parser.helpText();
     text = text.mid(text.indexOf(QLatin1Char('\n')) + 1);
     if (command) {
-        return QStringLiteral("Usage: lamplighter %1 [options]\n%2")
-            .arg(QLatin1String(command->name), text);
+        const QString argument =
+            command->command == Invocation::Command::Open ? QStringLiteral(" APP") : QString();
+        return QStringLiteral("Usage: lamplighter %1%2 [options]\n%3")
+            .arg(QLatin1String(command->name), argument, text);
     }
     text.prepend(QStringLiteral("Usage: lamplighter [options] [command]\n"));
     text +=
@@ -74,7 +80,7 @@ Invocation parseCommandLine(const QStringList &arguments)
     parser.addOption(helpOption);
     parser.addOption(versionOption);
     parser.addPositionalArgument(QStringLiteral("command"),
-                                 QStringLiteral("login, logout, status or kubeconfig."));
+                                 QStringLiteral("login, logout, status, kubeconfig or open APP."));
 
     Invocation invocation;
     if (!parser.parse(QStringList{QStringLiteral("lamplighter")} + arguments)) {
@@ -91,12 +97,20 @@ Invocation parseCommandLine(const QStringList &arguments)
         }
         if (!named) {
             invocation.errorMessage =
-                QStringLiteral("Unknown command \"%1\"; expected login, logout, status or "
-                               "kubeconfig.")
+                QStringLiteral("Unknown command \"%1\"; expected login, logout, status, "
+                               "kubeconfig or open.")
                     .arg(positional.first());
             return invocation;
         }
-        if (positional.size() > 1) {
+        const bool takesApp = named->command == Invocation::Command::Open;
+        if (takesApp && positional.size() != 2 && !parser.isSet(helpOption)) {
+            invocation.errorMessage =
+                QStringLiteral("The command \"open\" takes one argument, the name of an app.");
+            return invocation;
+        }
+        if (takesApp && positional.size() == 2)
+            invocation.appName = positional.at(1);
+        if (!takesApp && positional.size() > 1) {
             invocation.errorMessage = QStringLiteral("The command \"%1\" takes no arguments, got "
                                                      "\"%2\".")
                                           .arg(positional.first(), positional.at(1));

@@ -91,6 +91,17 @@ QString formatSessionDescription(const QJsonObject &description)
     return lines.join(QLatin1Char('\n')) + QLatin1Char('\n');
 }
 
+QJsonObject openApp(Session *session, const QString &appName)
+{
+    if (appName.isEmpty())
+        return failure(QStringLiteral("The command \"open\" needs the name of an app in \"app\"."));
+    const Result<QUrl> url = session->createLaunchUrl(appName);
+    if (!url)
+        return failure(url.errorMessage());
+    return {{QStringLiteral("ok"), true},
+            {QStringLiteral("url"), url->toString(QUrl::FullyEncoded)}};
+}
+
 void runSessionCommand(Session *session, const QString &command, ControlServer::Reply reply)
 {
     if (command == QLatin1String("status")) {
@@ -117,7 +128,8 @@ void runSessionCommand(Session *session, const QString &command, ControlServer::
         session->signOut();
         reply(describeSession(*session));
     } else {
-        reply(failure(QStringLiteral("Unknown command \"%1\"; expected status, login or logout.")
+        reply(failure(QStringLiteral("Unknown command \"%1\"; expected status, login, logout or "
+                                     "open.")
                           .arg(command)));
     }
 }
@@ -125,7 +137,12 @@ void runSessionCommand(Session *session, const QString &command, ControlServer::
 ControlServer::Handler makeControlHandler(Session *session)
 {
     return [session](const QJsonObject &request, ControlServer::Reply reply) {
-        runSessionCommand(session, request.value(QStringLiteral("command")).toString(), reply);
+        const QString command = request.value(QStringLiteral("command")).toString();
+        if (command == QLatin1String("open")) {
+            reply(openApp(session, request.value(QStringLiteral("app")).toString()));
+            return;
+        }
+        runSessionCommand(session, command, reply);
     };
 }
 

@@ -13,7 +13,11 @@ QJsonObject describeSession(const Session &session);
 // Formats a description from describeSession() for a terminal, one "Field: value" per line.
 QString formatSessionDescription(const QJsonObject &description);
 
-// Serves the control socket's commands (status, login, logout) with session.
+// Creates a launch URL for an app: {"ok":true,"url":...} or {"ok":false,"message":...}. The URL
+// contains a one-time ticket, so the reply must not be logged or printed.
+QJsonObject openApp(Session *session, const QString &appName);
+
+// Serves the control socket's commands (status, login, logout, open) with session.
 ControlServer::Handler makeControlHandler(Session *session);
 
 // Runs the command on session and calls reply once it is done; login waits for the browser.

@@ -5,6 +5,7 @@
 #include "TrayIcon.h"
 #include "config/Config.h"
 #include "kube/Kubeconfig.h"
+#include "oidc/BrowserLauncher.h"
 #include "session/ControlChannel.h"
 #include "session/Session.h"
 
@@ -12,10 +13,7 @@
 #include <QDesktopServices>
 #include <QDir>
 #include <QFileInfo>
-#include <QDir>
-#include <QFileInfo>
 #include <QJsonObject>
-#include <QLockFile>
 #include <QLockFile>
 #include <QLoggingCategory>
 #include <QProcess>
@@ -58,6 +56,8 @@ QString commandName(Invocation::Command command)
         return QStringLiteral("status");
     case Invocation::Command::Kubeconfig:
         return QStringLiteral("kubeconfig");
+    case Invocation::Command::Open:
+        return QStringLiteral("open");
     case Invocation::Command::Tray:
         break;
     }
@@ -205,8 +205,60 @@ int runOneShot(const Invocation &invocation, int argc, char *argv[])
     return app.exec();
 }
 
+// Asks the running instance for a launch URL of the app and opens it with login.browser or
+// xdg-open. The URL contains a one-time ticket, so it is never printed or logged.
+int runOpen(const Invocation &invocation, int argc, char *argv[])
+{
+    QCoreApplication app(argc, argv);
+    // The command prints its outcome itself.
+    if (!qEnvironmentVariableIsSet("QT_LOGGING_RULES"))
+        QLoggingCategory::setFilterRules(QStringLiteral("lamplighter.*.info=false"));
+    std::optional<Config> config = readConfig(invocation);
+    if (!config)
+        return exitUsage;
+    const Result<QJsonObject> reply =
+        sendControlRequest(defaultControlSocketPath(),
+                           {{QStringLiteral("command"), QStringLiteral("open")},
+                            {QStringLiteral("app"), invocation.appName}},
+                           statusTimeoutMs);
+    if (!reply) {
+        printError(QStringLiteral("Lamplighter is not running, so no proxy serves the apps. Start "
+                                  "`lamplighter` first, then run `lamplighter open %1` again.")
+                       .arg(invocation.appName));
+        return exitFailure;
+    }
+    if (!reply->value(QStringLiteral("ok")).toBool()) {
+        printError(reply->value(QStringLiteral("message")).toString());
+        return exitFailure;
+    }
+
+    const QUrl url(reply->value(QStringLiteral("url")).toString(), QUrl::StrictMode);
+    if (config->login.browserCommand.isEmpty()) {
+        // xdg-open needs no GUI application object in this process, unlike QDesktopServices.
+        if (!QProcess::startDetached(QStringLiteral("xdg-open"),
+                                     {url.toString(QUrl::FullyEncoded)})) {
+            printError(QStringLiteral("Failed to start xdg-open to open %1. Install xdg-utils or "
+                                      "set login.browser in the configuration file to a browser "
+                                      "command.")
+                           .arg(invocation.appName));
+            return exitFailure;
+        }
+    } else {
+        const Status opened = BrowserLauncher(config->login.browserCommand, {}).open(url);
+        if (!opened) {
+            printError(opened.errorMessage());
+            return exitFailure;
+        }
+    }
+    printOut(QStringLiteral("Opened %1 in the browser.\n").arg(invocation.appName));
+    return 0;
+}
+
 int runCommand(const Invocation &invocation, int argc, char *argv[])
 {
+    if (invocation.command == Invocation::Command::Open)
+        return runOpen(invocation, argc, argv);
+
     const QString socketPath = defaultControlSocketPath();
     if (invocation.command == Invocation::Command::Kubeconfig) {
         QCoreApplication app(argc, argv);

@@ -9,6 +9,7 @@
 #include <QSslConfiguration>
 #include <QSslServer>
 #include <QSslSocket>
+#include <QStringList>
 
 namespace lamplighter {
 
@@ -62,6 +63,46 @@ void LocalProxy::setSessionKey(const QByteArray &key)
 void LocalProxy::setClusters(std::vector<UpstreamCluster> clusters)
 {
     m_settings->clusters = std::move(clusters);
+}
+
+void LocalProxy::setApps(std::vector<UpstreamApp> apps)
+{
+    m_settings->apps = std::move(apps);
+}
+
+Result<QByteArray> LocalProxy::createLaunchTicket(const QString &appName)
+{
+    if (!m_settings->findApp(appName)) {
+        QStringList names;
+        for (const UpstreamApp &app : m_settings->apps)
+            names.append(app.name);
+        const QString configured =
+            names.isEmpty()
+                ? QStringLiteral("No apps are configured under openunison.apps.")
+                : QStringLiteral("Configured apps: %1.").arg(names.join(QStringLiteral(", ")));
+        return Error{QStringLiteral("App \"%1\" is not configured. %2").arg(appName, configured)};
+    }
+    const std::optional<QByteArray> ticket = m_settings->browserSessions->createTicket(
+        appName, BrowserSessions::Clock::now(), m_settings->limits.launchTicketLifetime);
+    if (!ticket)
+        return Error{QStringLiteral("Could not generate a launch ticket: the random generator "
+                                    "failed.")};
+    qCInfo(lcProxy).noquote()
+        << QStringLiteral("Created a launch ticket for app \"%1\"").arg(appName);
+    return *ticket;
+}
+
+QUrl LocalProxy::launchUrl(const QString &appName, const QByteArray &ticket) const
+{
+    return QUrl(QStringLiteral("https://127.0.0.1:%1").arg(port()) +
+                    QString::fromLatin1(appPathPrefix(appName)) + QStringLiteral("?ticket=") +
+                    QString::fromLatin1(ticket),
+                QUrl::StrictMode);
+}
+
+void LocalProxy::endBrowserSessions()
+{
+    m_settings->browserSessions->clear();
 }
 
 void LocalProxy::setIdToken(const QByteArray &idToken, const QDateTime &expiresAt)
@@ -137,8 +178,8 @@ void LocalProxy::acceptConnections()
         if (!socket)
             continue;
         if (m_openConnections >= m_settings->limits.maxClientConnections) {
-            qCWarning(lcProxy) << "Closed a new client connection because"
-                               << m_openConnections << "are open, the maximum";
+            qCWarning(lcProxy) << "Closed a new client connection because" << m_openConnections
+                               << "are open, the maximum";
             socket->abort();
             socket->deleteLater();
             continue;

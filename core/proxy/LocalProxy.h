@@ -1,6 +1,7 @@
 #pragma once
 
 #include "ProxyLimits.h"
+#include "UpstreamApp.h"
 #include "UpstreamCluster.h"
 #include "tls/LocalCertificate.h"
 #include "util/Result.h"
@@ -20,7 +21,8 @@ struct ProxySettings;
 // The local proxy through which Kubernetes clients on the desktop reach the clusters as the
 // signed-in person. It listens with TLS on 127.0.0.1 only, accepts requests that carry the
 // session key as their bearer token, and forwards `/clusters/<name>/<path>` to that cluster's
-// API server with the person's ID token in place of the session key.
+// API server with the person's ID token in place of the session key. Browsers reach web apps at
+// `/apps/<name>/<path>` with a session cookie that a one-time launch ticket sets.
 class LocalProxy : public QObject {
     Q_OBJECT
 public:
@@ -33,6 +35,18 @@ public:
     // generates it (32 random bytes, base64url-encoded).
     void setSessionKey(const QByteArray &key);
     void setClusters(std::vector<UpstreamCluster> clusters);
+    // Sets the web apps served to browsers at /apps/<name>/.
+    void setApps(std::vector<UpstreamApp> apps);
+    // Creates a one-time launch ticket for an app (32 random bytes, base64url), valid for
+    // ProxyLimits::launchTicketLifetime. A browser that opens launchUrl() with it receives the
+    // session cookie that later requests to the apps need. Fails for an app that is not
+    // configured, naming the configured ones, or when the random generator fails.
+    Result<QByteArray> createLaunchTicket(const QString &appName);
+    // Returns https://127.0.0.1:<port>/apps/<name>/?ticket=<ticket>.
+    QUrl launchUrl(const QString &appName, const QByteArray &ticket) const;
+    // Forgets every launch ticket and browser session cookie, so that browsers must open the
+    // apps again with a new ticket.
+    void endBrowserSessions();
     // Sets the ID token forwarded from the next request on, on open connections too. An empty
     // token means signed out: requests are rejected with 401 until a token is set. Once
     // expiresAt has passed, requests are rejected with 401 too, and idTokenExpired() is emitted,

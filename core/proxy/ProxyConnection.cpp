@@ -1,10 +1,12 @@
 #include "ProxyConnection.h"
 
+#include "BrowserResponse.h"
 #include "KubernetesStatus.h"
 #include "Logging.h"
 #include "ProxyHeaders.h"
 #include "ProxyRoute.h"
 #include "RequestAdmission.h"
+#include "SocketReading.h"
 #include "UpstreamConnection.h"
 
 #include <QSslSocket>
@@ -71,7 +73,7 @@ void ProxyConnection::readClient()
     }
     while (clientReadAllowed()) {
         if (m_unparsed.isEmpty()) {
-            m_unparsed = m_client->read(kReadChunkBytes);
+            m_unparsed = readAvailable(m_client, kReadChunkBytes);
             if (m_unparsed.isEmpty())
                 return;
         }
@@ -81,6 +83,8 @@ void ProxyConnection::readClient()
         }
         const qsizetype consumed = m_parser.parse(m_unparsed);
         m_unparsed.remove(0, consumed);
+        if (m_unparsed.isEmpty())
+            m_unparsed.clear(); // frees the buffer of a connection that goes quiet
         if (!handleParsedRequest())
             return;
     }
@@ -136,10 +140,14 @@ void ProxyConnection::startExchange()
         admitRequest(request, *m_settings, QDateTime::currentDateTimeUtc());
     if (admission.idTokenExpired && m_settings->idTokenExpired)
         m_settings->idTokenExpired();
+    const bool close =
+        admission.closeConnection || !m_parser.isMessageComplete() || !request.keepAlive;
     if (admission.rejection) {
-        const bool close =
-            admission.closeConnection || !m_parser.isMessageComplete() || !request.keepAlive;
         rejectRequest(*admission.rejection, admission.logReason, close);
+        return;
+    }
+    if (admission.browserResponse) {
+        sendBrowserResponse(*admission.browserResponse, admission.logReason, close);
         return;
     }
     forwardRequest(admission);
@@ -178,6 +186,27 @@ void ProxyConnection::rejectRequest(const KubernetesStatus &status,
     m_exchange.responseStarted = true;
     m_exchange.responseComplete = true;
     writeToClient(status.toHttpResponse(close));
+    if (close)
+        closeAfterWrites();
+}
+
+void ProxyConnection::sendBrowserResponse(const BrowserResponse &response,
+                                          const QString &logReason,
+                                          bool close)
+{
+    if (response.code >= 400)
+        logRejection(response.code, logReason);
+    else
+        qCInfo(lcProxy).noquote() << QStringLiteral("Answered %1 %2 from client port %3: %4 %5")
+                                         .arg(QString::fromLatin1(m_exchange.method),
+                                              m_exchange.logPath)
+                                         .arg(m_clientPort)
+                                         .arg(response.code)
+                                         .arg(logReason);
+    m_exchange.forwarding = false;
+    m_exchange.responseStarted = true;
+    m_exchange.responseComplete = true;
+    writeToClient(response.toHttpResponse(close));
     if (close)
         closeAfterWrites();
 }
@@ -295,7 +324,7 @@ void ProxyConnection::readTunnelFromClient()
         QByteArray data;
         data.swap(m_unparsed);
         if (data.isEmpty())
-            data = m_client->read(kReadChunkBytes);
+            data = readAvailable(m_client, kReadChunkBytes);
         if (data.isEmpty())
             return;
         m_tunnelBytesToCluster += data.size();

@@ -13,6 +13,7 @@ class QSslSocket;
 namespace lamplighter {
 
 class KubernetesStatus;
+struct BrowserResponse;
 class UpstreamConnection;
 struct RequestAdmission;
 
@@ -67,6 +68,7 @@ private:
     void completeRequest();
     void rejectRequest(const KubernetesStatus &status, const QString &logReason, bool close);
     void rejectUnparsableRequest(int code, const QString &reason);
+    void sendBrowserResponse(const BrowserResponse &response, const QString &logReason, bool close);
 
     void onResponseHead(const HttpHead &head);
     void onResponseBody(const QByteArray &data);

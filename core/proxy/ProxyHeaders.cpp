@@ -56,10 +56,14 @@ void removeHopByHopHeaders(HttpHead &head)
     head.removeAllWithPrefix("proxy-");
 }
 
-HttpHead upstreamRequestHead(const HttpHead &request,
-                             const QByteArray &target,
-                             const QUrl &server,
-                             const QByteArray &idToken)
+namespace {
+
+// Builds the part of an upstream head that clusters and apps share: everything but the
+// credential, which `credential` supplies when it has a name.
+HttpHead forwardedHead(const HttpHead &request,
+                       const QByteArray &target,
+                       const QUrl &server,
+                       const HttpHeader &credential)
 {
     const bool upgrade = isUpgradeRequest(request);
     HttpHead upstream = request;
@@ -73,7 +77,8 @@ HttpHead upstreamRequestHead(const HttpHead &request,
 
     upstream.headers.insert(upstream.headers.begin(),
                             HttpHeader{"Host", upstreamHostHeader(server)});
-    upstream.append("Authorization", "Bearer " + idToken);
+    if (!credential.name.isEmpty())
+        upstream.append(credential.name, credential.value);
     if (request.framing == HttpBodyFraming::Chunked)
         upstream.append("Transfer-Encoding", "chunked");
     else if (request.framing == HttpBodyFraming::ContentLength)
@@ -85,11 +90,68 @@ HttpHead upstreamRequestHead(const HttpHead &request,
     return upstream;
 }
 
+// Returns true for the cookies that must not reach an app: the proxy's own session cookie and
+// Headlamp's token cookies (headlamp-auth-<cluster>.<chunk>).
+bool isWithheldCookie(const QByteArray &name)
+{
+    return name == kBrowserSessionCookieName || name.startsWith("headlamp-auth-");
+}
+
+// Rewrites the Cookie fields as one field without the withheld cookies, or none when nothing
+// is left.
+void removeWithheldCookies(HttpHead &head)
+{
+    QList<QByteArray> kept;
+    for (const QByteArray &value : head.values("Cookie")) {
+        for (const QByteArray &pair : value.split(';')) {
+            const QByteArray trimmed = pair.trimmed();
+            if (trimmed.isEmpty())
+                continue;
+            const qsizetype equals = trimmed.indexOf('=');
+            const QByteArray name = (equals < 0 ? trimmed : trimmed.left(equals)).trimmed();
+            if (!isWithheldCookie(name))
+                kept.append(trimmed);
+        }
+    }
+    head.removeAll("Cookie");
+    if (!kept.isEmpty())
+        head.append("Cookie", kept.join("; "));
+}
+
+} // namespace
+
+HttpHead upstreamRequestHead(const HttpHead &request,
+                             const QByteArray &target,
+                             const QUrl &server,
+                             const QByteArray &idToken)
+{
+    return forwardedHead(request, target, server, HttpHeader{"Authorization", "Bearer " + idToken});
+}
+
+HttpHead appUpstreamRequestHead(const HttpHead &request,
+                                const QByteArray &target,
+                                const QUrl &server,
+                                const QByteArray &idToken,
+                                bool forwardedIdTokenHeader)
+{
+    HttpHeader credential;
+    if (!idToken.isEmpty() && forwardedIdTokenHeader)
+        credential = HttpHeader{"X-Forwarded-Id-Token", idToken};
+    else if (!idToken.isEmpty())
+        credential = HttpHeader{"Authorization", "Bearer " + idToken};
+
+    HttpHead stripped = request;
+    stripped.removeAll("X-Forwarded-Id-Token");
+    removeWithheldCookies(stripped);
+    return forwardedHead(stripped, target, server, credential);
+}
+
 HttpHead
 clientResponseHead(const HttpHead &response, HttpBodyFraming clientFraming, bool closeConnection)
 {
     HttpHead client = response;
     removeHopByHopHeaders(client);
+    client.removeAllWithPrefix("access-control-");
     if (clientFraming != HttpBodyFraming::None)
         client.removeAll("Content-Length");
     if (clientFraming == HttpBodyFraming::ContentLength)

@@ -6,6 +6,10 @@
 
 namespace lamplighter {
 
+// The name of the cookie through which a browser proves that it opened an app with a launch
+// ticket.
+inline constexpr char kBrowserSessionCookieName[] = "lamplighter-session";
+
 // Removes the hop-by-hop fields, which describe one connection and must not be forwarded
 // (RFC 9110, section 7.6.1). They are Connection and every field it names, Keep-Alive, Proxy-*,
 // TE, Trailer, Transfer-Encoding and Upgrade. Content-Length stays.
@@ -27,9 +31,23 @@ HttpHead upstreamRequestHead(const HttpHead &request,
                              const QUrl &server,
                              const QByteArray &idToken);
 
+// Builds the head to send to an app's upstream from a browser's request. As for a cluster, the
+// client's Authorization, Impersonate-* and bearer token subprotocols are dropped, and so is
+// X-Forwarded-Id-Token, because Headlamp's -proxy-auth mode trusts that header. The Cookie header
+// loses the lamplighter-session cookie and every headlamp-auth-* cookie, because Headlamp would
+// send a token from such a cookie to the API server in place of the injected one. Unless
+// `idToken` is empty, it is added as `Authorization: Bearer <token>`, or as the bare token in
+// X-Forwarded-Id-Token when `forwardedIdTokenHeader` is set.
+HttpHead appUpstreamRequestHead(const HttpHead &request,
+                                const QByteArray &target,
+                                const QUrl &server,
+                                const QByteArray &idToken,
+                                bool forwardedIdTokenHeader);
+
 // Builds the head to send to the client from a cluster's response. `clientFraming` is the body
 // framing towards the client: None, ContentLength (the server's length), Chunked, or UntilClose,
-// where the head has no length and the proxy closes the connection after the body.
+// where the head has no length and the proxy closes the connection after the body. Every
+// Access-Control-* field is dropped, so that no server behind the proxy grants CORS through it.
 HttpHead
 clientResponseHead(const HttpHead &response, HttpBodyFraming clientFraming, bool closeConnection);
 

@@ -28,6 +28,8 @@ struct ProxyLimits {
     int maxClientConnections = 4096;
     // Maximum connections accepted but still in their TLS handshake.
     int maxPendingHandshakes = 256;
+    // Time within which a browser must use a launch ticket from LocalProxy::createLaunchTicket().
+    std::chrono::milliseconds launchTicketLifetime{60000};
 };
 
 } // namespace lamplighter

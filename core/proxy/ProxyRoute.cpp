@@ -6,15 +6,12 @@ namespace {
 
 constexpr qsizetype kMaxLoggedPathLength = 200;
 const QByteArray kClustersPrefix = QByteArrayLiteral("/clusters/");
+const QByteArray kAppsPrefix = QByteArrayLiteral("/apps/");
 
-} // namespace
-
-std::optional<ClusterRoute> parseClusterRoute(const QByteArray &target)
+// Splits `afterPrefix` at the first '/' or '?' into a percent-decoded name and the rest, which
+// always starts with '/'. Returns false when the name is empty.
+bool splitNameAndPath(const QByteArray &afterPrefix, QString *name, QByteArray *pathAndQuery)
 {
-    if (!target.startsWith(kClustersPrefix))
-        return std::nullopt;
-
-    const QByteArray afterPrefix = target.mid(kClustersPrefix.size());
     qsizetype nameEnd = afterPrefix.size();
     for (qsizetype i = 0; i < afterPrefix.size(); ++i) {
         if (afterPrefix.at(i) == '/' || afterPrefix.at(i) == '?') {
@@ -24,13 +21,45 @@ std::optional<ClusterRoute> parseClusterRoute(const QByteArray &target)
     }
     const QByteArray encodedName = afterPrefix.left(nameEnd);
     if (encodedName.isEmpty())
+        return false;
+    *name = QString::fromUtf8(QByteArray::fromPercentEncoding(encodedName));
+    *pathAndQuery = afterPrefix.mid(nameEnd);
+    if (!pathAndQuery->startsWith('/'))
+        pathAndQuery->prepend('/');
+    return true;
+}
+
+} // namespace
+
+bool isAppTarget(const QByteArray &target)
+{
+    return target.startsWith(kAppsPrefix) || target == "/apps" || target.startsWith("/apps?");
+}
+
+std::optional<AppRoute> parseAppRoute(const QByteArray &target)
+{
+    if (!target.startsWith(kAppsPrefix))
+        return std::nullopt;
+    AppRoute route;
+    if (!splitNameAndPath(target.mid(kAppsPrefix.size()), &route.appName, &route.pathAndQuery))
+        return std::nullopt;
+    return route;
+}
+
+QByteArray appPathPrefix(const QString &appName)
+{
+    return kAppsPrefix + QUrl::toPercentEncoding(appName) + '/';
+}
+
+std::optional<ClusterRoute> parseClusterRoute(const QByteArray &target)
+{
+    if (!target.startsWith(kClustersPrefix))
         return std::nullopt;
 
     ClusterRoute route;
-    route.clusterName = QString::fromUtf8(QByteArray::fromPercentEncoding(encodedName));
-    route.pathAndQuery = afterPrefix.mid(nameEnd);
-    if (!route.pathAndQuery.startsWith('/'))
-        route.pathAndQuery.prepend('/');
+    if (!splitNameAndPath(
+            target.mid(kClustersPrefix.size()), &route.clusterName, &route.pathAndQuery))
+        return std::nullopt;
     return route;
 }
 

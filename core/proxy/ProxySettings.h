@@ -1,12 +1,15 @@
 #pragma once
 
+#include "BrowserSessions.h"
 #include "ProxyLimits.h"
+#include "UpstreamApp.h"
 #include "UpstreamCluster.h"
 
 #include <QByteArray>
 #include <QDateTime>
 #include <QString>
 #include <functional>
+#include <memory>
 #include <vector>
 
 namespace lamplighter {
@@ -20,6 +23,10 @@ struct ProxySettings {
     QString unavailableReason;  // why there is no token, for the 401 message; empty: signed out
     std::function<void()> idTokenExpired; // called when a request finds the token expired
     std::vector<UpstreamCluster> clusters;
+    std::vector<UpstreamApp> apps;
+    // Launch tickets and browser cookies. Connections consume tickets through this pointer,
+    // although they see the rest of the settings as const.
+    std::shared_ptr<BrowserSessions> browserSessions = std::make_shared<BrowserSessions>();
     ProxyLimits limits;
     quint16 port = 0; // the listening port, used to check Host and Origin
 
@@ -28,6 +35,15 @@ struct ProxySettings {
         for (const UpstreamCluster &cluster : clusters) {
             if (cluster.name == name)
                 return &cluster;
+        }
+        return nullptr;
+    }
+
+    const UpstreamApp *findApp(const QString &name) const
+    {
+        for (const UpstreamApp &app : apps) {
+            if (app.name == name)
+                return &app;
         }
         return nullptr;
     }

@@ -1,5 +1,6 @@
 #include "RequestAdmission.h"
 
+#include "AppAdmission.h"
 #include "ProxyHeaders.h"
 #include "ProxyRoute.h"
 #include "SessionKey.h"
@@ -28,20 +29,6 @@ bool namesThisProxy(const QByteArray &value, const QByteArray &scheme, quint16 p
     const QByteArray portSuffix = ':' + QByteArray::number(port);
     const QByteArray lower = value.toLower();
     return lower == scheme + "127.0.0.1" + portSuffix || lower == scheme + "localhost" + portSuffix;
-}
-
-bool hasDotSegmentOrFragment(const QByteArray &pathAndQuery)
-{
-    const qsizetype queryStart = pathAndQuery.indexOf('?');
-    const QByteArray path = queryStart < 0 ? pathAndQuery : pathAndQuery.left(queryStart);
-    if (pathAndQuery.contains('#'))
-        return true;
-    for (const QByteArray &segment : path.split('/')) {
-        const QByteArray decoded = QByteArray::fromPercentEncoding(segment);
-        if (decoded == "." || decoded == "..")
-            return true;
-    }
-    return false;
 }
 
 std::optional<RequestAdmission> checkHostAndOrigin(const HttpHead &request, quint16 port)
@@ -111,6 +98,38 @@ RequestAdmission clusterNotFound(const QString &clusterName, const ProxySettings
                   QStringLiteral("unknown cluster"));
 }
 
+// A CORS preflight asks whether a page of another origin may send a request. The proxy grants
+// CORS to no one, so it answers no before any other check.
+std::optional<RequestAdmission> checkPreflight(const HttpHead &request)
+{
+    if (request.method != "OPTIONS" || !request.contains("Access-Control-Request-Method"))
+        return std::nullopt;
+    return reject(403,
+                  QStringLiteral("The Lamplighter proxy does not grant cross-origin access."),
+                  QStringLiteral("CORS preflight"));
+}
+
+} // namespace
+
+RequestAdmission rejectWithStatus(int code, const QString &message, const QString &logReason)
+{
+    return reject(code, message, logReason);
+}
+
+bool hasDotSegmentOrFragment(const QByteArray &pathAndQuery)
+{
+    const qsizetype queryStart = pathAndQuery.indexOf('?');
+    const QByteArray path = queryStart < 0 ? pathAndQuery : pathAndQuery.left(queryStart);
+    if (pathAndQuery.contains('#'))
+        return true;
+    for (const QByteArray &segment : path.split('/')) {
+        const QByteArray decoded = QByteArray::fromPercentEncoding(segment);
+        if (decoded == "." || decoded == "..")
+            return true;
+    }
+    return false;
+}
+
 bool requestsUpgrade(const HttpHead &request)
 {
     return request.contains("Upgrade") || request.tokens("Connection").contains("upgrade") ||
@@ -148,13 +167,39 @@ std::optional<RequestAdmission> checkUpgrade(const HttpHead &request)
     return std::nullopt;
 }
 
-} // namespace
+std::optional<RequestAdmission> checkIdToken(const ProxySettings &settings, const QDateTime &now)
+{
+    if (settings.idToken.isEmpty() && !settings.unavailableReason.isEmpty())
+        return reject(401, settings.unavailableReason, QStringLiteral("no valid ID token"));
+    if (settings.idToken.isEmpty()) {
+        return reject(401,
+                      QStringLiteral("Not signed in to Lamplighter. Sign in from the tray icon or "
+                                     "run `lamplighter login`, then retry."),
+                      QStringLiteral("signed out"));
+    }
+    if (settings.idTokenExpiresAt.isValid() && now >= settings.idTokenExpiresAt) {
+        RequestAdmission admission =
+            reject(401,
+                   QStringLiteral("Lamplighter's ID token expired at %1 and is being refreshed. "
+                                  "Retry in a moment; `lamplighter status` shows the session.")
+                       .arg(settings.idTokenExpiresAt.toString(Qt::ISODate)),
+                   QStringLiteral("ID token expired"));
+        admission.idTokenExpired = true;
+        return admission;
+    }
+    return std::nullopt;
+}
 
 RequestAdmission
 admitRequest(const HttpHead &request, const ProxySettings &settings, const QDateTime &now)
 {
     if (std::optional<RequestAdmission> rejected = checkHostAndOrigin(request, settings.port))
         return *rejected;
+    if (std::optional<RequestAdmission> rejected = checkPreflight(request))
+        return *rejected;
+    // Browsers reach apps with a cookie, never with the session key.
+    if (isAppTarget(request.target))
+        return admitAppRequest(request, settings, now);
     if (std::optional<RequestAdmission> rejected = checkSessionKeyOf(request, settings))
         return *rejected;
 
@@ -184,24 +229,8 @@ admitRequest(const HttpHead &request, const ProxySettings &settings, const QDate
             return *rejected;
     }
 
-    if (settings.idToken.isEmpty() && !settings.unavailableReason.isEmpty())
-        return reject(401, settings.unavailableReason, QStringLiteral("no valid ID token"));
-    if (settings.idToken.isEmpty()) {
-        return reject(401,
-                      QStringLiteral("Not signed in to Lamplighter. Sign in from the tray icon or "
-                                     "run `lamplighter login`, then retry."),
-                      QStringLiteral("signed out"));
-    }
-    if (settings.idTokenExpiresAt.isValid() && now >= settings.idTokenExpiresAt) {
-        RequestAdmission admission =
-            reject(401,
-                   QStringLiteral("Lamplighter's ID token expired at %1 and is being refreshed. "
-                                  "Retry in a moment; `lamplighter status` shows the session.")
-                       .arg(settings.idTokenExpiresAt.toString(Qt::ISODate)),
-                   QStringLiteral("ID token expired"));
-        admission.idTokenExpired = true;
-        return admission;
-    }
+    if (std::optional<RequestAdmission> rejected = checkIdToken(settings, now))
+        return *rejected;
 
     RequestAdmission admission;
     admission.cluster = cluster;

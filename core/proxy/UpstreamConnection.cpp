@@ -1,6 +1,7 @@
 #include "UpstreamConnection.h"
 
 #include "Logging.h"
+#include "SocketReading.h"
 
 #include <QSslCipher>
 #include <QSslConfiguration>
@@ -194,7 +195,7 @@ void UpstreamConnection::readResponse()
     }
     while (!m_closed && !m_readingPaused) {
         if (m_unparsed.isEmpty()) {
-            m_unparsed = m_socket->read(kReadChunkBytes);
+            m_unparsed = readAvailable(m_socket, kReadChunkBytes);
             if (m_unparsed.isEmpty())
                 break;
         }
@@ -208,6 +209,8 @@ void UpstreamConnection::readResponse()
         }
         const qsizetype consumed = m_parser.parse(m_unparsed);
         m_unparsed.remove(0, consumed);
+        if (m_unparsed.isEmpty())
+            m_unparsed.clear(); // frees the buffer of a connection that goes quiet
         if (!handleParsedResponse())
             return;
     }
@@ -296,7 +299,7 @@ void UpstreamConnection::readTunnel()
         QByteArray data;
         data.swap(m_unparsed);
         if (data.isEmpty())
-            data = m_socket->read(kReadChunkBytes);
+            data = readAvailable(m_socket, kReadChunkBytes);
         if (data.isEmpty())
             break;
         Q_EMIT tunnelDataReceived(data);

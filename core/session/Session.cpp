@@ -103,6 +103,26 @@ Result<QByteArray> makeSessionKey()
     return bytes.toBase64(QByteArray::Base64UrlEncoding | QByteArray::OmitTrailingEquals);
 }
 
+// Returns the apps for the local proxy. An app configured without a CA is trusted through the
+// system's CA store, as a cluster is.
+std::vector<UpstreamApp> upstreamApps(const std::vector<AppConfig> &apps)
+{
+    std::vector<UpstreamApp> upstreams;
+    for (const AppConfig &app : apps) {
+        const QList<QSslCertificate> trusted = app.caCertificates.isEmpty()
+                                                   ? QSslConfiguration::systemCaCertificates()
+                                                   : app.caCertificates;
+        UpstreamApp upstream;
+        upstream.name = app.name;
+        upstream.upstream =
+            UpstreamCluster{QStringLiteral("apps/") + app.name, app.upstream, trusted};
+        upstream.injectToken = app.injectToken;
+        upstream.tokenHeader = app.tokenHeader;
+        upstreams.push_back(upstream);
+    }
+    return upstreams;
+}
+
 } // namespace
 
 struct Session::Private {
@@ -243,6 +263,7 @@ Status Session::Private::listenAndWriteKubeconfig(const LocalCertificate &certif
         upstreams.push_back({cluster.name, cluster.server, trusted});
     }
     proxy->setClusters(std::move(upstreams));
+    proxy->setApps(upstreamApps(config.apps));
     const Status listening = proxy->listen(config.proxy.port);
     if (!listening)
         return listening;
@@ -466,9 +487,22 @@ void Session::cancelSignIn()
         d->loginJob->cancel();
 }
 
+Result<QUrl> Session::createLaunchUrl(const QString &appName)
+{
+    if (!d->proxy || d->proxy->port() == 0)
+        return Error{QStringLiteral("The local proxy is not running, so apps cannot be opened. "
+                                    "Start Lamplighter with the proxy enabled.")};
+    Result<QByteArray> ticket = d->proxy->createLaunchTicket(appName);
+    if (!ticket)
+        return ticket.error();
+    return d->proxy->launchUrl(appName, ticket.value());
+}
+
 void Session::signOut()
 {
     cancelSignIn();
+    if (d->proxy)
+        d->proxy->endBrowserSessions();
     d->forgetTokens();
     qCInfo(lcSession) << "Signed out";
     d->setState(State::SignedOut);

@@ -57,6 +57,9 @@ public:
     bool tokensInMemoryOnly() const;
     QString kubeconfigPath() const;
     quint16 proxyPort() const;
+    // Creates a one-time launch URL that opens an app of the configuration in a browser. The URL
+    // contains a secret ticket, so it must not be logged or shown.
+    Result<QUrl> createLaunchUrl(const QString &appName);
 
     static QString stateName(State state);
 

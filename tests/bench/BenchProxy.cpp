@@ -12,7 +12,6 @@
 #include <QSaveFile>
 #include <QSslCertificate>
 #include <QUrl>
-
 #include <cstdio>
 
 using namespace lamplighter;
@@ -38,11 +37,13 @@ int main(int argc, char *argv[])
                        "benchmarks. Environment: LAMPLIGHTER_BENCH_SESSION_KEY (required), "
                        "LAMPLIGHTER_BENCH_ID_TOKEN (default: a fixed placeholder)."));
     parser.addHelpOption();
-    const QCommandLineOption upstreamOption(
-        QStringLiteral("upstream"), QStringLiteral("The cluster's https URL."), QStringLiteral("URL"));
-    const QCommandLineOption caOption(QStringLiteral("ca"),
-                                      QStringLiteral("PEM file with the cluster's CA certificates."),
-                                      QStringLiteral("FILE"));
+    const QCommandLineOption upstreamOption(QStringLiteral("upstream"),
+                                            QStringLiteral("The cluster's https URL."),
+                                            QStringLiteral("URL"));
+    const QCommandLineOption caOption(
+        QStringLiteral("ca"),
+        QStringLiteral("PEM file with the cluster's CA certificates."),
+        QStringLiteral("FILE"));
     const QCommandLineOption portFileOption(
         QStringLiteral("port-file"),
         QStringLiteral("File to write the listening port to once the proxy listens."),

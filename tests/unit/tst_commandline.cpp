@@ -16,6 +16,7 @@ private Q_SLOTS:
     void invalid();
     void configOptionWinsOverEnvironment();
     void helpPerCommand();
+    void openTakesAppName();
 };
 
 void TestCommandLine::commands_data()
@@ -28,6 +29,8 @@ void TestCommandLine::commands_data()
     QTest::newRow("logout") << QStringList{QStringLiteral("logout")} << Command::Logout;
     QTest::newRow("status") << QStringList{QStringLiteral("status")} << Command::Status;
     QTest::newRow("kubeconfig") << QStringList{QStringLiteral("kubeconfig")} << Command::Kubeconfig;
+    QTest::newRow("open") << QStringList{QStringLiteral("open"), QStringLiteral("headlamp")}
+                          << Command::Open;
     QTest::newRow("option before command") << QStringList{QStringLiteral("--config"),
                                                           QStringLiteral("/c.yaml"),
                                                           QStringLiteral("status")}
@@ -53,6 +56,11 @@ void TestCommandLine::invalid_data()
         << QStringList{QStringLiteral("signin")} << QStringLiteral("Unknown command \"signin\"");
     QTest::newRow("extra argument") << QStringList{QStringLiteral("status"), QStringLiteral("now")}
                                     << QStringLiteral("takes no arguments, got \"now\"");
+    QTest::newRow("open without app")
+        << QStringList{QStringLiteral("open")} << QStringLiteral("takes one argument");
+    QTest::newRow("open with two apps")
+        << QStringList{QStringLiteral("open"), QStringLiteral("a"), QStringLiteral("b")}
+        << QStringLiteral("takes one argument");
     QTest::newRow("unknown option")
         << QStringList{QStringLiteral("--verbose")} << QStringLiteral("verbose");
     QTest::newRow("config without value")
@@ -90,6 +98,18 @@ void TestCommandLine::helpPerCommand()
     QVERIFY2(login.helpText.contains(QStringLiteral("Usage: lamplighter login")),
              qPrintable(login.helpText));
     QVERIFY(login.helpText.contains(QStringLiteral("Sign in through the browser")));
+}
+
+void TestCommandLine::openTakesAppName()
+{
+    const Invocation open = parseCommandLine({QStringLiteral("open"), QStringLiteral("headlamp")});
+    QCOMPARE(open.appName, QStringLiteral("headlamp"));
+
+    const Invocation help = parseCommandLine({QStringLiteral("open"), QStringLiteral("--help")});
+    QVERIFY2(help.errorMessage.isEmpty(), qPrintable(help.errorMessage));
+    QVERIFY(help.helpRequested);
+    QVERIFY2(help.helpText.contains(QStringLiteral("Usage: lamplighter open APP")),
+             qPrintable(help.helpText));
 }
 
 QTEST_GUILESS_MAIN(TestCommandLine)

@@ -1,11 +1,10 @@
 #include "session/ControlChannel.h"
 
+#include <QDir>
 #include <QFile>
 #include <QLocalSocket>
 #include <QTemporaryDir>
 #include <QTest>
-#include <QDir>
-
 #include <future>
 #include <unistd.h>
 

@@ -261,6 +261,7 @@ private Q_SLOTS:
     void bytesAfterRequestHeadForwarded();
     void clientCloseEndsTunnel();
     void slowTunnelReaderBounded();
+    void appWebSocketTunnelEchoes();
 
 private:
     QByteArray upgradeRequest(const QByteArray &path,
@@ -568,6 +569,56 @@ void TestProxyUpgrade::slowTunnelReaderBounded()
     QVERIFY(QTest::qWaitFor([&] { return m_upstream->floodBytes() > written + 8 * 1024 * 1024; },
                             30000));
     QVERIFY(!client->received().isEmpty());
+}
+
+// A browser's WebSocket to an app goes through the same tunnel, authenticated by the session
+// cookie and carrying the injected ID token instead of the cookie.
+void TestProxyUpgrade::appWebSocketTunnelEchoes()
+{
+    UpstreamApp app;
+    app.name = QStringLiteral("headlamp");
+    app.upstream = m_upstream->cluster();
+    app.injectToken = true;
+    m_proxy->setApps({app});
+
+    const Result<QByteArray> ticket = m_proxy->createLaunchTicket(app.name);
+    QVERIFY(ticket.ok());
+    TestHttpClient launch(m_proxyCertificate.certificate);
+    QVERIFY(launch.connectToProxy(m_proxy->port()));
+    launch.send(TestHttpClient::request(
+        "GET", "/apps/headlamp/?ticket=" + ticket.value(), m_proxy->port(), {}));
+    const std::optional<TestResponse> redirect = launch.waitForResponse();
+    QVERIFY(redirect);
+    QCOMPARE(redirect->head.statusCode, 303);
+    const QByteArray setCookie = redirect->head.value("Set-Cookie");
+    const QByteArray cookie = setCookie.left(setCookie.indexOf(';'));
+
+    TunnelClient client(m_proxyCertificate.certificate);
+    QVERIFY(client.connectToProxy(m_proxy->port()));
+    client.send(TestHttpClient::request(
+        "GET",
+        "/apps/headlamp/tunnel/echo",
+        m_proxy->port(),
+        {},
+        {"Connection: Upgrade",
+         "Upgrade: websocket",
+         "Sec-WebSocket-Version: 13",
+         "Sec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==",
+         "Sec-WebSocket-Protocol: " + kBearerSubprotocol + ", v5.channel.k8s.io",
+         "Origin: https://127.0.0.1:" + QByteArray::number(m_proxy->port()),
+         "Cookie: " + cookie}));
+    const QByteArray head = client.waitForHead();
+    QVERIFY2(head.startsWith("HTTP/1.1 101 "), head.constData());
+    QVERIFY(client.waitForReceived(kServerGreeting));
+    client.send("ping from the browser");
+    QVERIFY(client.waitForReceived(kServerGreeting + "ping from the browser"));
+
+    QCOMPARE(m_upstream->requests().size(), 1);
+    const HttpHead &request = m_upstream->requests().first();
+    QCOMPARE(request.target, QByteArray("/tunnel/echo"));
+    QCOMPARE(request.values("Authorization"), QList<QByteArray>{"Bearer " + kIdToken});
+    QCOMPARE(request.value("Sec-WebSocket-Protocol"), QByteArray("v5.channel.k8s.io"));
+    QVERIFY(!request.contains("Cookie"));
 }
 
 QTEST_GUILESS_MAIN(TestProxyUpgrade)

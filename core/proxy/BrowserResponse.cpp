@@ -1,0 +1,28 @@
+#include "BrowserResponse.h"
+
+#include <http_parser.h>
+
+namespace lamplighter {
+
+QByteArray BrowserResponse::toHttpResponse(bool closeConnection) const
+{
+    const QByteArray body = message.isEmpty() ? QByteArray() : message.toUtf8() + '\n';
+    QByteArray response = "HTTP/1.1 " + QByteArray::number(code) + ' ' +
+                          http_status_str(static_cast<http_status>(code)) + "\r\n";
+    if (!body.isEmpty())
+        response += "Content-Type: text/plain; charset=utf-8\r\n";
+    response += "Cache-Control: no-store\r\n";
+    response += "X-Content-Type-Options: nosniff\r\n";
+    // The launch ticket is in the URL of the page that receives the redirect.
+    response += "Referrer-Policy: no-referrer\r\n";
+    for (const HttpHeader &header : headers)
+        response += header.name + ": " + header.value + "\r\n";
+    response += "Content-Length: " + QByteArray::number(body.size()) + "\r\n";
+    if (closeConnection)
+        response += "Connection: close\r\n";
+    response += "\r\n";
+    response += body;
+    return response;
+}
+
+} // namespace lamplighter
