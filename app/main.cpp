@@ -149,8 +149,8 @@ int runTray(const Invocation &invocation, int argc, char *argv[])
     return app.exec();
 }
 
-// Opens url with xdg-open, which needs no GUI application object in this process; without it,
-// asks the person to open the URL themselves, as command-line OAuth clients do.
+// Opens url with xdg-open, which needs no GUI application object in this process. Without
+// xdg-open, prints the URL for the person to open, as command-line OAuth clients do.
 bool openUrlWithoutDesktopSession(const QUrl &url)
 {
     if (QProcess::startDetached(QStringLiteral("xdg-open"), {url.toString(QUrl::FullyEncoded)}))
@@ -262,7 +262,7 @@ int runCommand(const Invocation &invocation, int argc, char *argv[])
     const QString socketPath = defaultControlSocketPath();
     if (invocation.command == Invocation::Command::Kubeconfig) {
         QCoreApplication app(argc, argv);
-        // The running instance knows where it wrote the file, whatever this shell's XDG paths.
+        // The running instance returns the path it wrote, whatever this shell's XDG paths are.
         const Result<QJsonObject> reply = sendControlRequest(
             socketPath, {{QStringLiteral("command"), QStringLiteral("status")}}, statusTimeoutMs);
         const QString running =

@@ -632,7 +632,7 @@ Result<Config> loadConfig(const QString &path)
                                              "the blocks \"oidc\" and \"clusters\""));
 
     // The top-level blocks of an OpenUnison values file are accepted unread, so that a copy of
-    // one can serve as the configuration; any other unknown block is most likely a typo.
+    // one can serve as the configuration. Any other unknown block is most likely a typo.
     const Status blocks = reader.rejectUnknownKeys(root,
                                                    {"oidc",
                                                     "clusters",

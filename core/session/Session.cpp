@@ -205,29 +205,30 @@ void Session::Private::loadCertificate(std::function<void(Result<LocalCertificat
     store.read(proxyKeyEntry, [this, done](Result<std::optional<QByteArray>> key) {
         QFile file(proxyCertificatePath());
         if (key.ok() && key->has_value() && file.open(QIODevice::ReadOnly)) {
-            Result<LocalCertificate> kept = LocalCertificate::fromPem(file.readAll(), **key);
-            if (kept && !kept->needsRenewal(QDateTime::currentDateTimeUtc())) {
-                done(std::move(kept));
+            Result<LocalCertificate> stored = LocalCertificate::fromPem(file.readAll(), **key);
+            if (stored && !stored->needsRenewal(QDateTime::currentDateTimeUtc())) {
+                done(std::move(stored));
                 return;
             }
             qCInfo(lcTls) << "Replacing the proxy's certificate:"
-                          << (kept ? QStringLiteral("it expires soon") : kept.errorMessage());
+                          << (stored ? QStringLiteral("it expires soon") : stored.errorMessage());
         }
 
-        Result<LocalCertificate> made = LocalCertificate::generate(QDateTime::currentDateTimeUtc());
-        if (!made) {
-            done(std::move(made));
+        Result<LocalCertificate> generated =
+            LocalCertificate::generate(QDateTime::currentDateTimeUtc());
+        if (!generated) {
+            done(std::move(generated));
             return;
         }
         QDir().mkpath(QFileInfo(proxyCertificatePath()).absolutePath());
         QSaveFile output(proxyCertificatePath());
-        if (!output.open(QIODevice::WriteOnly) || output.write(made->certificatePem()) < 0 ||
+        if (!output.open(QIODevice::WriteOnly) || output.write(generated->certificatePem()) < 0 ||
             !output.commit()) {
             done(Error{QStringLiteral("Failed to write the proxy's certificate to %1: %2")
                            .arg(proxyCertificatePath(), output.errorString())});
             return;
         }
-        const LocalCertificate certificate = made.value();
+        const LocalCertificate certificate = generated.value();
         store.write(proxyKeyEntry, certificate.privateKeyPem(), [done, certificate](Status stored) {
             if (!stored) {
                 done(stored.error());
