@@ -183,6 +183,15 @@ admitAppRequest(const HttpHead &request, const ProxySettings &settings, const QD
     if (!app)
         return appNotFound(route->appName, settings);
 
+    // Browsers count other ports of 127.0.0.1 as the same site and send the SameSite=Strict
+    // cookie with requests that pages there start; Sec-Fetch-Site tells those apart.
+    const QByteArray fetchSite = request.value("Sec-Fetch-Site").toLower();
+    if (!fetchSite.isEmpty() && fetchSite != "same-origin" && fetchSite != "none")
+        return respond(403,
+                       QStringLiteral("Apps accept only requests from their own pages or from "
+                                      "a link opened with `lamplighter open`."),
+                       QStringLiteral("request from another site"));
+
     if (const std::optional<QByteArray> ticket = ticketOf(route->pathAndQuery))
         return redeemTicket(request, *route, *ticket, settings);
     if (std::optional<RequestAdmission> rejected =

@@ -103,6 +103,11 @@ QUrl LocalProxy::launchUrl(const QString &appName, const QByteArray &ticket) con
 void LocalProxy::endBrowserSessions()
 {
     m_settings->browserSessions->clear();
+    // Open tunnels were admitted with the old credentials, so they end too.
+    const QList<ProxyConnection *> connections =
+        findChildren<ProxyConnection *>(QString(), Qt::FindDirectChildrenOnly);
+    for (ProxyConnection *connection : connections)
+        connection->abort();
 }
 
 void LocalProxy::setIdToken(const QByteArray &idToken, const QDateTime &expiresAt)

@@ -45,7 +45,7 @@ public:
     // Returns https://127.0.0.1:<port>/apps/<name>/?ticket=<ticket>.
     QUrl launchUrl(const QString &appName, const QByteArray &ticket) const;
     // Forgets every launch ticket and browser session cookie, so that browsers must open the
-    // apps again with a new ticket.
+    // apps again with a new ticket, and closes every open client connection, tunnels included.
     void endBrowserSessions();
     // Sets the ID token forwarded from the next request on, on open connections too. An empty
     // token means signed out: requests are rejected with 401 until a token is set. Once

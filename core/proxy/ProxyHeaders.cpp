@@ -2,6 +2,7 @@
 
 #include "ProxyRoute.h"
 
+#include <algorithm>
 #include <array>
 
 namespace lamplighter {
@@ -72,6 +73,13 @@ HttpHead forwardedHead(const HttpHead &request,
     removeHopByHopHeaders(upstream);
     upstream.removeAll("Authorization");
     upstream.removeAllWithPrefix("impersonate-");
+    // CGI-style servers read "Impersonate_User" as "Impersonate-User", so no header name with an
+    // underscore passes, as nginx does by default.
+    upstream.headers.erase(
+        std::remove_if(upstream.headers.begin(),
+                       upstream.headers.end(),
+                       [](const HttpHeader &header) { return header.name.contains('_'); }),
+        upstream.headers.end());
     upstream.removeAll("Host");
     upstream.removeAll("Content-Length");
 
@@ -94,7 +102,9 @@ HttpHead forwardedHead(const HttpHead &request,
 // Headlamp's token cookies (headlamp-auth-<cluster>.<chunk>).
 bool isWithheldCookie(const QByteArray &name)
 {
-    return name == kBrowserSessionCookieName || name.startsWith("headlamp-auth-");
+    const QByteArray lower = name.toLower();
+    return lower == QByteArray(kBrowserSessionCookieName).toLower() ||
+           lower.startsWith("headlamp-auth-");
 }
 
 // Rewrites the Cookie fields as one field without the withheld cookies, or none when nothing
@@ -116,6 +126,12 @@ void removeWithheldCookies(HttpHead &head)
     head.removeAll("Cookie");
     if (!kept.isEmpty())
         head.append("Cookie", kept.join("; "));
+}
+
+QByteArray setCookieName(const QByteArray &value)
+{
+    const qsizetype equals = value.indexOf('=');
+    return (equals < 0 ? value : value.left(equals)).trimmed();
 }
 
 } // namespace
@@ -152,6 +168,18 @@ clientResponseHead(const HttpHead &response, HttpBodyFraming clientFraming, bool
     HttpHead client = response;
     removeHopByHopHeaders(client);
     client.removeAllWithPrefix("access-control-");
+    // An app must not replace the proxy's own session cookie in the browser.
+    client.headers.erase(
+        std::remove_if(client.headers.begin(),
+                       client.headers.end(),
+                       [](const HttpHeader &header) {
+                           return header.name.toLower() == "set-cookie" &&
+                                  setCookieName(header.value).toLower() ==
+                                      QByteArray(kBrowserSessionCookieName).toLower();
+                       }),
+        client.headers.end());
+    // Pages of other loopback ports must not frame anything served through the proxy.
+    client.append("Content-Security-Policy", "frame-ancestors 'self'");
     if (clientFraming != HttpBodyFraming::None)
         client.removeAll("Content-Length");
     if (clientFraming == HttpBodyFraming::ContentLength)

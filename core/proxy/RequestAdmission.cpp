@@ -122,10 +122,22 @@ bool hasDotSegmentOrFragment(const QByteArray &pathAndQuery)
     const QByteArray path = queryStart < 0 ? pathAndQuery : pathAndQuery.left(queryStart);
     if (pathAndQuery.contains('#'))
         return true;
+    if (path.contains('\\'))
+        return true;
     for (const QByteArray &segment : path.split('/')) {
-        const QByteArray decoded = QByteArray::fromPercentEncoding(segment);
-        if (decoded == "." || decoded == "..")
+        // Servers that decode twice, or decode "/" and "\\" before resolving dot segments, or
+        // read ";" as the start of path parameters, would see a dot segment in these too.
+        const QByteArray once = QByteArray::fromPercentEncoding(segment);
+        const QByteArray twice = QByteArray::fromPercentEncoding(once);
+        if (once.contains('/') || once.contains('\\') || twice.contains('/') ||
+            twice.contains('\\'))
             return true;
+        for (const QByteArray &decoded : {once, twice}) {
+            const QByteArray beforeParameters =
+                decoded.left(decoded.indexOf(';') < 0 ? decoded.size() : decoded.indexOf(';'));
+            if (beforeParameters == "." || beforeParameters == "..")
+                return true;
+        }
     }
     return false;
 }

@@ -127,6 +127,13 @@ private:
             m_server->m_largeBodyBytesWritten = 0;
             m_writingLargeBody = true;
             writeLargeBody();
+        } else if (path.endsWith("/set-cookies")) {
+            m_socket->write(responseHead("200 OK",
+                                         {"Content-Type: text/plain",
+                                          "Content-Length: 2",
+                                          "Set-Cookie: lamplighter-session=forged; Path=/",
+                                          "Set-Cookie: theme=dark; Path=/"}) +
+                            "ok");
         } else if (path == "/close") {
             m_socket->write(
                 responseHead(

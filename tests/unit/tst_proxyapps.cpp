@@ -60,6 +60,11 @@ private Q_SLOTS:
     void ownOriginAccepted();
     void noCorsHeaderSent();
     void endedSessionsRejected();
+    void appCannotSetSessionCookie();
+    void crossSiteRequestRejected_data();
+    void crossSiteRequestRejected();
+    void encodedDotSegmentRejected_data();
+    void encodedDotSegmentRejected();
 
 private:
     void setApps(bool injectToken, AppTokenHeader tokenHeader);
@@ -328,6 +333,12 @@ void TestProxyApps::forwardedHeaders_data()
         << QList<QByteArray>{"Cookie: headlamp-auth-main.0=stolen; theme=dark",
                              "Cookie: headlamp-auth-main.1=rest"}
         << QByteArray("Cookie") << QList<QByteArray>{"theme=dark"};
+    QTest::newRow("headlamp cookie in other case dropped")
+        << QList<QByteArray>{"Cookie: Headlamp-Auth-main.0=stolen; theme=dark"}
+        << QByteArray("Cookie") << QList<QByteArray>{"theme=dark"};
+    QTest::newRow("underscore look-alike dropped")
+        << QList<QByteArray>{"Impersonate_User: admin"} << QByteArray("Impersonate_User")
+        << QList<QByteArray>{};
     QTest::newRow("host names upstream")
         << QList<QByteArray>{} << QByteArray("Host") << QList<QByteArray>{"127.0.0.1:PORT"};
     QTest::newRow("other header kept") << QList<QByteArray>{"Accept-Language: de"}
@@ -499,6 +510,65 @@ void TestProxyApps::endedSessionsRejected()
     const std::optional<TestResponse> launch = openWithTicket(kAppName, ticket.value());
     QVERIFY(launch);
     QCOMPARE(launch->head.statusCode, 401);
+    QCOMPARE(m_upstream->requests().size(), 0);
+}
+
+void TestProxyApps::appCannotSetSessionCookie()
+{
+    const QByteArray cookie = openSession();
+    QVERIFY(!cookie.isEmpty());
+    const std::optional<TestResponse> response =
+        roundTrip(appRequest("GET", "/apps/headlamp/set-cookies", {"Cookie: " + cookie}));
+    QVERIFY(response);
+    QCOMPARE(response->head.statusCode, 200);
+    QCOMPARE(response->head.values("Set-Cookie"), QList<QByteArray>{"theme=dark; Path=/"});
+    QCOMPARE(response->head.value("Content-Security-Policy"), QByteArray("frame-ancestors 'self'"));
+}
+
+void TestProxyApps::crossSiteRequestRejected_data()
+{
+    QTest::addColumn<QByteArray>("fetchSite");
+    QTest::addColumn<int>("status");
+
+    QTest::newRow("same origin") << QByteArray("same-origin") << 200;
+    QTest::newRow("typed or opened") << QByteArray("none") << 200;
+    QTest::newRow("other loopback port") << QByteArray("same-site") << 403;
+    QTest::newRow("other site") << QByteArray("cross-site") << 403;
+}
+
+void TestProxyApps::crossSiteRequestRejected()
+{
+    QFETCH(QByteArray, fetchSite);
+    QFETCH(int, status);
+    const QByteArray cookie = openSession();
+    QVERIFY(!cookie.isEmpty());
+    const std::optional<TestResponse> response = roundTrip(appRequest(
+        "GET", "/apps/headlamp/api", {"Cookie: " + cookie, "Sec-Fetch-Site: " + fetchSite}));
+    QVERIFY(response);
+    QCOMPARE(response->head.statusCode, status);
+    QCOMPARE(m_upstream->requests().size(), status == 200 ? 1 : 0);
+}
+
+void TestProxyApps::encodedDotSegmentRejected_data()
+{
+    QTest::addColumn<QByteArray>("target");
+
+    QTest::newRow("encoded slash") << QByteArray("/apps/headlamp/..%2F..%2Fadmin");
+    QTest::newRow("encoded backslash") << QByteArray("/apps/headlamp/..%5C..%5Cadmin");
+    QTest::newRow("backslash") << QByteArray("/apps/headlamp/..\\..\\admin");
+    QTest::newRow("path parameter") << QByteArray("/apps/headlamp/..;/admin");
+    QTest::newRow("double encoded") << QByteArray("/apps/headlamp/%252e%252e/admin");
+}
+
+void TestProxyApps::encodedDotSegmentRejected()
+{
+    QFETCH(QByteArray, target);
+    const QByteArray cookie = openSession();
+    QVERIFY(!cookie.isEmpty());
+    const std::optional<TestResponse> response =
+        roundTrip(appRequest("GET", target, {"Cookie: " + cookie}));
+    QVERIFY(response);
+    QCOMPARE(response->head.statusCode, 400);
     QCOMPARE(m_upstream->requests().size(), 0);
 }
 

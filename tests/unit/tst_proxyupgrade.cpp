@@ -260,6 +260,7 @@ private Q_SLOTS:
     void upgradeWithoutSessionKeyRejected();
     void bytesAfterRequestHeadForwarded();
     void clientCloseEndsTunnel();
+    void signOutEndsTunnel();
     void slowTunnelReaderBounded();
     void appWebSocketTunnelEchoes();
 
@@ -541,6 +542,17 @@ void TestProxyUpgrade::clientCloseEndsTunnel()
     client->close();
     QVERIFY(QTest::qWaitFor([this] { return m_upstream->tunnelClosed(); }, 10000));
     QCOMPARE(m_upstream->tunnelBytes(), QByteArray("last words"));
+}
+
+void TestProxyUpgrade::signOutEndsTunnel()
+{
+    const std::unique_ptr<TunnelClient> client = openTunnel("/tunnel/echo", "websocket");
+    QVERIFY(client);
+    QVERIFY(client->waitForHead().startsWith("HTTP/1.1 101 "));
+    QVERIFY(client->waitForReceived(kServerGreeting));
+
+    m_proxy->endBrowserSessions();
+    QVERIFY(QTest::qWaitFor([this] { return m_upstream->tunnelClosed(); }, 10000));
 }
 
 void TestProxyUpgrade::slowTunnelReaderBounded()
