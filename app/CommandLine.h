@@ -5,7 +5,7 @@
 
 namespace lamplighter {
 
-// What the person asked for on the command line.
+// The command and options the person gave on the command line.
 struct Invocation {
     enum class Command { Tray, Login, Logout, Status, Kubeconfig, Open };
     Command command = Command::Tray;

@@ -114,7 +114,8 @@ int runTray(const Invocation &invocation, int argc, char *argv[])
     QDir().mkpath(QFileInfo(lockPath).absolutePath());
     QLockFile instanceLock(lockPath);
     if (!instanceLock.tryLock(0)) {
-        printError(QStringLiteral("Lamplighter is already running (it holds %1).").arg(lockPath));
+        printError(QStringLiteral("Lamplighter is already running: the lock file %1 is taken.")
+                       .arg(lockPath));
         return exitFailure;
     }
 

@@ -23,7 +23,7 @@ struct ProviderConfig {
     QList<QSslCertificate> caCertificates; // read from caFile
 };
 
-// How a cluster learns who the person is.
+// The way a cluster learns who the person is.
 enum class ClusterMode {
     Oidc,          // the API server validates the ID token itself
     Impersonation, // a cluster proxy validates it and impersonates the person

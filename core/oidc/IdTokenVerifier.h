@@ -19,7 +19,7 @@ namespace lamplighter {
 
 class JsonWebKeySet;
 
-// What an ID token must satisfy besides its signature (OpenID Connect Core 1.0, 3.1.3.7).
+// The claims an ID token must carry besides a valid signature (OpenID Connect Core 1.0, 3.1.3.7).
 struct IdTokenExpectations {
     QString issuer;                  // "iss" must equal it exactly
     QString clientId;                // must be in "aud"; "azp", when present, must equal it

@@ -183,8 +183,8 @@ admitAppRequest(const HttpHead &request, const ProxySettings &settings, const QD
     if (!app)
         return appNotFound(route->appName, settings);
 
-    // Browsers count other ports of 127.0.0.1 as the same site and send the SameSite=Strict
-    // cookie with requests that pages there start; Sec-Fetch-Site tells those apart.
+    // Browsers count other ports of 127.0.0.1 as the same site, so they send the SameSite=Strict
+    // cookie with requests that pages there start. Sec-Fetch-Site distinguishes those requests.
     const QByteArray fetchSite = request.value("Sec-Fetch-Site").toLower();
     if (!fetchSite.isEmpty() && fetchSite != "same-origin" && fetchSite != "none")
         return respond(403,

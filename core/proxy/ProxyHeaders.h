@@ -15,8 +15,8 @@ inline constexpr char kBrowserSessionCookieName[] = "lamplighter-session";
 // TE, Trailer, Transfer-Encoding and Upgrade. Content-Length stays.
 void removeHopByHopHeaders(HttpHead &head);
 
-// Returns true when `request` asks to switch protocols: it has an Upgrade field and "upgrade"
-// among the Connection tokens (RFC 9110, section 7.8).
+// Returns true when `request` requests a protocol switch, because it has an Upgrade field and
+// "upgrade" among the Connection tokens (RFC 9110, section 7.8).
 bool isUpgradeRequest(const HttpHead &request);
 
 // Builds the head to send to a cluster from a client's request. The client's Authorization and

@@ -23,8 +23,8 @@ struct ProxyLimits {
     // Maximum time for a client's TLS handshake. A connection still in its handshake counts
     // against the listener's backlog, so a short limit keeps stalled handshakes from blocking it.
     std::chrono::milliseconds clientHandshakeTimeout{10000};
-    // Maximum client connections open at once, watches included; more are closed on accept so
-    // that the process keeps file descriptors for the connections to the clusters.
+    // Maximum client connections open at once, watches included. More are closed on accept, so
+    // the process keeps file descriptors for the connections to the clusters.
     int maxClientConnections = 4096;
     // Maximum connections accepted but still in their TLS handshake.
     int maxPendingHandshakes = 256;

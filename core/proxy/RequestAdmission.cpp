@@ -98,8 +98,8 @@ RequestAdmission clusterNotFound(const QString &clusterName, const ProxySettings
                   QStringLiteral("unknown cluster"));
 }
 
-// A CORS preflight asks whether a page of another origin may send a request. The proxy grants
-// CORS to no one, so it answers no before any other check.
+// A CORS preflight requests permission for a page of another origin to send a request. The proxy
+// grants CORS to no one, so it rejects a preflight before any other check.
 std::optional<RequestAdmission> checkPreflight(const HttpHead &request)
 {
     if (request.method != "OPTIONS" || !request.contains("Access-Control-Request-Method"))

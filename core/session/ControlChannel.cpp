@@ -23,7 +23,7 @@ QByteArray toLine(const QJsonObject &object)
 
 // Creates folder, or accepts an existing one, only when it belongs to this user and no one else
 // can open it. Under a shared /tmp another user could otherwise create the folder first and
-// answer this user's commands.
+// reply to this user's commands.
 Status preparePrivateFolder(const QString &folder)
 {
     if (!QDir().mkpath(folder))

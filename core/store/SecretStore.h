@@ -12,9 +12,9 @@
 namespace lamplighter {
 
 // Keeps secrets (tokens, the proxy's private key) in the operating system's keychain through
-// QtKeychain, under one service name. When no keychain service answers, it keeps them in memory
-// for the rest of this run, says so once through keychainUnavailable(), and never writes them to
-// a file. QtKeychain's own plain-file fallback stays off.
+// QtKeychain, under one service name. When no keychain service responds, it keeps them in memory
+// for the rest of this run, reports that once through keychainUnavailable(), and never writes them
+// to a file. QtKeychain's own plain-file fallback stays off.
 class SecretStore : public QObject {
     Q_OBJECT
 public:

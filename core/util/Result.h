@@ -13,7 +13,7 @@ struct Error {
     QString message;
 };
 
-// The value of an operation that can fail, or the Error that says why it failed.
+// The value of an operation that can fail, or the Error that explains why it failed.
 template <typename T>
 class Result {
 public:
