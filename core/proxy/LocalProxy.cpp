@@ -4,38 +4,40 @@
 #include "ProxyConnection.h"
 #include "ProxyRoute.h"
 #include "ProxySettings.h"
+#include "tls/TlsSocket.h"
 #include "util/Redact.h"
 
-#include <QSslConfiguration>
-#include <QSslServer>
-#include <QSslSocket>
 #include <QStringList>
+#include <QTcpServer>
+#include <QTimer>
+#include <unistd.h>
 
 namespace lamplighter {
 
+// A listener that hands over each accepted socket as a bare descriptor, for TlsSocket, instead
+// of wrapping it in a QTcpSocket.
+class LocalProxy::Listener : public QTcpServer {
+public:
+    explicit Listener(LocalProxy *proxy)
+        : QTcpServer(proxy)
+        , m_proxy(proxy)
+    {}
+
+protected:
+    void incomingConnection(qintptr descriptor) override { m_proxy->acceptConnection(descriptor); }
+
+private:
+    LocalProxy *m_proxy;
+};
+
 LocalProxy::LocalProxy(QObject *parent)
     : QObject(parent)
-    , m_server(new QSslServer(this))
+    , m_server(new Listener(this))
     , m_settings(std::make_shared<ProxySettings>())
 {
     m_settings->idTokenExpired = [this] {
         Q_EMIT idTokenExpired();
     };
-    connect(
-        m_server, &QSslServer::pendingConnectionAvailable, this, &LocalProxy::acceptConnections);
-    connect(m_server,
-            &QSslServer::errorOccurred,
-            this,
-            [this](QSslSocket *socket, QAbstractSocket::SocketError) {
-                qCDebug(lcProxy).noquote()
-                    << QStringLiteral("TLS handshake with client port %1 failed: %2")
-                           .arg(socket->peerPort())
-                           .arg(socket->errorString());
-                // Qt 6.4's QSslServer pauses accepting while its pending connections, handshakes
-                // included, reach the maximum, and resumes only when a handshake times out, not
-                // when one fails. Without this, a few dozen dropped handshakes stop the proxy.
-                m_server->resumeAccepting();
-            });
 }
 
 LocalProxy::~LocalProxy()
@@ -46,13 +48,10 @@ LocalProxy::~LocalProxy()
 void LocalProxy::setServerCertificate(const LocalCertificate &certificate)
 {
     m_certificate = certificate;
-    QSslConfiguration configuration = QSslConfiguration::defaultConfiguration();
-    configuration.setLocalCertificate(certificate.certificate);
-    configuration.setPrivateKey(certificate.privateKey);
-    configuration.setPeerVerifyMode(QSslSocket::VerifyNone);
-    configuration.setProtocol(QSsl::TlsV1_2OrLater);
-    configuration.setAllowedNextProtocols({QByteArray(QSslConfiguration::NextProtocolHttp1_1)});
-    m_server->setSslConfiguration(configuration);
+    Result<std::shared_ptr<const TlsContext>> context =
+        TlsContext::forServer(certificate.certificate, certificate.privateKey);
+    m_serverContextError = context.errorMessage();
+    m_serverContext = context ? *context : nullptr;
 }
 
 void LocalProxy::setSessionKey(const QByteArray &key)
@@ -63,6 +62,7 @@ void LocalProxy::setSessionKey(const QByteArray &key)
 void LocalProxy::setClusters(std::vector<UpstreamCluster> clusters)
 {
     m_settings->clusters = std::move(clusters);
+    m_settings->clientTlsContexts->clear();
 }
 
 void LocalProxy::setApps(std::vector<UpstreamApp> apps)
@@ -135,12 +135,11 @@ Status LocalProxy::listen(quint16 port)
 {
     if (m_certificate.certificate.isNull() || m_certificate.privateKey.isNull())
         return Error{QStringLiteral("The local proxy cannot listen without a TLS certificate.")};
+    if (!m_serverContext)
+        return Error{m_serverContextError};
     if (m_settings->sessionKey.isEmpty())
         return Error{QStringLiteral("The local proxy cannot listen without a session key.")};
 
-    m_server->setHandshakeTimeout(
-        static_cast<int>(m_settings->limits.clientHandshakeTimeout.count()));
-    m_server->setMaxPendingConnections(m_settings->limits.maxPendingHandshakes);
     if (!m_server->listen(QHostAddress::LocalHost, port)) {
         return Error{QStringLiteral("The local proxy could not listen on 127.0.0.1:%1: %2. "
                                     "Choose another port or stop the program that uses it.")
@@ -172,30 +171,63 @@ void LocalProxy::close()
         qCInfo(lcProxy) << "Local proxy stopped listening";
     }
     m_settings->port = 0;
+    for (TlsSocket *handshaking : findChildren<TlsSocket *>(Qt::FindDirectChildrenOnly)) {
+        handshaking->disconnect(this);
+        handshaking->abort();
+        handshaking->deleteLater();
+    }
+    m_pendingHandshakes = 0;
     for (ProxyConnection *connection : findChildren<ProxyConnection *>(Qt::FindDirectChildrenOnly))
         connection->abort();
 }
 
-void LocalProxy::acceptConnections()
+void LocalProxy::acceptConnection(qintptr descriptor)
 {
-    while (m_server->hasPendingConnections()) {
-        auto *socket = qobject_cast<QSslSocket *>(m_server->nextPendingConnection());
-        if (!socket)
-            continue;
-        if (m_openConnections >= m_settings->limits.maxClientConnections) {
-            qCWarning(lcProxy) << "Closed a new client connection because" << m_openConnections
-                               << "are open, the maximum";
-            socket->abort();
-            socket->deleteLater();
-            continue;
-        }
-        ++m_openConnections;
-        auto *connection = new ProxyConnection(socket, m_settings, this);
-        connect(connection, &ProxyConnection::closed, connection, [this, connection] {
-            --m_openConnections;
-            connection->deleteLater();
-        });
+    const ProxyLimits &limits = m_settings->limits;
+    if (m_openConnections + m_pendingHandshakes >= limits.maxClientConnections) {
+        qCWarning(lcProxy) << "Closed a new client connection because" << m_openConnections
+                           << "are open and" << m_pendingHandshakes
+                           << "are in their TLS handshake, the maximum together";
+        ::close(static_cast<int>(descriptor));
+        return;
     }
+    auto *socket = new TlsSocket(descriptor, m_serverContext, this);
+    ++m_pendingHandshakes;
+    // Connections that wait in the kernel's backlog cost nothing until they are accepted.
+    if (m_pendingHandshakes >= limits.maxPendingHandshakes)
+        m_server->pauseAccepting();
+    connect(
+        socket, &TlsSocket::encrypted, this, [this, socket] { endHandshake(socket, QString()); });
+    connect(socket, &TlsSocket::disconnected, this, [this, socket] {
+        endHandshake(socket, socket->errorString());
+    });
+    QTimer::singleShot(limits.clientHandshakeTimeout, socket, [this, socket] {
+        if (socket->state() == TlsSocket::State::Handshaking)
+            endHandshake(socket, QStringLiteral("timed out"));
+    });
+}
+
+// Hands a connection whose handshake succeeded to a ProxyConnection, or drops it with `failure`.
+void LocalProxy::endHandshake(TlsSocket *socket, const QString &failure)
+{
+    socket->disconnect(this);
+    --m_pendingHandshakes;
+    if (m_pendingHandshakes < m_settings->limits.maxPendingHandshakes && m_server->isListening())
+        m_server->resumeAccepting();
+    if (socket->state() != TlsSocket::State::Encrypted) {
+        qCDebug(lcProxy).noquote() << QStringLiteral("TLS handshake with client port %1 failed: %2")
+                                          .arg(socket->peerPort())
+                                          .arg(failure);
+        socket->abort();
+        socket->deleteLater();
+        return;
+    }
+    ++m_openConnections;
+    auto *connection = new ProxyConnection(socket, m_settings, this);
+    connect(connection, &ProxyConnection::closed, connection, [this, connection] {
+        --m_openConnections;
+        connection->deleteLater();
+    });
 }
 
 } // namespace lamplighter

@@ -12,11 +12,11 @@
 #include <memory>
 #include <vector>
 
-class QSslServer;
-
 namespace lamplighter {
 
 struct ProxySettings;
+class TlsContext;
+class TlsSocket;
 
 // The local proxy through which Kubernetes clients on the desktop reach the clusters as the
 // signed-in person. It listens with TLS on 127.0.0.1 only, accepts requests that carry the
@@ -74,10 +74,16 @@ Q_SIGNALS:
     void idTokenExpired();
 
 private:
-    void acceptConnections();
+    class Listener;
 
-    QSslServer *m_server;
+    void acceptConnection(qintptr descriptor);
+    void endHandshake(TlsSocket *socket, const QString &failure);
+
+    Listener *m_server;
+    std::shared_ptr<const TlsContext> m_serverContext;
+    QString m_serverContextError;
     int m_openConnections = 0;
+    int m_pendingHandshakes = 0;
     std::shared_ptr<ProxySettings> m_settings;
     LocalCertificate m_certificate;
 };

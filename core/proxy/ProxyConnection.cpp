@@ -6,10 +6,8 @@
 #include "ProxyHeaders.h"
 #include "ProxyRoute.h"
 #include "RequestAdmission.h"
-#include "SocketReading.h"
 #include "UpstreamConnection.h"
-
-#include <QSslSocket>
+#include "tls/TlsSocket.h"
 
 namespace lamplighter {
 
@@ -25,7 +23,7 @@ HttpMessageParser::Limits parserLimits(const ProxyLimits &limits)
 
 } // namespace
 
-ProxyConnection::ProxyConnection(QSslSocket *client,
+ProxyConnection::ProxyConnection(TlsSocket *client,
                                  std::shared_ptr<const ProxySettings> settings,
                                  QObject *parent)
     : QObject(parent)
@@ -35,9 +33,7 @@ ProxyConnection::ProxyConnection(QSslSocket *client,
     , m_parser(HttpMessageParser::Type::Request, parserLimits(m_settings->limits))
 {
     m_client->setParent(this);
-    m_client->setReadBufferSize(kSocketReadBufferBytes);
-    // Responses go out as a head and separate body writes, which Nagle's algorithm would delay.
-    m_client->setSocketOption(QAbstractSocket::LowDelayOption, 1);
+    m_client->setReadBufferLimit(kSocketReadBufferBytes);
 
     m_headerTimer.setSingleShot(true);
     m_headerTimer.setInterval(m_settings->limits.headerTimeout);
@@ -46,11 +42,9 @@ ProxyConnection::ProxyConnection(QSslSocket *client,
     connect(&m_headerTimer, &QTimer::timeout, this, &ProxyConnection::onHeaderTimeout);
     connect(&m_idleTimer, &QTimer::timeout, this, &ProxyConnection::onIdleTimeout);
 
-    connect(m_client, &QSslSocket::readyRead, this, &ProxyConnection::readClient);
-    connect(m_client, &QSslSocket::disconnected, this, &ProxyConnection::onClientDisconnected);
-    connect(m_client, &QSslSocket::bytesWritten, this, &ProxyConnection::onClientBytesWritten);
-    connect(
-        m_client, &QSslSocket::encryptedBytesWritten, this, &ProxyConnection::onClientBytesWritten);
+    connect(m_client, &TlsSocket::readyRead, this, &ProxyConnection::readClient);
+    connect(m_client, &TlsSocket::disconnected, this, &ProxyConnection::onClientDisconnected);
+    connect(m_client, &TlsSocket::bytesWritten, this, &ProxyConnection::onClientBytesWritten);
 
     m_idleTimer.start();
     QMetaObject::invokeMethod(this, &ProxyConnection::readClient, Qt::QueuedConnection);
@@ -73,7 +67,7 @@ void ProxyConnection::readClient()
     }
     while (clientReadAllowed()) {
         if (m_unparsed.isEmpty()) {
-            m_unparsed = readAvailable(m_client, kReadChunkBytes);
+            m_unparsed = m_client->read(kReadChunkBytes);
             if (m_unparsed.isEmpty())
                 return;
         }
@@ -324,7 +318,7 @@ void ProxyConnection::readTunnelFromClient()
         QByteArray data;
         data.swap(m_unparsed);
         if (data.isEmpty())
-            data = readAvailable(m_client, kReadChunkBytes);
+            data = m_client->read(kReadChunkBytes);
         if (data.isEmpty())
             return;
         m_tunnelBytesToCluster += data.size();
@@ -339,7 +333,7 @@ void ProxyConnection::onTunnelData(const QByteArray &data)
     pauseUpstreamWhileClientQueueFull();
 }
 
-// NOTE: Qt's sockets cannot half-close a TLS connection, so when the cluster closes its side the
+// NOTE: TlsSocket does not half-close a connection, so when the cluster closes its side the
 // client's connection closes fully once the cluster's last bytes are written, and the client
 // cannot send anything after that.
 void ProxyConnection::onTunnelClosed()
@@ -420,7 +414,11 @@ UpstreamConnection *ProxyConnection::upstreamFor(const UpstreamCluster &cluster)
         return m_upstream;
 
     dropUpstream();
-    m_upstream = new UpstreamConnection(cluster, m_settings->limits, this);
+    m_upstream =
+        new UpstreamConnection(cluster,
+                               m_settings->clientTlsContexts->forTrusted(cluster.caCertificates),
+                               m_settings->limits,
+                               this);
     connect(m_upstream,
             &UpstreamConnection::responseHeadReceived,
             this,
@@ -470,11 +468,9 @@ void ProxyConnection::pauseUpstreamWhileClientQueueFull()
         m_upstream->setReadingPaused(true);
 }
 
-// QSslSocket::bytesToWrite() counts only plaintext that OpenSSL has not taken yet. The
-// encrypted bytes wait in encryptedBytesToWrite().
 qint64 ProxyConnection::clientQueuedBytes() const
 {
-    return m_client->bytesToWrite() + m_client->encryptedBytesToWrite();
+    return m_client->bytesToWrite();
 }
 
 void ProxyConnection::onClientBytesWritten()

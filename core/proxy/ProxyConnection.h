@@ -8,11 +8,10 @@
 #include <QTimer>
 #include <memory>
 
-class QSslSocket;
-
 namespace lamplighter {
 
 class KubernetesStatus;
+class TlsSocket;
 struct BrowserResponse;
 class UpstreamConnection;
 struct RequestAdmission;
@@ -28,7 +27,7 @@ class ProxyConnection : public QObject {
     Q_OBJECT
 public:
     // Takes ownership of `client`, an encrypted socket.
-    ProxyConnection(QSslSocket *client,
+    ProxyConnection(TlsSocket *client,
                     std::shared_ptr<const ProxySettings> settings,
                     QObject *parent = nullptr);
     ~ProxyConnection() override;
@@ -94,7 +93,7 @@ private:
     void onIdleTimeout();
     void logRejection(int code, const QString &reason) const;
 
-    QSslSocket *m_client;
+    TlsSocket *m_client;
     std::shared_ptr<const ProxySettings> m_settings;
     quint16 m_clientPort;
     HttpMessageParser m_parser;

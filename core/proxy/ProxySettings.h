@@ -4,6 +4,7 @@
 #include "ProxyLimits.h"
 #include "UpstreamApp.h"
 #include "UpstreamCluster.h"
+#include "tls/TlsContext.h"
 
 #include <QByteArray>
 #include <QDateTime>
@@ -27,6 +28,8 @@ struct ProxySettings {
     // Launch tickets and browser cookies. Connections consume tickets through this pointer,
     // although they see the rest of the settings as const.
     std::shared_ptr<BrowserSessions> browserSessions = std::make_shared<BrowserSessions>();
+    // The TLS contexts of connections to clusters and apps, shared by all connections.
+    std::shared_ptr<ClientTlsContexts> clientTlsContexts = std::make_shared<ClientTlsContexts>();
     ProxyLimits limits;
     quint16 port = 0; // the listening port, used to check Host and Origin
 

@@ -1,12 +1,7 @@
 #include "UpstreamConnection.h"
 
 #include "Logging.h"
-#include "SocketReading.h"
-
-#include <QSslCipher>
-#include <QSslConfiguration>
-#include <QSslSocket>
-#include <QStringList>
+#include "tls/TlsSocket.h"
 
 namespace lamplighter {
 
@@ -20,49 +15,29 @@ HttpMessageParser::Limits parserLimits(const ProxyLimits &limits)
     return HttpMessageParser::Limits{limits.maxHeadBytes, limits.maxHeaderCount};
 }
 
-QSslConfiguration tlsConfiguration(const UpstreamCluster &cluster)
-{
-    QSslConfiguration configuration = QSslConfiguration::defaultConfiguration();
-    configuration.setCaCertificates(cluster.caCertificates);
-    configuration.setPeerVerifyMode(QSslSocket::VerifyPeer);
-    configuration.setProtocol(QSsl::TlsV1_2OrLater);
-    // Offer only HTTP/1.1, because API servers select HTTP/2 through ALPN when it is offered.
-    configuration.setAllowedNextProtocols({QByteArray(QSslConfiguration::NextProtocolHttp1_1)});
-    return configuration;
-}
-
 } // namespace
 
 UpstreamConnection::UpstreamConnection(const UpstreamCluster &cluster,
+                                       const Result<std::shared_ptr<const TlsContext>> &tlsContext,
                                        const ProxyLimits &limits,
                                        QObject *parent)
     : QObject(parent)
     , m_cluster(cluster)
     , m_limits(limits)
-    , m_socket(new QSslSocket(this))
+    , m_tlsContextError(tlsContext.errorMessage())
+    , m_socket(new TlsSocket(tlsContext ? *tlsContext : nullptr, this))
     , m_parser(HttpMessageParser::Type::Response, parserLimits(limits))
 {
-    m_socket->setSslConfiguration(tlsConfiguration(cluster));
-    m_socket->setReadBufferSize(kSocketReadBufferBytes);
+    m_socket->setReadBufferLimit(kSocketReadBufferBytes);
     m_connectTimer.setSingleShot(true);
     m_connectTimer.setInterval(limits.upstreamConnectTimeout);
 
     connect(&m_connectTimer, &QTimer::timeout, this, &UpstreamConnection::onConnectTimeout);
-    // Disable Nagle's algorithm, because a request head and its body go out as separate writes
-    // and the second would otherwise wait for the server's delayed ACK.
-    connect(m_socket, &QSslSocket::connected, this, [this] {
-        m_socket->setSocketOption(QAbstractSocket::LowDelayOption, 1);
-    });
-    connect(m_socket, &QSslSocket::encrypted, this, &UpstreamConnection::onEncrypted);
-    connect(m_socket, &QSslSocket::sslErrors, this, [this](const QList<QSslError> &errors) {
-        m_sslErrors = errors;
-    });
-    connect(m_socket, &QSslSocket::errorOccurred, this, &UpstreamConnection::onSocketError);
-    connect(m_socket, &QSslSocket::disconnected, this, &UpstreamConnection::onDisconnected);
-    connect(m_socket, &QSslSocket::readyRead, this, &UpstreamConnection::readResponse);
-    connect(m_socket, &QSslSocket::bytesWritten, this, &UpstreamConnection::onBytesWritten);
-    connect(
-        m_socket, &QSslSocket::encryptedBytesWritten, this, &UpstreamConnection::onBytesWritten);
+    connect(m_socket, &TlsSocket::encrypted, this, &UpstreamConnection::onEncrypted);
+    connect(m_socket, &TlsSocket::errorOccurred, this, &UpstreamConnection::onSocketError);
+    connect(m_socket, &TlsSocket::disconnected, this, &UpstreamConnection::onDisconnected);
+    connect(m_socket, &TlsSocket::readyRead, this, &UpstreamConnection::readResponse);
+    connect(m_socket, &TlsSocket::bytesWritten, this, &UpstreamConnection::onBytesWritten);
 }
 
 UpstreamConnection::~UpstreamConnection() = default;
@@ -79,7 +54,7 @@ void UpstreamConnection::sendRequestHead(const QByteArray &head, bool isHeadRequ
     m_isUpgradeRequest = false;
     m_finalHeadEmitted = false;
     m_parser.startNextMessage(isHeadRequest);
-    if (m_socket->state() == QAbstractSocket::UnconnectedState && !m_closed)
+    if (m_socket->state() == TlsSocket::State::Unconnected && !m_closed)
         connectToServer();
     write(head);
 }
@@ -101,11 +76,11 @@ void UpstreamConnection::closeTunnelAfterWrites(std::chrono::milliseconds timeou
     m_socket->disconnect(this);
     // The client's connection and its ProxyConnection, the parent, may go first.
     setParent(nullptr);
-    if (m_socket->state() == QAbstractSocket::UnconnectedState) {
+    if (m_socket->state() == TlsSocket::State::Unconnected) {
         deleteLater();
         return;
     }
-    connect(m_socket, &QSslSocket::disconnected, this, &QObject::deleteLater);
+    connect(m_socket, &TlsSocket::disconnected, this, &QObject::deleteLater);
     QTimer::singleShot(timeout, this, [this] {
         m_socket->abort();
         deleteLater();
@@ -141,30 +116,32 @@ void UpstreamConnection::connectToServer()
              QStringLiteral("server URL is not https"));
         return;
     }
+    if (!m_tlsContextError.isEmpty()) {
+        fail(502,
+             QStringLiteral("The CA certificates of cluster \"%1\" cannot be used: %2. Check the "
+                            "cluster's certificate_authority in Lamplighter's configuration.")
+                 .arg(m_cluster.name, m_tlsContextError),
+             QStringLiteral("unusable CA certificates"));
+        return;
+    }
     const QString host = m_cluster.server.host();
     const quint16 port = static_cast<quint16>(m_cluster.server.port(443));
     m_connectTimer.start();
-    m_socket->connectToHostEncrypted(host, port, host);
+    m_socket->connectToHost(host, port);
 }
 
 void UpstreamConnection::write(const QByteArray &data)
 {
     if (m_closed || data.isEmpty())
         return;
-    if (m_encrypted)
-        m_socket->write(data);
-    else
-        m_writesBeforeEncrypted += data;
+    m_socket->write(data); // sent once the handshake is done
     if (queuedBytes() > m_limits.maxQueuedBytes)
         m_writeQueueFull = true;
 }
 
-// QSslSocket::bytesToWrite() counts only plaintext that OpenSSL has not taken yet. The
-// encrypted bytes wait in encryptedBytesToWrite().
 qint64 UpstreamConnection::queuedBytes() const
 {
-    return m_writesBeforeEncrypted.size() + m_socket->bytesToWrite() +
-           m_socket->encryptedBytesToWrite();
+    return m_socket->bytesToWrite();
 }
 
 void UpstreamConnection::onBytesWritten()
@@ -182,9 +159,7 @@ void UpstreamConnection::onEncrypted()
     qCDebug(lcProxy).noquote() << QStringLiteral("Connected to cluster \"%1\" at %2 with %3")
                                       .arg(m_cluster.name,
                                            serverForMessages(),
-                                           m_socket->sessionCipher().name());
-    m_socket->write(m_writesBeforeEncrypted);
-    m_writesBeforeEncrypted.clear();
+                                           m_socket->cipherName());
 }
 
 void UpstreamConnection::readResponse()
@@ -195,7 +170,7 @@ void UpstreamConnection::readResponse()
     }
     while (!m_closed && !m_readingPaused) {
         if (m_unparsed.isEmpty()) {
-            m_unparsed = readAvailable(m_socket, kReadChunkBytes);
+            m_unparsed = m_socket->read(kReadChunkBytes);
             if (m_unparsed.isEmpty())
                 break;
         }
@@ -299,7 +274,7 @@ void UpstreamConnection::readTunnel()
         QByteArray data;
         data.swap(m_unparsed);
         if (data.isEmpty())
-            data = readAvailable(m_socket, kReadChunkBytes);
+            data = m_socket->read(kReadChunkBytes);
         if (data.isEmpty())
             break;
         Q_EMIT tunnelDataReceived(data);
@@ -327,22 +302,22 @@ void UpstreamConnection::onSocketError()
 {
     if (m_closed)
         return;
-    const QAbstractSocket::SocketError error = m_socket->error();
-    if (error == QAbstractSocket::RemoteHostClosedError && m_encrypted)
-        return; // handled by onDisconnected(), after the buffered bytes are read
-
-    if (!m_sslErrors.isEmpty() || error == QAbstractSocket::SslHandshakeFailedError) {
-        QStringList reasons;
-        for (const QSslError &sslError : m_sslErrors)
-            reasons.append(sslError.errorString());
-        if (reasons.isEmpty())
-            reasons.append(m_socket->errorString());
+    switch (m_socket->failure()) {
+    case TlsSocket::Failure::Verification:
         fail(502,
              QStringLiteral("TLS verification of cluster \"%1\" at %2 failed: %3. Check the "
                             "cluster's certificate_authority in Lamplighter's configuration.")
-                 .arg(m_cluster.name, serverForMessages(), reasons.join(QStringLiteral("; "))),
+                 .arg(m_cluster.name, serverForMessages(), m_socket->errorString()),
              QStringLiteral("TLS verification failed"));
         return;
+    case TlsSocket::Failure::Handshake:
+        fail(502,
+             QStringLiteral("The TLS handshake with cluster \"%1\" at %2 failed: %3.")
+                 .arg(m_cluster.name, serverForMessages(), m_socket->errorString()),
+             QStringLiteral("TLS handshake failed"));
+        return;
+    default:
+        break;
     }
 
     const QString step =

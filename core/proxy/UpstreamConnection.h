@@ -4,14 +4,14 @@
 #include "KubernetesStatus.h"
 #include "ProxyLimits.h"
 #include "UpstreamCluster.h"
+#include "tls/TlsContext.h"
 
 #include <QObject>
-#include <QSslError>
 #include <QTimer>
 
-class QSslSocket;
-
 namespace lamplighter {
+
+class TlsSocket;
 
 // One HTTP/1.1 connection over TLS to a cluster's API server, carrying one request at a time.
 // It connects on the first request, verifies the server against the cluster's CA certificates
@@ -21,7 +21,10 @@ namespace lamplighter {
 class UpstreamConnection : public QObject {
     Q_OBJECT
 public:
+    // `tlsContext` holds the cluster's CA certificates, or why they cannot be used, which the
+    // first request then reports.
     UpstreamConnection(const UpstreamCluster &cluster,
+                       const Result<std::shared_ptr<const TlsContext>> &tlsContext,
                        const ProxyLimits &limits,
                        QObject *parent = nullptr);
     ~UpstreamConnection() override;
@@ -88,12 +91,11 @@ private:
 
     UpstreamCluster m_cluster;
     ProxyLimits m_limits;
-    QSslSocket *m_socket;
+    QString m_tlsContextError;
+    TlsSocket *m_socket;
     QTimer m_connectTimer;
     HttpMessageParser m_parser;
     QByteArray m_unparsed;
-    QByteArray m_writesBeforeEncrypted;
-    QList<QSslError> m_sslErrors;
     bool m_encrypted = false;
     bool m_closed = false;
     bool m_peerClosed = false;

@@ -1,6 +1,7 @@
 #include "LocalCertificate.h"
 
 #include "Logging.h"
+#include "util/OpenSslError.h"
 #include "util/OpenSslPointers.h"
 
 #include <memory>
@@ -21,18 +22,6 @@ constexpr int kRenewalDays = 30;
 constexpr qint64 kBackdateSeconds = 60 * 60;
 constexpr int kSerialBits = 128;
 const char kCommonName[] = "Lamplighter local proxy";
-
-// Returns the oldest queued OpenSSL error as text and clears the queue.
-QString takeOpenSslError()
-{
-    const unsigned long code = ERR_get_error();
-    ERR_clear_error();
-    if (code == 0)
-        return QStringLiteral("unknown OpenSSL error");
-    char text[256] = {};
-    ERR_error_string_n(code, text, sizeof text);
-    return QString::fromLatin1(text);
-}
 
 Error generationError(const char *step)
 {

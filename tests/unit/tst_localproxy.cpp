@@ -695,7 +695,7 @@ void TestLocalProxy::connectionsOverMaximumClosed()
     const std::unique_ptr<TestHttpClient> second = connectClient();
     QVERIFY(first);
     QVERIFY(second);
-    // QSslServer hands a connection over after its handshake, so the third one is closed then.
+    // The proxy closes the third connection on accept, so its handshake or request fails.
     const std::unique_ptr<TestHttpClient> third = connectClient();
     if (third) {
         third->send(get("/clusters/dev/api"));

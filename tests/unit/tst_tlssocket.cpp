@@ -1,0 +1,283 @@
+#include "tls/LocalCertificate.h"
+#include "tls/TlsContext.h"
+#include "tls/TlsSocket.h"
+
+#include <QDateTime>
+#include <QSignalSpy>
+#include <QTcpServer>
+#include <QTest>
+#include <memory>
+#include <vector>
+
+using namespace lamplighter;
+
+namespace {
+
+constexpr int kWaitMs = 10000;
+
+// Wraps every accepted connection in a server-side TlsSocket.
+class TlsListener : public QTcpServer {
+public:
+    explicit TlsListener(std::shared_ptr<const TlsContext> context)
+        : m_context(std::move(context))
+    {}
+
+    std::vector<TlsSocket *> accepted;
+
+protected:
+    void incomingConnection(qintptr descriptor) override
+    {
+        accepted.push_back(new TlsSocket(descriptor, m_context, this));
+    }
+
+private:
+    std::shared_ptr<const TlsContext> m_context;
+};
+
+QByteArray pattern(qsizetype size)
+{
+    QByteArray bytes(size, Qt::Uninitialized);
+    for (qsizetype i = 0; i < size; ++i)
+        bytes[i] = static_cast<char>('a' + (i * 7 + i / 251) % 26);
+    return bytes;
+}
+
+// Reads from `socket` until `size` bytes have arrived or the wait runs out.
+QByteArray readExactly(TlsSocket *socket, qsizetype size)
+{
+    QByteArray received = socket->readAll();
+    QDeadlineTimer deadline(kWaitMs);
+    while (received.size() < size && !deadline.hasExpired()) {
+        QTest::qWait(5);
+        received += socket->readAll();
+    }
+    return received;
+}
+
+} // namespace
+
+class TestTlsSocket : public QObject {
+    Q_OBJECT
+private Q_SLOTS:
+    void initTestCase();
+    void init();
+    void cleanup();
+    void bytesCrossBothWays_data();
+    void bytesCrossBothWays();
+    void untrustedServerRejected();
+    void wrongAddressRejected();
+    void refusedConnectionReported();
+    void readBufferLimitHoldsBackTheServer();
+    void disconnectSendsQueuedBytesFirst();
+    void writingToAClosedPeerFailsQuietly();
+
+private:
+    TlsSocket *connectClient(const QString &host, const QHostAddress &listenAddress);
+    TlsSocket *acceptedSocket();
+
+    LocalCertificate m_certificate;
+    std::shared_ptr<const TlsContext> m_serverContext;
+    std::shared_ptr<const TlsContext> m_clientContext;
+    std::unique_ptr<TlsListener> m_listener;
+    std::unique_ptr<TlsSocket> m_client;
+};
+
+void TestTlsSocket::initTestCase()
+{
+    const Result<LocalCertificate> generated =
+        LocalCertificate::generate(QDateTime::currentDateTimeUtc());
+    QVERIFY2(generated.ok(), qPrintable(generated.errorMessage()));
+    m_certificate = *generated;
+    const auto server = TlsContext::forServer(m_certificate.certificate, m_certificate.privateKey);
+    QVERIFY2(server.ok(), qPrintable(server.errorMessage()));
+    m_serverContext = *server;
+    const auto client = TlsContext::forClient({m_certificate.certificate});
+    QVERIFY2(client.ok(), qPrintable(client.errorMessage()));
+    m_clientContext = *client;
+}
+
+void TestTlsSocket::init()
+{
+    m_listener = std::make_unique<TlsListener>(m_serverContext);
+}
+
+void TestTlsSocket::cleanup()
+{
+    m_client.reset();
+    m_listener.reset();
+}
+
+TlsSocket *TestTlsSocket::connectClient(const QString &host, const QHostAddress &listenAddress)
+{
+    if (!m_listener->listen(listenAddress, 0))
+        return nullptr;
+    m_client = std::make_unique<TlsSocket>(m_clientContext);
+    m_client->connectToHost(host, m_listener->serverPort());
+    return m_client.get();
+}
+
+TlsSocket *TestTlsSocket::acceptedSocket()
+{
+    QDeadlineTimer deadline(kWaitMs);
+    while (m_listener->accepted.empty() && !deadline.hasExpired())
+        QTest::qWait(5);
+    return m_listener->accepted.empty() ? nullptr : m_listener->accepted.front();
+}
+
+void TestTlsSocket::bytesCrossBothWays_data()
+{
+    QTest::addColumn<QString>("host");
+    QTest::newRow("IP address") << QStringLiteral("127.0.0.1");
+    QTest::newRow("DNS name") << QStringLiteral("localhost");
+}
+
+void TestTlsSocket::bytesCrossBothWays()
+{
+    QFETCH(QString, host);
+    TlsSocket *client = connectClient(host, QHostAddress::LocalHost);
+    QVERIFY(client);
+    QSignalSpy encrypted(client, &TlsSocket::encrypted);
+    QVERIFY(encrypted.wait(kWaitMs));
+    QVERIFY(!client->cipherName().isEmpty());
+    TlsSocket *server = acceptedSocket();
+    QVERIFY(server);
+
+    // Larger than the read buffer limit and many TLS records, written in uneven pieces.
+    const QByteArray request = pattern(3 * 1024 * 1024 + 17);
+    for (qsizetype offset = 0; offset < request.size(); offset += 70001)
+        client->write(request.mid(offset, 70001));
+    QCOMPARE(readExactly(server, request.size()), request);
+
+    const QByteArray response = pattern(100);
+    server->write(response);
+    QCOMPARE(readExactly(client, response.size()), response);
+    QCOMPARE(client->failure(), TlsSocket::Failure::None);
+    QCOMPARE(client->bytesToWrite(), 0);
+}
+
+void TestTlsSocket::untrustedServerRejected()
+{
+    const Result<LocalCertificate> other =
+        LocalCertificate::generate(QDateTime::currentDateTimeUtc());
+    QVERIFY(other.ok());
+    const auto trustsOther = TlsContext::forClient({other->certificate});
+    QVERIFY(trustsOther.ok());
+    QVERIFY(m_listener->listen(QHostAddress::LocalHost, 0));
+    m_client = std::make_unique<TlsSocket>(*trustsOther);
+    QSignalSpy failed(m_client.get(), &TlsSocket::errorOccurred);
+    QSignalSpy encrypted(m_client.get(), &TlsSocket::encrypted);
+    m_client->write("never sent");
+    m_client->connectToHost(QStringLiteral("127.0.0.1"), m_listener->serverPort());
+
+    QVERIFY(failed.wait(kWaitMs));
+    QCOMPARE(m_client->failure(), TlsSocket::Failure::Verification);
+    QVERIFY2(m_client->errorString().contains(QStringLiteral("certificate")),
+             qPrintable(m_client->errorString()));
+    QCOMPARE(encrypted.count(), 0);
+    TlsSocket *server = acceptedSocket();
+    QVERIFY(server);
+    QSignalSpy serverClosed(server, &TlsSocket::disconnected);
+    QVERIFY(serverClosed.count() > 0 || serverClosed.wait(kWaitMs));
+    QCOMPARE(server->bytesAvailable(), 0);
+}
+
+// The certificate names 127.0.0.1 and localhost; a server reached as 127.0.0.2 must not pass.
+void TestTlsSocket::wrongAddressRejected()
+{
+    TlsSocket *client =
+        connectClient(QStringLiteral("127.0.0.2"), QHostAddress(QStringLiteral("127.0.0.2")));
+    QVERIFY(client);
+    QSignalSpy failed(client, &TlsSocket::errorOccurred);
+    QVERIFY(failed.wait(kWaitMs));
+    QCOMPARE(client->failure(), TlsSocket::Failure::Verification);
+    QVERIFY2(client->errorString().contains(QStringLiteral("mismatch")),
+             qPrintable(client->errorString()));
+}
+
+void TestTlsSocket::refusedConnectionReported()
+{
+    QVERIFY(m_listener->listen(QHostAddress::LocalHost, 0));
+    const quint16 closedPort = m_listener->serverPort();
+    m_listener->close();
+    m_client = std::make_unique<TlsSocket>(m_clientContext);
+    QSignalSpy failed(m_client.get(), &TlsSocket::errorOccurred);
+    QSignalSpy closed(m_client.get(), &TlsSocket::disconnected);
+    m_client->connectToHost(QStringLiteral("127.0.0.1"), closedPort);
+    QVERIFY(failed.wait(kWaitMs));
+    QCOMPARE(m_client->failure(), TlsSocket::Failure::Connect);
+    QVERIFY2(m_client->errorString().contains(QStringLiteral("refused")),
+             qPrintable(m_client->errorString()));
+    QCOMPARE(closed.count(), 1);
+    QCOMPARE(m_client->state(), TlsSocket::State::Unconnected);
+}
+
+// A reader that does not read buffers at most its limit and one TLS record. The rest waits in
+// the kernel and on the writer's side, and arrives intact once the reader goes on.
+void TestTlsSocket::readBufferLimitHoldsBackTheServer()
+{
+    TlsSocket *client = connectClient(QStringLiteral("127.0.0.1"), QHostAddress::LocalHost);
+    QVERIFY(client);
+    constexpr qint64 limit = 64 * 1024;
+    client->setReadBufferLimit(limit);
+    QSignalSpy encrypted(client, &TlsSocket::encrypted);
+    QVERIFY(encrypted.wait(kWaitMs));
+    TlsSocket *server = acceptedSocket();
+    QVERIFY(server);
+
+    const QByteArray payload = pattern(16 * 1024 * 1024);
+    server->write(payload);
+    QTest::qWait(500);
+    QVERIFY2(client->bytesAvailable() <= limit + 16 * 1024,
+             qPrintable(QString::number(client->bytesAvailable())));
+    QVERIFY(client->bytesAvailable() > 0);
+    QVERIFY2(server->bytesToWrite() > 0, "the whole payload left although nobody read it");
+
+    QCOMPARE(readExactly(client, payload.size()), payload);
+}
+
+void TestTlsSocket::disconnectSendsQueuedBytesFirst()
+{
+    TlsSocket *client = connectClient(QStringLiteral("127.0.0.1"), QHostAddress::LocalHost);
+    QVERIFY(client);
+    TlsSocket *server = acceptedSocket();
+    QVERIFY(server);
+    QSignalSpy serverClosed(server, &TlsSocket::disconnected);
+    QSignalSpy clientClosed(client, &TlsSocket::disconnected);
+
+    const QByteArray payload = pattern(2 * 1024 * 1024);
+    client->write(payload);
+    client->disconnectFromHost();
+    client->write("written after the close and dropped");
+    QCOMPARE(readExactly(server, payload.size()), payload);
+    QVERIFY(serverClosed.count() > 0 || serverClosed.wait(kWaitMs));
+    QCOMPARE(server->failure(), TlsSocket::Failure::None);
+    QCOMPARE(server->bytesAvailable(), 0);
+    QCOMPARE(clientClosed.count(), 1);
+}
+
+// OpenSSL's own socket BIO would raise SIGPIPE here and end the test process.
+void TestTlsSocket::writingToAClosedPeerFailsQuietly()
+{
+    TlsSocket *client = connectClient(QStringLiteral("127.0.0.1"), QHostAddress::LocalHost);
+    QVERIFY(client);
+    QSignalSpy encrypted(client, &TlsSocket::encrypted);
+    QVERIFY(encrypted.wait(kWaitMs));
+    TlsSocket *server = acceptedSocket();
+    QVERIFY(server);
+    QSignalSpy serverEncrypted(server, &TlsSocket::encrypted);
+    QVERIFY(server->state() == TlsSocket::State::Encrypted || serverEncrypted.wait(kWaitMs));
+    server->abort();
+
+    QSignalSpy closed(client, &TlsSocket::disconnected);
+    const QByteArray chunk = pattern(256 * 1024);
+    for (int i = 0; i < 40 && closed.isEmpty(); ++i) {
+        client->write(chunk);
+        QTest::qWait(20);
+    }
+    QVERIFY(closed.count() > 0 || closed.wait(kWaitMs));
+    QCOMPARE(client->state(), TlsSocket::State::Unconnected);
+    QCOMPARE(client->bytesToWrite(), 0);
+}
+
+QTEST_MAIN(TestTlsSocket)
+#include "tst_tlssocket.moc"
