@@ -404,7 +404,9 @@ void ProxyConnection::finishExchange()
     m_exchange = Exchange{};
     m_parser.startNextMessage();
     m_idleTimer.start();
-    QMetaObject::invokeMethod(this, &ProxyConnection::readClient, Qt::QueuedConnection);
+    // A pipelined request may wait already. Otherwise the next readyRead() brings it.
+    if (!m_unparsed.isEmpty() || m_client->bytesAvailable() > 0)
+        QMetaObject::invokeMethod(this, &ProxyConnection::readClient, Qt::QueuedConnection);
 }
 
 UpstreamConnection *ProxyConnection::upstreamFor(const UpstreamCluster &cluster)

@@ -4,6 +4,7 @@
 
 #include <QHostInfo>
 #include <QMetaObject>
+#include <algorithm>
 #include <arpa/inet.h>
 #include <cerrno>
 #include <cstring>
@@ -18,6 +19,8 @@
 #include <unistd.h>
 
 namespace lamplighter {
+
+thread_local int TlsSocket::s_driveDepth = 0;
 
 namespace {
 
@@ -114,13 +117,8 @@ TlsSocket::TlsSocket(qintptr descriptor, std::shared_ptr<const TlsContext> conte
 {
     m_readNotifier.setParent(this);
     m_writeNotifier.setParent(this);
-    connect(&m_readNotifier, &QSocketNotifier::activated, this, &TlsSocket::drive);
-    connect(&m_writeNotifier, &QSocketNotifier::activated, this, [this] {
-        m_writeBlocked = false;
-        m_readWantsWrite = false;
-        m_handshakeWantsWrite = false;
-        drive();
-    });
+    connect(&m_readNotifier, &QSocketNotifier::activated, this, &TlsSocket::onReadable);
+    connect(&m_writeNotifier, &QSocketNotifier::activated, this, &TlsSocket::onWritable);
     ::fcntl(m_descriptor, F_SETFL, ::fcntl(m_descriptor, F_GETFL) | O_NONBLOCK);
     m_peerPort = peerPortOf(m_descriptor);
     disableNagle(m_descriptor);
@@ -135,22 +133,35 @@ TlsSocket::TlsSocket(std::shared_ptr<const TlsContext> context, QObject *parent)
 {
     m_readNotifier.setParent(this);
     m_writeNotifier.setParent(this);
-    connect(&m_readNotifier, &QSocketNotifier::activated, this, &TlsSocket::drive);
-    connect(&m_writeNotifier, &QSocketNotifier::activated, this, [this] {
-        if (m_state == State::Connecting) {
-            onConnectFinished();
-            return;
-        }
-        m_writeBlocked = false;
-        m_readWantsWrite = false;
-        m_handshakeWantsWrite = false;
-        drive();
-    });
+    connect(&m_readNotifier, &QSocketNotifier::activated, this, &TlsSocket::onReadable);
+    connect(&m_writeNotifier, &QSocketNotifier::activated, this, &TlsSocket::onWritable);
 }
 
 TlsSocket::~TlsSocket()
 {
     closeDescriptor();
+    std::vector<TlsSocket *> &deferred = deferredDrives();
+    deferred.erase(std::remove(deferred.begin(), deferred.end(), this), deferred.end());
+}
+
+void TlsSocket::onReadable()
+{
+    m_socketReadable = true;
+    drive();
+}
+
+void TlsSocket::onWritable()
+{
+    if (m_state == State::Connecting) {
+        onConnectFinished();
+        return;
+    }
+    if (m_readWantsWrite)
+        m_socketReadable = true; // the read that waited can go on now
+    m_writeBlocked = false;
+    m_readWantsWrite = false;
+    m_handshakeWantsWrite = false;
+    drive();
 }
 
 void TlsSocket::connectToHost(const QString &host, quint16 port)
@@ -329,17 +340,51 @@ void TlsSocket::abort()
     closeDescriptor();
 }
 
+// Runs drive() once the current event is handled: at the end of the outermost drive() of any
+// socket when called from a receiver of its signals, so that a request read from one socket is
+// sent on another without a trip through the event queue, and from the event queue otherwise.
 void TlsSocket::scheduleDrive()
 {
     if (m_driveScheduled)
         return;
     m_driveScheduled = true;
-    QMetaObject::invokeMethod(this, &TlsSocket::drive, Qt::QueuedConnection);
+    if (s_driveDepth > 0)
+        deferredDrives().push_back(this);
+    else
+        QMetaObject::invokeMethod(this, &TlsSocket::drive, Qt::QueuedConnection);
+}
+
+std::vector<TlsSocket *> &TlsSocket::deferredDrives()
+{
+    static thread_local std::vector<TlsSocket *> sockets;
+    return sockets;
+}
+
+void TlsSocket::runDeferredDrives()
+{
+    std::vector<TlsSocket *> &deferred = deferredDrives();
+    while (!deferred.empty()) {
+        TlsSocket *socket = deferred.front();
+        deferred.erase(deferred.begin());
+        socket->drive();
+    }
 }
 
 // Makes every step that the socket and OpenSSL allow now: the handshake, sending, receiving and
 // closing. It is the only place that emits signals.
 void TlsSocket::drive()
+{
+    ++s_driveDepth;
+    driveOnce();
+    --s_driveDepth;
+    if (s_driveDepth == 0) {
+        ++s_driveDepth;
+        runDeferredDrives();
+        --s_driveDepth;
+    }
+}
+
+void TlsSocket::driveOnce()
 {
     m_driveScheduled = false;
     if (m_silenced || m_state == State::Unconnected || m_state == State::Connecting)
@@ -365,7 +410,7 @@ void TlsSocket::drive()
     const qint64 written = flushWrites();
     if (m_state == State::Unconnected)
         return; // failed; fail() has emitted
-    const bool received = readFromNetwork();
+    const bool received = (m_socketReadable || SSL_has_pending(m_ssl)) && readFromNetwork();
     const bool peerClosed = m_state == State::Unconnected && m_failure == Failure::None;
     if (m_state == State::Unconnected && !peerClosed)
         return;
@@ -488,6 +533,7 @@ qint64 TlsSocket::flushWrites()
 // with the failure still None.
 bool TlsSocket::readFromNetwork()
 {
+    m_socketReadable = false;
     bool received = false;
     while (true) {
         if (m_readBuffer.size() >= m_readLimit) {
@@ -503,6 +549,10 @@ bool TlsSocket::readFromNetwork()
         if (outcome == 1) {
             received = true;
             m_writeWantsRead = false;
+            // Stop before a read that would only find the socket empty: the notifier reports
+            // bytes that arrive later.
+            if (count < static_cast<size_t>(kRecordBytes) && !SSL_has_pending(m_ssl))
+                break;
             continue;
         }
         if (m_readBuffer.isEmpty())

@@ -9,6 +9,7 @@
 #include <QSocketNotifier>
 #include <deque>
 #include <memory>
+#include <vector>
 
 typedef struct ssl_st SSL;
 
@@ -91,8 +92,13 @@ private:
     void connectNextAddress();
     void onConnectFinished();
     void startHandshake(bool server);
+    void onReadable();
+    void onWritable();
     void scheduleDrive();
     void drive();
+    void driveOnce();
+    static std::vector<TlsSocket *> &deferredDrives();
+    static void runDeferredDrives();
     bool handshake();
     qint64 flushWrites();
     bool readFromNetwork();
@@ -126,12 +132,16 @@ private:
     bool m_writeWantsRead = false; // SSL_write needs incoming bytes first
     bool m_readWantsWrite = false; // SSL_read needs the socket to become writable
     bool m_readStalled = false;    // the read buffer is at its limit
+    bool m_socketReadable = false; // the notifier reported bytes not read yet
     bool m_driveScheduled = false;
     bool m_closeRequested = false;
     bool m_silenced = false;
 
     Failure m_failure = Failure::None;
     QString m_errorString;
+
+    // How deep this thread is in drive() calls, counting those that receivers cause.
+    static thread_local int s_driveDepth;
 };
 
 } // namespace lamplighter
