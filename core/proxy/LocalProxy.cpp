@@ -4,6 +4,8 @@
 #include "ProxyConnection.h"
 #include "ProxyRoute.h"
 #include "ProxySettings.h"
+#include "RequestAdmission.h"
+#include "RequestGate.h"
 #include "tls/TlsSocket.h"
 #include "util/Redact.h"
 
@@ -30,10 +32,32 @@ private:
     LocalProxy *m_proxy;
 };
 
+// Admits requests by the local proxy's settings: the session key or a browser session, the
+// route, and a valid ID token.
+class LocalProxy::Gate : public RequestGate {
+public:
+    explicit Gate(std::shared_ptr<ProxySettings> settings)
+        : m_settings(std::move(settings))
+    {}
+
+    void admit(const HttpHead &request, Decide decide) override
+    {
+        const RequestAdmission admission =
+            admitRequest(request, *m_settings, QDateTime::currentDateTimeUtc());
+        if (admission.idTokenExpired && m_settings->idTokenExpired)
+            m_settings->idTokenExpired();
+        decide(admission);
+    }
+
+private:
+    std::shared_ptr<ProxySettings> m_settings;
+};
+
 LocalProxy::LocalProxy(QObject *parent)
     : QObject(parent)
     , m_server(new Listener(this))
     , m_settings(std::make_shared<ProxySettings>())
+    , m_gate(std::make_shared<Gate>(m_settings))
 {
     m_settings->idTokenExpired = [this] {
         Q_EMIT idTokenExpired();
@@ -223,7 +247,7 @@ void LocalProxy::endHandshake(TlsSocket *socket, const QString &failure)
         return;
     }
     ++m_openConnections;
-    auto *connection = new ProxyConnection(socket, m_settings, this);
+    auto *connection = new ProxyConnection(socket, m_settings, m_gate, this);
     connect(connection, &ProxyConnection::closed, connection, [this, connection] {
         --m_openConnections;
         connection->deleteLater();

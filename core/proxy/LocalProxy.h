@@ -75,6 +75,7 @@ Q_SIGNALS:
 
 private:
     class Listener;
+    class Gate;
 
     void acceptConnection(qintptr descriptor);
     void endHandshake(TlsSocket *socket, const QString &failure);
@@ -85,6 +86,7 @@ private:
     int m_openConnections = 0;
     int m_pendingHandshakes = 0;
     std::shared_ptr<ProxySettings> m_settings;
+    std::shared_ptr<Gate> m_gate;
     LocalCertificate m_certificate;
 };
 

@@ -9,6 +9,9 @@
 #include "UpstreamConnection.h"
 #include "tls/TlsSocket.h"
 
+#include <QPointer>
+#include <utility>
+
 namespace lamplighter {
 
 namespace {
@@ -25,10 +28,12 @@ HttpMessageParser::Limits parserLimits(const ProxyLimits &limits)
 
 ProxyConnection::ProxyConnection(TlsSocket *client,
                                  std::shared_ptr<const ProxySettings> settings,
+                                 std::shared_ptr<RequestGate> gate,
                                  QObject *parent)
     : QObject(parent)
     , m_client(client)
     , m_settings(std::move(settings))
+    , m_gate(std::move(gate))
     , m_clientPort(client->peerPort())
     , m_parser(HttpMessageParser::Type::Request, parserLimits(m_settings->limits))
 {
@@ -90,7 +95,7 @@ bool ProxyConnection::clientReadAllowed() const
 {
     if (m_closing)
         return false;
-    if (m_exchange.active && m_exchange.requestComplete)
+    if (m_exchange.active && (m_exchange.requestComplete || m_exchange.awaitingAdmission))
         return false;
     return !(m_upstream && m_upstream->isWriteQueueFull());
 }
@@ -111,11 +116,21 @@ bool ProxyConnection::handleParsedRequest()
         return true;
 
     const QByteArray body = m_parser.takeBody();
-    if (!body.isEmpty() && m_exchange.forwarding && m_upstream)
-        m_upstream->sendRequestBody(m_exchange.requestChunked ? encodeChunk(body) : body);
+    if (m_exchange.awaitingAdmission) {
+        // Reading stops until the decision, so this holds at most one read's worth.
+        m_exchange.heldBody += body;
+        return false;
+    }
+    forwardBody(body);
     if (m_parser.isMessageComplete() && !m_exchange.requestComplete)
         completeRequest();
     return !m_closing;
+}
+
+void ProxyConnection::forwardBody(const QByteArray &body)
+{
+    if (!body.isEmpty() && m_exchange.forwarding && m_upstream)
+        m_upstream->sendRequestBody(m_exchange.requestChunked ? encodeChunk(body) : body);
 }
 
 void ProxyConnection::startExchange()
@@ -130,21 +145,41 @@ void ProxyConnection::startExchange()
     m_exchange.clientKeepAlive = request.keepAlive;
     m_exchange.clientSpeaksHttp11 = request.versionMinor >= 1;
 
-    const RequestAdmission admission =
-        admitRequest(request, *m_settings, QDateTime::currentDateTimeUtc());
-    if (admission.idTokenExpired && m_settings->idTokenExpired)
-        m_settings->idTokenExpired();
+    m_exchange.awaitingAdmission = true;
+    const quint64 serial = ++m_exchangeSerial;
+    QPointer<ProxyConnection> self(this);
+    m_admittingNow = true;
+    m_gate->admit(request, [self, serial](const RequestAdmission &admission) {
+        if (self && serial == self->m_exchangeSerial && self->m_exchange.awaitingAdmission)
+            self->onAdmission(admission);
+    });
+    m_admittingNow = false;
+}
+
+// Carries out the gate's decision. A decision that came later also sends the body bytes read
+// with the head and resumes reading.
+void ProxyConnection::onAdmission(const RequestAdmission &admission)
+{
+    m_exchange.awaitingAdmission = false;
+    if (m_closing)
+        return;
     const bool close =
-        admission.closeConnection || !m_parser.isMessageComplete() || !request.keepAlive;
-    if (admission.rejection) {
+        admission.closeConnection || !m_parser.isMessageComplete() || !m_parser.head().keepAlive;
+    if (admission.rejection)
         rejectRequest(*admission.rejection, admission.logReason, close);
-        return;
-    }
-    if (admission.browserResponse) {
+    else if (admission.browserResponse)
         sendBrowserResponse(*admission.browserResponse, admission.logReason, close);
+    else
+        forwardRequest(admission);
+    // A decision made within startExchange() leaves the body to handleParsedRequest().
+    if (m_closing || m_admittingNow)
         return;
-    }
-    forwardRequest(admission);
+
+    forwardBody(std::exchange(m_exchange.heldBody, QByteArray()));
+    if (m_parser.isMessageComplete() && !m_exchange.requestComplete)
+        completeRequest();
+    if (!m_closing && !m_exchange.requestComplete)
+        QMetaObject::invokeMethod(this, &ProxyConnection::readClient, Qt::QueuedConnection);
 }
 
 void ProxyConnection::forwardRequest(const RequestAdmission &admission)

@@ -2,6 +2,7 @@
 
 #include "HttpMessageParser.h"
 #include "ProxySettings.h"
+#include "RequestGate.h"
 
 #include <QElapsedTimer>
 #include <QObject>
@@ -26,9 +27,10 @@ struct RequestAdmission;
 class ProxyConnection : public QObject {
     Q_OBJECT
 public:
-    // Takes ownership of `client`, an encrypted socket.
+    // Takes ownership of `client`, an encrypted socket. `gate` decides on every request.
     ProxyConnection(TlsSocket *client,
                     std::shared_ptr<const ProxySettings> settings,
+                    std::shared_ptr<RequestGate> gate,
                     QObject *parent = nullptr);
     ~ProxyConnection() override;
 
@@ -42,6 +44,8 @@ private:
     // The request being handled and its response.
     struct Exchange {
         bool active = false;
+        bool awaitingAdmission = false;
+        QByteArray heldBody; // body bytes read before the admission
         QByteArray method;
         QString logPath;
         QString clusterName;
@@ -63,6 +67,8 @@ private:
     bool clientReadAllowed() const;
     bool handleParsedRequest();
     void startExchange();
+    void onAdmission(const RequestAdmission &admission);
+    void forwardBody(const QByteArray &body);
     void forwardRequest(const RequestAdmission &admission);
     void completeRequest();
     void rejectRequest(const KubernetesStatus &status, const QString &logReason, bool close);
@@ -95,6 +101,9 @@ private:
 
     TlsSocket *m_client;
     std::shared_ptr<const ProxySettings> m_settings;
+    std::shared_ptr<RequestGate> m_gate;
+    quint64 m_exchangeSerial = 0;
+    bool m_admittingNow = false; // inside the gate's admit() call
     quint16 m_clientPort;
     HttpMessageParser m_parser;
     QByteArray m_unparsed;
