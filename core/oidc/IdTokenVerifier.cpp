@@ -14,6 +14,7 @@
 #include <QPointer>
 #include <QSslConfiguration>
 #include <QStringList>
+#include <algorithm>
 #include <array>
 #include <cmath>
 #include <openssl/bn.h>
@@ -392,14 +393,25 @@ Status checkAudience(const QJsonObject &claims, const IdTokenExpectations &expec
     const Result<QStringList> audience = readAudience(claims);
     if (!audience)
         return audience.error();
-    if (!audience->contains(expectations.clientId)) {
+    const QStringList accepted =
+        expectations.audiences.isEmpty() ? QStringList{expectations.clientId} : expectations.audiences;
+    const bool matches = std::any_of(accepted.cbegin(), accepted.cend(), [&](const QString &entry) {
+        return audience->contains(entry);
+    });
+    if (!matches) {
         QStringList quotedAudience;
         for (const QString &entry : *audience)
             quotedAudience.append(quoted(entry));
-        return Error{
-            QStringLiteral("The ID token's audience (%1) does not include the client ID "
-                           "%2.")
-                .arg(quotedAudience.join(QStringLiteral(", ")), quoted(expectations.clientId))};
+        QStringList quotedAccepted;
+        for (const QString &entry : accepted)
+            quotedAccepted.append(quoted(entry));
+        const QString expected =
+            expectations.audiences.isEmpty()
+                ? QStringLiteral("the client ID %1").arg(quotedAccepted.join(QString()))
+                : QStringLiteral("any accepted audience (%1)")
+                      .arg(quotedAccepted.join(QStringLiteral(", ")));
+        return Error{QStringLiteral("The ID token's audience (%1) does not include %2.")
+                         .arg(quotedAudience.join(QStringLiteral(", ")), expected)};
     }
 
     const QJsonValue authorizedParty = claims.value(QStringLiteral("azp"));
@@ -411,7 +423,7 @@ Status checkAudience(const QJsonObject &claims, const IdTokenExpectations &expec
         }
         return Done{};
     }
-    if (!authorizedParty.isString() || authorizedParty.toString() != expectations.clientId) {
+    if (!authorizedParty.isString() || !accepted.contains(authorizedParty.toString())) {
         return Error{QStringLiteral("The ID token's authorized party (\"azp\") %1 is not the "
                                     "client ID %2.")
                          .arg(quoted(authorizedParty.toString()), quoted(expectations.clientId))};
@@ -560,6 +572,13 @@ Result<IdTokenClaims> IdTokenVerifier::verifyWithKeys(const QByteArray &token,
     const Result<const SignatureAlgorithm *> algorithm = readAlgorithm(jws->header);
     if (!algorithm)
         return algorithm.error();
+    const QString algorithmName = QLatin1String((*algorithm)->name);
+    if (!expectations.algorithms.isEmpty() && !expectations.algorithms.contains(algorithmName)) {
+        return Error{QStringLiteral("The ID token's algorithm %1 is not allowed here. Allowed are "
+                                    "%2.")
+                         .arg(quoted(algorithmName),
+                              expectations.algorithms.join(QStringLiteral(", ")))};
+    }
     const Status criticalHeaders = checkCriticalHeaders(jws->header);
     if (!criticalHeaders)
         return criticalHeaders.error();

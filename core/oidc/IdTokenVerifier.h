@@ -7,6 +7,7 @@
 #include <QDateTime>
 #include <QObject>
 #include <QString>
+#include <QStringList>
 #include <QUrl>
 #include <chrono>
 #include <functional>
@@ -25,6 +26,11 @@ struct IdTokenExpectations {
     QString clientId;                // must be in "aud"; "azp", when present, must equal it
     QByteArray nonce;                // "nonce" must equal it; empty skips the check (refresh)
     std::chrono::seconds leeway{60}; // clock skew allowed on "exp", "nbf" and "iat"
+    // Accepted "aud" values, one of which must be present; empty accepts clientId only. An
+    // "azp", when present, must be one of them.
+    QStringList audiences;
+    // The "alg" values accepted, a subset of the verifier's own allow-list; empty accepts all.
+    QStringList algorithms;
 };
 
 // The clock used for expiry checks; tests replace it.

@@ -1,36 +1,17 @@
 #include "LocalProxy.h"
 
 #include "Logging.h"
-#include "ProxyConnection.h"
 #include "ProxyRoute.h"
+#include "ProxyServer.h"
 #include "ProxySettings.h"
 #include "RequestAdmission.h"
 #include "RequestGate.h"
-#include "tls/TlsSocket.h"
+#include "tls/TlsContext.h"
 #include "util/Redact.h"
 
 #include <QStringList>
-#include <QTcpServer>
-#include <QTimer>
-#include <unistd.h>
 
 namespace lamplighter {
-
-// A listener that hands over each accepted socket as a bare descriptor, for TlsSocket, instead
-// of wrapping it in a QTcpSocket.
-class LocalProxy::Listener : public QTcpServer {
-public:
-    explicit Listener(LocalProxy *proxy)
-        : QTcpServer(proxy)
-        , m_proxy(proxy)
-    {}
-
-protected:
-    void incomingConnection(qintptr descriptor) override { m_proxy->acceptConnection(descriptor); }
-
-private:
-    LocalProxy *m_proxy;
-};
 
 // Admits requests by the local proxy's settings: the session key or a browser session, the
 // route, and a valid ID token.
@@ -55,9 +36,9 @@ private:
 
 LocalProxy::LocalProxy(QObject *parent)
     : QObject(parent)
-    , m_server(new Listener(this))
     , m_settings(std::make_shared<ProxySettings>())
     , m_gate(std::make_shared<Gate>(m_settings))
+    , m_server(new ProxyServer(m_settings, m_gate, this))
 {
     m_settings->idTokenExpired = [this] {
         Q_EMIT idTokenExpired();
@@ -75,7 +56,7 @@ void LocalProxy::setServerCertificate(const LocalCertificate &certificate)
     Result<std::shared_ptr<const TlsContext>> context =
         TlsContext::forServer(certificate.certificate, certificate.privateKey);
     m_serverContextError = context.errorMessage();
-    m_serverContext = context ? *context : nullptr;
+    m_server->setTlsContext(context ? *context : nullptr);
 }
 
 void LocalProxy::setSessionKey(const QByteArray &key)
@@ -128,10 +109,7 @@ void LocalProxy::endBrowserSessions()
 {
     m_settings->browserSessions->clear();
     // Open tunnels were admitted with the old credentials, so they end too.
-    const QList<ProxyConnection *> connections =
-        findChildren<ProxyConnection *>(QString(), Qt::FindDirectChildrenOnly);
-    for (ProxyConnection *connection : connections)
-        connection->abort();
+    m_server->abortConnections();
 }
 
 void LocalProxy::setIdToken(const QByteArray &idToken, const QDateTime &expiresAt)
@@ -159,18 +137,16 @@ Status LocalProxy::listen(quint16 port)
 {
     if (m_certificate.certificate.isNull() || m_certificate.privateKey.isNull())
         return Error{QStringLiteral("The local proxy cannot listen without a TLS certificate.")};
-    if (!m_serverContext)
+    if (!m_serverContextError.isEmpty())
         return Error{m_serverContextError};
     if (m_settings->sessionKey.isEmpty())
         return Error{QStringLiteral("The local proxy cannot listen without a session key.")};
 
-    if (!m_server->listen(QHostAddress::LocalHost, port)) {
-        return Error{QStringLiteral("The local proxy could not listen on 127.0.0.1:%1: %2. "
-                                    "Choose another port or stop the program that uses it.")
-                         .arg(port)
-                         .arg(m_server->errorString())};
-    }
-    m_settings->port = m_server->serverPort();
+    const Status listening =
+        m_server->listen(QHostAddress::LocalHost, port, QStringLiteral("local proxy"));
+    if (!listening)
+        return listening;
+    m_settings->port = m_server->port();
     qCInfo(lcProxy).noquote()
         << QStringLiteral("Local proxy listening on https://127.0.0.1:%1").arg(m_settings->port);
     return Done{};
@@ -178,7 +154,7 @@ Status LocalProxy::listen(quint16 port)
 
 quint16 LocalProxy::port() const
 {
-    return m_server->isListening() ? m_server->serverPort() : 0;
+    return m_server->port();
 }
 
 QUrl LocalProxy::clusterUrl(const QString &clusterName) const
@@ -195,63 +171,7 @@ void LocalProxy::close()
         qCInfo(lcProxy) << "Local proxy stopped listening";
     }
     m_settings->port = 0;
-    for (TlsSocket *handshaking : findChildren<TlsSocket *>(Qt::FindDirectChildrenOnly)) {
-        handshaking->disconnect(this);
-        handshaking->abort();
-        handshaking->deleteLater();
-    }
-    m_pendingHandshakes = 0;
-    for (ProxyConnection *connection : findChildren<ProxyConnection *>(Qt::FindDirectChildrenOnly))
-        connection->abort();
-}
-
-void LocalProxy::acceptConnection(qintptr descriptor)
-{
-    const ProxyLimits &limits = m_settings->limits;
-    if (m_openConnections + m_pendingHandshakes >= limits.maxClientConnections) {
-        qCWarning(lcProxy) << "Closed a new client connection because" << m_openConnections
-                           << "are open and" << m_pendingHandshakes
-                           << "are in their TLS handshake, the maximum together";
-        ::close(static_cast<int>(descriptor));
-        return;
-    }
-    auto *socket = new TlsSocket(descriptor, m_serverContext, this);
-    ++m_pendingHandshakes;
-    // Connections that wait in the kernel's backlog cost nothing until they are accepted.
-    if (m_pendingHandshakes >= limits.maxPendingHandshakes)
-        m_server->pauseAccepting();
-    connect(
-        socket, &TlsSocket::encrypted, this, [this, socket] { endHandshake(socket, QString()); });
-    connect(socket, &TlsSocket::disconnected, this, [this, socket] {
-        endHandshake(socket, socket->errorString());
-    });
-    QTimer::singleShot(limits.clientHandshakeTimeout, socket, [this, socket] {
-        if (socket->state() == TlsSocket::State::Handshaking)
-            endHandshake(socket, QStringLiteral("timed out"));
-    });
-}
-
-// Hands a connection whose handshake succeeded to a ProxyConnection, or drops it with `failure`.
-void LocalProxy::endHandshake(TlsSocket *socket, const QString &failure)
-{
-    socket->disconnect(this);
-    --m_pendingHandshakes;
-    if (m_pendingHandshakes < m_settings->limits.maxPendingHandshakes && m_server->isListening())
-        m_server->resumeAccepting();
-    if (socket->state() != TlsSocket::State::Encrypted) {
-        qCDebug(lcProxy).noquote() << QStringLiteral("TLS handshake with client port %1 failed: %2")
-                                          .arg(socket->peerPort())
-                                          .arg(failure);
-        socket->abort();
-        socket->deleteLater();
-        return;
-    }
-    ++m_openConnections;
-    auto *connection = new ProxyConnection(socket, m_settings, m_gate, this);
-    connect(connection, &ProxyConnection::closed, connection, [this, connection] {
-        --m_openConnections;
-        connection->deleteLater();
-    });
+    m_server->abortConnections();
 }
 
 } // namespace lamplighter

@@ -15,8 +15,7 @@
 namespace lamplighter {
 
 struct ProxySettings;
-class TlsContext;
-class TlsSocket;
+class ProxyServer;
 
 // The local proxy through which Kubernetes clients on the desktop reach the clusters as the
 // signed-in person. It listens with TLS on 127.0.0.1 only, accepts requests that carry the
@@ -74,19 +73,12 @@ Q_SIGNALS:
     void idTokenExpired();
 
 private:
-    class Listener;
     class Gate;
 
-    void acceptConnection(qintptr descriptor);
-    void endHandshake(TlsSocket *socket, const QString &failure);
-
-    Listener *m_server;
-    std::shared_ptr<const TlsContext> m_serverContext;
-    QString m_serverContextError;
-    int m_openConnections = 0;
-    int m_pendingHandshakes = 0;
     std::shared_ptr<ProxySettings> m_settings;
     std::shared_ptr<Gate> m_gate;
+    ProxyServer *m_server;
+    QString m_serverContextError;
     LocalCertificate m_certificate;
 };
 

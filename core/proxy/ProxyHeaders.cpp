@@ -64,7 +64,7 @@ namespace {
 HttpHead forwardedHead(const HttpHead &request,
                        const QByteArray &target,
                        const QUrl &server,
-                       const HttpHeader &credential)
+                       const std::vector<HttpHeader> &credentials)
 {
     const bool upgrade = isUpgradeRequest(request);
     HttpHead upstream = request;
@@ -85,7 +85,7 @@ HttpHead forwardedHead(const HttpHead &request,
 
     upstream.headers.insert(upstream.headers.begin(),
                             HttpHeader{"Host", upstreamHostHeader(server)});
-    if (!credential.name.isEmpty())
+    for (const HttpHeader &credential : credentials)
         upstream.append(credential.name, credential.value);
     if (request.framing == HttpBodyFraming::Chunked)
         upstream.append("Transfer-Encoding", "chunked");
@@ -141,7 +141,15 @@ HttpHead upstreamRequestHead(const HttpHead &request,
                              const QUrl &server,
                              const QByteArray &idToken)
 {
-    return forwardedHead(request, target, server, HttpHeader{"Authorization", "Bearer " + idToken});
+    return forwardedHead(request, target, server, {HttpHeader{"Authorization", "Bearer " + idToken}});
+}
+
+HttpHead upstreamRequestHead(const HttpHead &request,
+                             const QByteArray &target,
+                             const QUrl &server,
+                             const std::vector<HttpHeader> &credentials)
+{
+    return forwardedHead(request, target, server, credentials);
 }
 
 HttpHead appUpstreamRequestHead(const HttpHead &request,
@@ -150,16 +158,16 @@ HttpHead appUpstreamRequestHead(const HttpHead &request,
                                 const QByteArray &idToken,
                                 bool forwardedIdTokenHeader)
 {
-    HttpHeader credential;
+    std::vector<HttpHeader> credentials;
     if (!idToken.isEmpty() && forwardedIdTokenHeader)
-        credential = HttpHeader{"X-Forwarded-Id-Token", idToken};
+        credentials.push_back(HttpHeader{"X-Forwarded-Id-Token", idToken});
     else if (!idToken.isEmpty())
-        credential = HttpHeader{"Authorization", "Bearer " + idToken};
+        credentials.push_back(HttpHeader{"Authorization", "Bearer " + idToken});
 
     HttpHead stripped = request;
     stripped.removeAll("X-Forwarded-Id-Token");
     removeWithheldCookies(stripped);
-    return forwardedHead(stripped, target, server, credential);
+    return forwardedHead(stripped, target, server, credentials);
 }
 
 HttpHead

@@ -30,6 +30,12 @@ HttpHead upstreamRequestHead(const HttpHead &request,
                              const QByteArray &target,
                              const QUrl &server,
                              const QByteArray &idToken);
+// Builds the head as above, with `credentials` in place of the ID token: the cluster proxy's
+// service account token and the Impersonate-* fields of the person it acts for.
+HttpHead upstreamRequestHead(const HttpHead &request,
+                             const QByteArray &target,
+                             const QUrl &server,
+                             const std::vector<HttpHeader> &credentials);
 
 // Builds the head to send to an app's upstream from a browser's request. As for a cluster, the
 // client's Authorization, Impersonate-* and bearer token subprotocols are dropped, and so is

@@ -60,7 +60,7 @@ QJsonObject claimsWithout(const QString &name)
 
 IdTokenExpectations expectations()
 {
-    return IdTokenExpectations{issuer, clientId, nonce, 60s};
+    return IdTokenExpectations{issuer, clientId, nonce, 60s, {}, {}};
 }
 
 qint64 secondsFromTokenTime(qint64 offset)
