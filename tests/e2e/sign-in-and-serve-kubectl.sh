@@ -38,8 +38,10 @@ check() {
 }
 
 lamplighter_pid=
+port_forward_pid=
 cleanup() {
     [ -z "$lamplighter_pid" ] || kill "$lamplighter_pid" 2>/dev/null || true
+    [ -z "$port_forward_pid" ] || kill "$port_forward_pid" 2>/dev/null || true
     [ -z "${trayer_pid:-}" ] || kill "$trayer_pid" 2>/dev/null || true
     stop_test_parts
     # Keep the logs of a failed run; a passed run leaves nothing behind.
@@ -76,6 +78,84 @@ browser_starts() { wc -l <"$BROWSER_COUNT_FILE"; }
 apiserver_requests() { wc -l <"$work/logs/apiserver-requests.jsonl"; }
 kube() { kubectl --kubeconfig "$("$lamplighter" kubeconfig 2>/dev/null)" "$@"; }
 
+# Waits up to 5 s for a request log entry after line SKIP that records an accepted upgrade of
+# demo-pod's SUBRESOURCE over UPGRADE (websocket or SPDY/3.1) with PROTOCOL. The double logs an
+# upgraded request when its connection closes, which may be after kubectl exits.
+upgrade_logged() {
+    local skip=$1 subresource=$2 upgrade=$3 protocol=$4
+    for _ in $(seq 1 25); do
+        node -e '
+            const [file, skip, path, upgrade, protocol] = process.argv.slice(1);
+            const entries = require("fs").readFileSync(file, "utf8").trim().split("\n").slice(Number(skip)).map(JSON.parse);
+            const found = entries.some((entry) => entry.path === path && entry.status === 101 &&
+                entry.upgrade === upgrade && entry.protocol === protocol);
+            process.exit(found ? 0 : 1);' \
+            "$work/logs/apiserver-requests.jsonl" "$skip" "/api/v1/namespaces/default/pods/demo-pod/$subresource" \
+            "$upgrade" "$protocol" && return 0
+        sleep 0.2
+    done
+    echo "no accepted $upgrade upgrade with $protocol to $subresource in the double's request log" >&2
+    return 1
+}
+
+# Starts `kubectl port-forward pod/demo-pod 0:8080` through the proxy, with the environment
+# assignments given as arguments. Local port 0 lets kubectl pick a free port, which it prints.
+# Sets port_forward_pid and port_forward_port, or returns 1 when no port appears within 15 s.
+start_port_forward() {
+    local output=$1
+    shift
+    : >"$output"
+    env "$@" kubectl --kubeconfig "$("$lamplighter" kubeconfig 2>/dev/null)" \
+        port-forward pod/demo-pod 0:8080 >"$output" 2>&1 &
+    port_forward_pid=$!
+    for _ in $(seq 1 75); do
+        port_forward_port=$(sed -n 's/^Forwarding from 127\.0\.0\.1:\([0-9]*\) -> 8080$/\1/p' "$output")
+        [ -z "$port_forward_port" ] || return 0
+        kill -0 "$port_forward_pid" 2>/dev/null || break
+        sleep 0.2
+    done
+    echo "kubectl port-forward printed no local port within 15 s:" >&2
+    cat "$output" >&2
+    return 1
+}
+
+stop_port_forward() {
+    kill "$port_forward_pid" 2>/dev/null || true
+    wait "$port_forward_pid" 2>/dev/null || true
+    port_forward_pid=
+}
+
+# Sends 64 KiB of random bytes to 127.0.0.1:PORT, half-closes, and succeeds when the same bytes
+# come back within 10 s.
+echo_through() {
+    node -e '
+        const payload = require("crypto").randomBytes(65536);
+        const socket = require("net").connect({ host: "127.0.0.1", port: Number(process.argv[1]) }, () => socket.end(payload));
+        const chunks = [];
+        socket.on("data", (chunk) => chunks.push(chunk));
+        socket.on("end", () => {
+            const echoed = Buffer.concat(chunks);
+            if (!echoed.equals(payload)) {
+                console.error(`the ${echoed.length} bytes that came back differ from the ${payload.length} sent`);
+            }
+            process.exit(echoed.equals(payload) ? 0 : 1);
+        });
+        socket.on("error", (error) => { console.error(`echo through port ${process.argv[1]}: ${error.message}`); process.exit(1); });
+        setTimeout(() => { console.error("no complete echo within 10 s"); process.exit(1); }, 10000);' "$1"
+}
+
+# Forwards a local port to demo-pod's port 8080 with the environment assignments given after
+# NAME, sends bytes through it and stops kubectl again.
+port_forward_echoes() {
+    local name=$1
+    shift
+    start_port_forward "$work/port-forward-$name.txt" "$@" || { stop_port_forward; return 1; }
+    local status=0
+    echo_through "$port_forward_port" || status=1
+    stop_port_forward
+    return "$status"
+}
+
 # Reads the stored tokens back through the Secret Service, as any keychain client would.
 # QtKeychain files each entry under the attributes server (the service) and user (the key), and
 # stores binary secrets base64-encoded.
@@ -103,24 +183,28 @@ check "whoami names the provider's user" \
     bash -c "$(declare -f kube); lamplighter='$lamplighter'; kube auth whoami | grep -q 'jane@example.test'"
 check "namespaces listed" \
     bash -c "$(declare -f kube); lamplighter='$lamplighter'; kube get namespaces | grep -q team-a"
+before=$(apiserver_requests)
 check "exec through the proxy echoes stdin" \
     bash -c "$(declare -f kube); lamplighter='$lamplighter'; echo hello | kube exec -i demo-pod -- cat | grep -qx hello"
-# The double logs an upgraded request when its connection closes, which may be after kubectl exits.
-exec_logged_as_upgrade() {
-    for _ in $(seq 1 25); do
-        grep -q '"path":"/api/v1/namespaces/default/pods/demo-pod/exec".*"status":101' \
-            "$work/logs/apiserver-requests.jsonl" && return 0
-        sleep 0.2
-    done
-    return 1
-}
-check "exec went over WebSocket" exec_logged_as_upgrade
-kube get namespaces --watch-only --output-watch-events --request-timeout=0 2>&1 |
-    while IFS= read -r line; do echo "$(date +%s.%N) $line"; done >"$work/watch.txt" &
-watch_pid=$!
-sleep 7
-kill "$watch_pid" 2>/dev/null || true
-pkill -f -- '--watch-only' 2>/dev/null || true
+check "exec went over WebSocket" upgrade_logged "$before" exec websocket v5.channel.k8s.io
+before=$(apiserver_requests)
+check "exec over SPDY echoes stdin" \
+    bash -c "$(declare -f kube); lamplighter='$lamplighter'; export KUBECTL_REMOTE_COMMAND_WEBSOCKETS=false;
+        echo hello | kube exec -i demo-pod -- cat | grep -qx hello"
+check "exec went over SPDY" upgrade_logged "$before" exec SPDY/3.1 v5.channel.k8s.io
+before=$(apiserver_requests)
+check "port-forward over SPDY echoes bytes" port_forward_echoes spdy KUBECTL_PORT_FORWARD_WEBSOCKETS=false
+check "port-forward went over SPDY" upgrade_logged "$before" portforward SPDY/3.1 portforward.k8s.io
+# kubectl 1.31 and later first try SPDY inside WebSocket messages, and fall back to plain SPDY
+# when that upgrade fails, so only the request log shows which one carried the bytes.
+before=$(apiserver_requests)
+check "port-forward over WebSocket echoes bytes" port_forward_echoes websocket
+check "port-forward went over the WebSocket tunnel" \
+    upgrade_logged "$before" portforward websocket SPDY/3.1+portforward.k8s.io
+# timeout ends the watch after 7 s; the loop stamps each line as it arrives.
+timeout 7 kubectl --kubeconfig "$("$lamplighter" kubeconfig 2>/dev/null)" get namespaces \
+    --watch-only --output-watch-events --request-timeout=0 2>&1 |
+    while IFS= read -r line; do echo "$(date +%s.%N) $line"; done >"$work/watch.txt" || true
 check "watch receives two events seconds apart" node -e '
     const lines = require("fs").readFileSync(process.argv[1], "utf8").trim().split("\n")
         .filter(l => / (ADDED|MODIFIED|DELETED) /.test(l));
