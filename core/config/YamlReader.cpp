@@ -110,7 +110,10 @@ Status YamlReader::rejectUnknownKeys(const YAML::Node &map,
                                      const QString &where) const
 {
     for (const auto &entry : map) {
-        const std::string key = entry.first.as<std::string>();
+        if (!entry.first.IsScalar())
+            return errorAt(entry.first.Mark(),
+                           QStringLiteral("a key in %1 is not a plain name").arg(where));
+        const std::string key = entry.first.Scalar();
         if (known.count(key) == 0)
             return errorAt(entry.first.Mark(),
                            QStringLiteral("unknown field \"%1\" in %2")

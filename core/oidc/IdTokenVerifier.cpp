@@ -393,23 +393,24 @@ Status checkAudience(const QJsonObject &claims, const IdTokenExpectations &expec
     const Result<QStringList> audience = readAudience(claims);
     if (!audience)
         return audience.error();
-    const QStringList accepted =
-        expectations.audiences.isEmpty() ? QStringList{expectations.clientId} : expectations.audiences;
+    const QStringList accepted = expectations.audiences.isEmpty()
+                                     ? QStringList{expectations.clientId}
+                                     : expectations.audiences;
     const bool matches = std::any_of(accepted.cbegin(), accepted.cend(), [&](const QString &entry) {
         return audience->contains(entry);
     });
+    QStringList quotedAccepted;
+    for (const QString &entry : accepted)
+        quotedAccepted.append(quoted(entry));
+    const QString expected =
+        expectations.audiences.isEmpty()
+            ? QStringLiteral("the client ID %1").arg(quotedAccepted.join(QString()))
+            : QStringLiteral("an accepted audience (%1)")
+                  .arg(quotedAccepted.join(QStringLiteral(", ")));
     if (!matches) {
         QStringList quotedAudience;
         for (const QString &entry : *audience)
             quotedAudience.append(quoted(entry));
-        QStringList quotedAccepted;
-        for (const QString &entry : accepted)
-            quotedAccepted.append(quoted(entry));
-        const QString expected =
-            expectations.audiences.isEmpty()
-                ? QStringLiteral("the client ID %1").arg(quotedAccepted.join(QString()))
-                : QStringLiteral("any accepted audience (%1)")
-                      .arg(quotedAccepted.join(QStringLiteral(", ")));
         return Error{QStringLiteral("The ID token's audience (%1) does not include %2.")
                          .arg(quotedAudience.join(QStringLiteral(", ")), expected)};
     }
@@ -424,9 +425,8 @@ Status checkAudience(const QJsonObject &claims, const IdTokenExpectations &expec
         return Done{};
     }
     if (!authorizedParty.isString() || !accepted.contains(authorizedParty.toString())) {
-        return Error{QStringLiteral("The ID token's authorized party (\"azp\") %1 is not the "
-                                    "client ID %2.")
-                         .arg(quoted(authorizedParty.toString()), quoted(expectations.clientId))};
+        return Error{QStringLiteral("The ID token's authorized party (\"azp\") %1 is not %2.")
+                         .arg(quoted(authorizedParty.toString()), expected)};
     }
     return Done{};
 }
@@ -574,10 +574,10 @@ Result<IdTokenClaims> IdTokenVerifier::verifyWithKeys(const QByteArray &token,
         return algorithm.error();
     const QString algorithmName = QLatin1String((*algorithm)->name);
     if (!expectations.algorithms.isEmpty() && !expectations.algorithms.contains(algorithmName)) {
-        return Error{QStringLiteral("The ID token's algorithm %1 is not allowed here. Allowed are "
-                                    "%2.")
-                         .arg(quoted(algorithmName),
-                              expectations.algorithms.join(QStringLiteral(", ")))};
+        return Error{
+            QStringLiteral("The ID token's algorithm %1 is not allowed here. Allowed are "
+                           "%2.")
+                .arg(quoted(algorithmName), expectations.algorithms.join(QStringLiteral(", ")))};
     }
     const Status criticalHeaders = checkCriticalHeaders(jws->header);
     if (!criticalHeaders)
@@ -730,6 +730,7 @@ void IdTokenVerifier::Private::finishFetch(QNetworkReply *reply)
     } else {
         qCWarning(lcOidc).noquote() << fetched.errorMessage();
     }
+    Q_EMIT verifier->keysFetched(fetched.errorMessage());
 
     for (PendingVerification &pending : std::exchange(waiting, {})) {
         // After a failed fetch, a token whose key is in the previous set is still verified.
@@ -790,6 +791,17 @@ IdTokenVerifier::~IdTokenVerifier()
         d->fetch->abort();
         d->fetch->deleteLater();
     }
+}
+
+void IdTokenVerifier::prefetchKeys()
+{
+    if (!d->fetch)
+        d->startFetch();
+}
+
+bool IdTokenVerifier::hasKeys() const
+{
+    return d->keys.has_value();
 }
 
 void IdTokenVerifier::setClock(Clock clock)

@@ -66,11 +66,21 @@ public:
                 const IdTokenExpectations &expectations,
                 std::function<void(Result<IdTokenClaims>)> done);
 
+    // Fetches the key set now, unless a fetch is under way, so that the first tokens need not
+    // wait for it. keysFetched() reports the outcome.
+    void prefetchKeys();
+    // Returns true once a key set has been fetched.
+    bool hasKeys() const;
+
     // Verifies token against keys synchronously, with no network access.
     static Result<IdTokenClaims> verifyWithKeys(const QByteArray &token,
                                                 const JsonWebKeySet &keys,
                                                 const IdTokenExpectations &expectations,
                                                 const QDateTime &now);
+
+Q_SIGNALS:
+    // Emitted after each fetch of the key set; `error` is empty when it succeeded.
+    void keysFetched(const QString &error);
 
 private:
     struct Private;

@@ -1,0 +1,60 @@
+#pragma once
+
+#include "util/Result.h"
+
+#include <QHostAddress>
+#include <QList>
+#include <QMap>
+#include <QSslCertificate>
+#include <QString>
+#include <QStringList>
+#include <QUrl>
+#include <chrono>
+
+namespace lamplighter {
+
+// The source of the namespaces a user may see, from namespaces.mode.
+enum class NamespaceListing {
+    All,     // the proxy's own service account lists them for everyone
+    Test,    // those where a SelfSubjectAccessReview for the user allows verb on resource
+    Service, // a configured URL returns them for the user
+    None,    // the API server's own response is passed on
+};
+
+// The configuration of lamplighter-cluster-proxy, read from its YAML file.
+struct ClusterProxyConfig {
+    QHostAddress listenAddress; // listen: "ADDRESS:PORT"
+    quint16 listenPort = 0;
+    QString tlsCertificateFile; // tls.certificate, PEM
+    QString tlsKeyFile;         // tls.key, PEM
+
+    QUrl issuer;                                 // issuer.url, https
+    QString clientId;                            // issuer.client_id
+    QStringList audiences;                       // issuer.audiences, default [client_id]
+    QList<QSslCertificate> issuerCaCertificates; // issuer.certificate_authority; empty: system CAs
+    QStringList allowedAlgorithms;               // issuer.allowed_algorithms; empty: all supported
+    QMap<QString, QString> requiredClaims;       // issuer.required_claims: claim -> exact value
+    std::chrono::seconds leeway{60};             // issuer.leeway_seconds
+
+    QString userNameClaim = QStringLiteral("sub");  // claims.username
+    QString userNamePrefix;                         // claims.username_prefix
+    QString groupsClaim = QStringLiteral("groups"); // claims.groups
+    QString groupsPrefix;                           // claims.groups_prefix
+
+    QStringList allowedGroups; // allowed_groups, after the prefix; empty lets everyone in
+
+    QUrl apiServer;                                 // api_server.url, https
+    QList<QSslCertificate> apiServerCaCertificates; // api_server.certificate_authority
+    QString serviceAccountTokenFile;                // api_server.token_file
+
+    NamespaceListing namespaceListing = NamespaceListing::None; // namespaces.mode
+    QString namespaceVerb = QStringLiteral("get");              // namespaces.verb
+    QString namespaceResource = QStringLiteral("pods");         // namespaces.resource
+    QStringList adminGroups;                                    // namespaces.admin_groups
+    QUrl namespaceServiceUrl;                                   // namespaces.service_url
+};
+
+// Reads and checks the configuration file. Errors name the file, line, column and field.
+Result<ClusterProxyConfig> loadClusterProxyConfig(const QString &path);
+
+} // namespace lamplighter

@@ -1,0 +1,254 @@
+#include "clusterproxy/ImpersonatingGate.h"
+
+#include "Logging.h"
+#include "oidc/IdTokenVerifier.h"
+#include "proxy/ProxyHeaders.h"
+
+#include <QCryptographicHash>
+#include <QJsonArray>
+#include <QPointer>
+
+namespace lamplighter {
+
+namespace {
+
+// Verified tokens remembered at most; past it, expired ones go first, then all.
+constexpr qsizetype kMaxRememberedTokens = 10000;
+const QByteArray kAuthenticatedGroup = "system:authenticated";
+
+// A plain-text response of the cluster proxy's own, such as a health check's.
+RequestAdmission plainAnswer(int code, const QString &message, const QString &logReason)
+{
+    RequestAdmission admission;
+    admission.browserResponse = BrowserResponse{code, {}, message};
+    admission.logReason = logReason;
+    return admission;
+}
+
+QByteArray pathOf(const QByteArray &target)
+{
+    const qsizetype queryStart = target.indexOf('?');
+    return queryStart < 0 ? target : target.left(queryStart);
+}
+
+QByteArray bearerToken(const HttpHead &request)
+{
+    const QByteArray value = request.value("Authorization").trimmed();
+    if (value.size() < 7 || value.left(7).toLower() != "bearer ")
+        return QByteArray();
+    return value.mid(7).trimmed();
+}
+
+} // namespace
+
+Result<Impersonation> impersonationFromClaims(const QJsonObject &claims,
+                                              const ClusterProxyConfig &config)
+{
+    const QJsonValue user = claims.value(config.userNameClaim);
+    if (!user.isString() || user.toString().isEmpty())
+        return Error{QStringLiteral("The ID token has no user name claim \"%1\" with a string "
+                                    "value.")
+                         .arg(config.userNameClaim)};
+    Impersonation person;
+    person.user = config.userNamePrefix + user.toString();
+    person.uid = claims.value(QStringLiteral("sub")).toString();
+
+    QStringList tokenGroups;
+    const QJsonValue groups = claims.value(config.groupsClaim);
+    if (groups.isString()) {
+        tokenGroups.append(groups.toString());
+    } else if (groups.isArray()) {
+        for (const QJsonValue &group : groups.toArray()) {
+            if (!group.isString())
+                return Error{QStringLiteral("The ID token's groups claim \"%1\" contains a value "
+                                            "that is not a string.")
+                                 .arg(config.groupsClaim)};
+            tokenGroups.append(group.toString());
+        }
+    } else if (!groups.isUndefined() && !groups.isNull()) {
+        return Error{QStringLiteral("The ID token's groups claim \"%1\" is not a list of "
+                                    "strings.")
+                         .arg(config.groupsClaim)};
+    }
+
+    // A group such as system:masters from the issuer would grant the API server's own roles, so
+    // only the proxy adds system: groups.
+    int dropped = 0;
+    for (const QString &group : tokenGroups) {
+        const QString name = config.groupsPrefix + group;
+        if (name.startsWith(QLatin1String("system:")))
+            ++dropped;
+        else
+            person.groups.append(name);
+    }
+    if (dropped > 0) {
+        qCWarning(lcProxy).noquote()
+            << QStringLiteral("Dropped %1 groups starting with \"system:\" from the ID token of "
+                              "user \"%2\". Set claims.groups_prefix to keep the issuer's groups "
+                              "apart.")
+                   .arg(dropped)
+                   .arg(person.user);
+    }
+    person.groups.append(QString::fromLatin1(kAuthenticatedGroup));
+    return person;
+}
+
+ImpersonatingGate::ImpersonatingGate(const ClusterProxyConfig &config,
+                                     IdTokenVerifier *verifier,
+                                     QObject *parent)
+    : QObject(parent)
+    , m_config(config)
+    , m_verifier(verifier)
+    , m_apiServer{QStringLiteral("api-server"), config.apiServer, config.apiServerCaCertificates}
+{}
+
+void ImpersonatingGate::admit(const HttpHead &request, Decide decide)
+{
+    const QByteArray path = pathOf(request.target);
+    if (request.method == "GET" && path == "/healthz") {
+        decide(plainAnswer(200, QStringLiteral("ok"), QStringLiteral("health check")));
+        return;
+    }
+    if (request.method == "GET" && path == "/readyz") {
+        QString problem;
+        if (!m_keysLoaded)
+            problem = QStringLiteral("the issuer's keys are not loaded");
+        else if (m_serviceAccountToken.isEmpty())
+            problem = QStringLiteral("the service account token is not read");
+        decide(problem.isEmpty() ? plainAnswer(200, QStringLiteral("ok"), QStringLiteral("ready"))
+                                 : plainAnswer(503, problem, QStringLiteral("not ready")));
+        return;
+    }
+    if (!request.target.startsWith('/') || hasDotSegmentOrFragment(request.target)) {
+        decide(rejectWithStatus(400,
+                                QStringLiteral("The request path must be absolute, without dot "
+                                               "segments or a fragment."),
+                                QStringLiteral("invalid path")));
+        return;
+    }
+    if (requestsUpgrade(request)) {
+        if (std::optional<RequestAdmission> rejection = checkUpgrade(request)) {
+            decide(*rejection);
+            return;
+        }
+    }
+
+    const QByteArray token = bearerToken(request);
+    if (token.isEmpty()) {
+        decide(rejectWithStatus(401,
+                                QStringLiteral("Unauthorized: send an ID token of %1 as the "
+                                               "bearer token.")
+                                    .arg(m_config.issuer.toString()),
+                                QStringLiteral("no bearer token")));
+        return;
+    }
+
+    const QByteArray tokenHash = QCryptographicHash::hash(token, QCryptographicHash::Sha256);
+    const auto found = m_verified.constFind(tokenHash);
+    if (found != m_verified.cend() && found->expiresAt > QDateTime::currentDateTimeUtc()) {
+        ++m_cacheHits;
+        decide(forward(request, found->person));
+        return;
+    }
+    ++m_cacheMisses;
+
+    IdTokenExpectations expectations;
+    expectations.issuer = m_config.issuer.toString();
+    expectations.clientId = m_config.clientId;
+    expectations.audiences = m_config.audiences;
+    expectations.algorithms = m_config.allowedAlgorithms;
+    expectations.leeway = m_config.leeway;
+    QPointer<ImpersonatingGate> self(this);
+    m_verifier->verify(
+        token,
+        expectations,
+        [self, request, tokenHash, decide](const Result<IdTokenClaims> &claims) {
+            if (!self)
+                return;
+            if (!claims) {
+                decide(
+                    rejectWithStatus(401,
+                                     QStringLiteral("Unauthorized: %1").arg(claims.errorMessage()),
+                                     QStringLiteral("invalid ID token")));
+                return;
+            }
+            const Result<Impersonation> person = self->checkVerifiedClaims(claims->all);
+            if (!person) {
+                const bool outsider = person.errorMessage().startsWith(QStringLiteral("Forbidden"));
+                decide(rejectWithStatus(outsider ? 403 : 401,
+                                        person.errorMessage(),
+                                        outsider ? QStringLiteral("not in an allowed group")
+                                                 : QStringLiteral("unusable claims")));
+                return;
+            }
+            self->remember(tokenHash, Verified{*person, claims->expiresAt});
+            decide(self->forward(request, *person));
+        });
+}
+
+// Checks the required claims and the group gate, and maps the claims to the person.
+Result<Impersonation> ImpersonatingGate::checkVerifiedClaims(const QJsonObject &claims) const
+{
+    for (auto required = m_config.requiredClaims.cbegin();
+         required != m_config.requiredClaims.cend();
+         ++required) {
+        if (claims.value(required.key()).toString() != required.value())
+            return Error{QStringLiteral("Unauthorized: the ID token's claim \"%1\" does not have "
+                                        "the required value.")
+                             .arg(required.key())};
+    }
+    Result<Impersonation> person = impersonationFromClaims(claims, m_config);
+    if (!person)
+        return Error{QStringLiteral("Unauthorized: %1").arg(person.errorMessage())};
+    if (!m_config.allowedGroups.isEmpty()) {
+        const bool allowed =
+            std::any_of(person->groups.cbegin(), person->groups.cend(), [this](const QString &g) {
+                return m_config.allowedGroups.contains(g);
+            });
+        if (!allowed)
+            return Error{QStringLiteral("Forbidden: user \"%1\" is in none of the groups this "
+                                        "cluster proxy admits.")
+                             .arg(person->user)};
+    }
+    return person;
+}
+
+RequestAdmission ImpersonatingGate::forward(const HttpHead &request,
+                                            const Impersonation &person) const
+{
+    if (m_serviceAccountToken.isEmpty())
+        return rejectWithStatus(503,
+                                QStringLiteral("The cluster proxy has not read its service "
+                                               "account token yet."),
+                                QStringLiteral("no service account token"));
+    std::vector<HttpHeader> credentials;
+    credentials.push_back(HttpHeader{"Authorization", "Bearer " + m_serviceAccountToken});
+    credentials.push_back(HttpHeader{"Impersonate-User", person.user.toUtf8()});
+    for (const QString &group : person.groups)
+        credentials.push_back(HttpHeader{"Impersonate-Group", group.toUtf8()});
+    if (!person.uid.isEmpty())
+        credentials.push_back(HttpHeader{"Impersonate-Uid", person.uid.toUtf8()});
+
+    RequestAdmission admission;
+    admission.cluster = &m_apiServer;
+    // A server URL with a path (an API server behind a path-routing proxy) prefixes the target.
+    QByteArray prefix = m_apiServer.server.path(QUrl::FullyEncoded).toUtf8();
+    while (prefix.endsWith('/'))
+        prefix.chop(1);
+    admission.upstreamHead =
+        upstreamRequestHead(request, prefix + request.target, m_apiServer.server, credentials);
+    return admission;
+}
+
+void ImpersonatingGate::remember(const QByteArray &tokenHash, const Verified &verified)
+{
+    if (m_verified.size() >= kMaxRememberedTokens) {
+        const QDateTime now = QDateTime::currentDateTimeUtc();
+        m_verified.removeIf([&now](const auto &entry) { return entry.value().expiresAt <= now; });
+        if (m_verified.size() >= kMaxRememberedTokens)
+            m_verified.clear();
+    }
+    m_verified.insert(tokenHash, verified);
+}
+
+} // namespace lamplighter

@@ -1,0 +1,75 @@
+#pragma once
+
+#include "clusterproxy/ClusterProxyConfig.h"
+#include "proxy/RequestGate.h"
+#include "proxy/UpstreamCluster.h"
+
+#include <QByteArray>
+#include <QDateTime>
+#include <QHash>
+#include <QJsonObject>
+#include <QObject>
+#include <QStringList>
+
+namespace lamplighter {
+
+class IdTokenVerifier;
+
+// The person the cluster proxy acts for, from the claims of a verified ID token.
+struct Impersonation {
+    QString user;       // Impersonate-User
+    QStringList groups; // Impersonate-Group, one field each, system:authenticated included
+    QString uid;        // Impersonate-Uid: the issuer's subject
+};
+
+// Maps verified claims to the person, with the configured claim names and prefixes. Fails when
+// the user name claim is missing or not a string, or the groups claim is not a list of strings.
+Result<Impersonation> impersonationFromClaims(const QJsonObject &claims,
+                                              const ClusterProxyConfig &config);
+
+// Admits requests to the cluster proxy: each must carry an ID token of the configured issuer as
+// its bearer token. The token is verified (signature, issuer, audience, times, algorithm,
+// required claims) and the request goes to the API server with the proxy's service account
+// token and Impersonate-* fields for the person. Verified tokens are remembered by their SHA-256
+// until they expire, so a busy client costs one signature check per token. It also responds to
+// /healthz and /readyz itself.
+class ImpersonatingGate : public QObject, public RequestGate {
+    Q_OBJECT
+public:
+    ImpersonatingGate(const ClusterProxyConfig &config,
+                      IdTokenVerifier *verifier,
+                      QObject *parent = nullptr);
+
+    void admit(const HttpHead &request, Decide decide) override;
+
+    // Sets the service account token sent to the API server, read from its projected file.
+    void setServiceAccountToken(const QByteArray &token) { m_serviceAccountToken = token; }
+    // Marks the issuer's keys as loaded, which /readyz reports.
+    void setKeysLoaded(bool loaded) { m_keysLoaded = loaded; }
+    const UpstreamCluster &apiServer() const { return m_apiServer; }
+
+    // Counts of verification cache lookups, for the metrics.
+    quint64 cacheHits() const { return m_cacheHits; }
+    quint64 cacheMisses() const { return m_cacheMisses; }
+
+private:
+    struct Verified {
+        Impersonation person;
+        QDateTime expiresAt;
+    };
+
+    RequestAdmission forward(const HttpHead &request, const Impersonation &person) const;
+    Result<Impersonation> checkVerifiedClaims(const QJsonObject &claims) const;
+    void remember(const QByteArray &tokenHash, const Verified &verified);
+
+    ClusterProxyConfig m_config;
+    IdTokenVerifier *m_verifier;
+    UpstreamCluster m_apiServer;
+    QByteArray m_serviceAccountToken;
+    bool m_keysLoaded = false;
+    QHash<QByteArray, Verified> m_verified;
+    quint64 m_cacheHits = 0;
+    quint64 m_cacheMisses = 0;
+};
+
+} // namespace lamplighter
