@@ -108,10 +108,10 @@ Status ClusterProxyConfigReader::readListen(const YAML::Node &root,
     QString host = colon > 0 ? listen->left(colon) : QString();
     if (host.startsWith(QLatin1Char('[')) && host.endsWith(QLatin1Char(']')))
         host = host.mid(1, host.size() - 2);
-    if (!portOk || port == 0 || port > 65535 || !config.listenAddress.setAddress(host)) {
+    if (!portOk || port > 65535 || !config.listenAddress.setAddress(host)) {
         return errorAt(root["listen"].Mark(),
                        QStringLiteral("\"listen\" must be ADDRESS:PORT with an IP address and a "
-                                      "port from 1 to 65535, got \"%1\"")
+                                      "port from 0 to 65535, got \"%1\"")
                            .arg(*listen));
     }
     config.listenPort = static_cast<quint16>(port);

@@ -24,7 +24,7 @@ enum class NamespaceListing {
 // The configuration of lamplighter-cluster-proxy, read from its YAML file.
 struct ClusterProxyConfig {
     QHostAddress listenAddress; // listen: "ADDRESS:PORT"
-    quint16 listenPort = 0;
+    quint16 listenPort = 0;     // 0 lets the system pick a port, for tests
     QString tlsCertificateFile; // tls.certificate, PEM
     QString tlsKeyFile;         // tls.key, PEM
 

@@ -102,6 +102,13 @@ ImpersonatingGate::ImpersonatingGate(const ClusterProxyConfig &config,
     , m_apiServer{QStringLiteral("api-server"), config.apiServer, config.apiServerCaCertificates}
 {}
 
+void ImpersonatingGate::setVerifier(IdTokenVerifier *verifier)
+{
+    m_verifier = verifier;
+    if (!verifier)
+        m_keysLoaded = false;
+}
+
 void ImpersonatingGate::admit(const HttpHead &request, Decide decide)
 {
     const QByteArray path = pathOf(request.target);
@@ -151,6 +158,14 @@ void ImpersonatingGate::admit(const HttpHead &request, Decide decide)
         return;
     }
     ++m_cacheMisses;
+    if (!m_verifier) {
+        decide(rejectWithStatus(503,
+                                QStringLiteral("The cluster proxy has not reached the issuer %1 "
+                                               "yet. Try again shortly.")
+                                    .arg(m_config.issuer.toString()),
+                                QStringLiteral("issuer not discovered")));
+        return;
+    }
 
     IdTokenExpectations expectations;
     expectations.issuer = m_config.issuer.toString();

@@ -42,6 +42,9 @@ public:
 
     void admit(const HttpHead &request, Decide decide) override;
 
+    // Sets the verifier of ID tokens, once the issuer's discovery has found its keys. Without
+    // one, requests get 503.
+    void setVerifier(IdTokenVerifier *verifier);
     // Sets the service account token sent to the API server, read from its projected file.
     void setServiceAccountToken(const QByteArray &token) { m_serviceAccountToken = token; }
     // Marks the issuer's keys as loaded, which /readyz reports.

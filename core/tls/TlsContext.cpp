@@ -3,6 +3,7 @@
 #include "util/OpenSslError.h"
 #include "util/OpenSslPointers.h"
 
+#include <QFile>
 #include <openssl/pem.h>
 #include <openssl/ssl.h>
 #include <openssl/x509.h>
@@ -100,6 +101,31 @@ Result<std::shared_ptr<const TlsContext>> TlsContext::forServer(const QSslCertif
     SSL_CTX_set_alpn_select_cb(context.get(), selectHttp11, nullptr);
     // Clients reconnect often (kubectl starts a new process per command), and resuming a
     // session skips the certificate signature.
+    SSL_CTX_set_session_cache_mode(context.get(), SSL_SESS_CACHE_SERVER);
+    return std::shared_ptr<const TlsContext>(new TlsContext(context.release(), true));
+}
+
+Result<std::shared_ptr<const TlsContext>> TlsContext::forServerFiles(const QString &certificateFile,
+                                                                     const QString &keyFile)
+{
+    ContextPointer context = newContext(TLS_server_method());
+    if (!context)
+        return Error{QStringLiteral("Could not create a TLS context: %1").arg(takeOpenSslError())};
+    const QByteArray certificatePath = QFile::encodeName(certificateFile);
+    const QByteArray keyPath = QFile::encodeName(keyFile);
+    if (SSL_CTX_use_certificate_chain_file(context.get(), certificatePath.constData()) != 1)
+        return Error{QStringLiteral("Cannot use the TLS certificate file %1: %2")
+                         .arg(certificateFile, takeOpenSslError())};
+    if (SSL_CTX_use_PrivateKey_file(context.get(), keyPath.constData(), SSL_FILETYPE_PEM) != 1)
+        return Error{
+            QStringLiteral("Cannot use the TLS key file %1: %2").arg(keyFile, takeOpenSslError())};
+    if (SSL_CTX_check_private_key(context.get()) != 1) {
+        takeOpenSslError(); // the message below says more than OpenSSL's
+        return Error{QStringLiteral("The TLS key in %1 does not belong to the certificate in %2.")
+                         .arg(keyFile, certificateFile)};
+    }
+    SSL_CTX_set_verify(context.get(), SSL_VERIFY_NONE, nullptr);
+    SSL_CTX_set_alpn_select_cb(context.get(), selectHttp11, nullptr);
     SSL_CTX_set_session_cache_mode(context.get(), SSL_SESS_CACHE_SERVER);
     return std::shared_ptr<const TlsContext>(new TlsContext(context.release(), true));
 }

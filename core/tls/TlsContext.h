@@ -26,6 +26,10 @@ public:
     // protocol, no client certificates.
     static Result<std::shared_ptr<const TlsContext>> forServer(const QSslCertificate &certificate,
                                                                const QSslKey &privateKey);
+    // A server context like forServer(), from a PEM certificate chain file (the server's
+    // certificate first) and a PEM private key file, as a Kubernetes TLS Secret holds them.
+    static Result<std::shared_ptr<const TlsContext>> forServerFiles(const QString &certificateFile,
+                                                                    const QString &keyFile);
     // A context for connections to a server that must present a certificate issued by one of
     // `trusted`, never by a system CA. It offers only HTTP/1.1 through ALPN, because API servers
     // pick HTTP/2 when it is offered. The host name is checked per connection.
