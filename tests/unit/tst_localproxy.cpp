@@ -72,6 +72,7 @@ private Q_SLOTS:
     void validTokenForwardedUntilExpiry();
     void unavailableReasonShown();
     void idTokenChangeOnOpenConnection();
+    void idTokenChangeKeepsOpenWatch();
     void unsupportedUpgradeRejected();
     void foreignHostRejected();
     void ambiguousRequestRejected_data();
@@ -747,6 +748,33 @@ void TestLocalProxy::idTokenChangeOnOpenConnection()
     m_proxy->setIdToken(refreshedToken);
     client->send(get("/clusters/dev/api"));
     QVERIFY(client->waitForResponse());
+
+    QCOMPARE(m_upstream->requests().size(), 2);
+    QCOMPARE(m_upstream->requests().at(0).head.value("Authorization"), "Bearer " + kIdToken);
+    QCOMPARE(m_upstream->requests().at(1).head.value("Authorization"), "Bearer " + refreshedToken);
+}
+
+// A refresh replaces the token for new requests; a watch admitted with the old one goes on.
+void TestLocalProxy::idTokenChangeKeepsOpenWatch()
+{
+    const std::unique_ptr<TestHttpClient> watcher = connectClient();
+    QVERIFY(watcher);
+    watcher->send(get("/clusters/dev/stream?watch=true"));
+    QVERIFY(watcher->waitForPartialBody(TestUpstream::streamEvent(0)));
+
+    const QByteArray refreshedToken = "eyJhbGciOiJSUzI1NiJ9.refreshed-token.signature";
+    m_proxy->setIdToken(refreshedToken);
+    const std::optional<TestResponse> other = roundTrip(get("/clusters/dev/api"));
+    QVERIFY(other);
+    QCOMPARE(other->head.statusCode, 200);
+
+    m_upstream->releaseStreamEvent();
+    QVERIFY2(watcher->waitForPartialBody(TestUpstream::streamEvent(1)),
+             "the watch stopped when the token changed");
+    m_upstream->finishStream();
+    const std::optional<TestResponse> watch = watcher->waitForResponse();
+    QVERIFY(watch);
+    QCOMPARE(watch->body, TestUpstream::streamEvent(0) + TestUpstream::streamEvent(1));
 
     QCOMPARE(m_upstream->requests().size(), 2);
     QCOMPARE(m_upstream->requests().at(0).head.value("Authorization"), "Bearer " + kIdToken);
