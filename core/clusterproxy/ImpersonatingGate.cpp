@@ -4,7 +4,6 @@
 #include "oidc/IdTokenVerifier.h"
 #include "proxy/ProxyHeaders.h"
 
-#include <QCryptographicHash>
 #include <QJsonArray>
 #include <QPointer>
 
@@ -12,8 +11,6 @@ namespace lamplighter {
 
 namespace {
 
-// Verified tokens remembered at most; past it, expired ones go first, then all.
-constexpr qsizetype kMaxRememberedTokens = 10000;
 const QByteArray kAuthenticatedGroup = "system:authenticated";
 
 // A plain-text response of the cluster proxy's own, such as a health check's.
@@ -150,11 +147,9 @@ void ImpersonatingGate::admit(const HttpHead &request, Decide decide)
         return;
     }
 
-    const QByteArray tokenHash = QCryptographicHash::hash(token, QCryptographicHash::Sha256);
-    const auto found = m_verified.constFind(tokenHash);
-    if (found != m_verified.cend() && found->expiresAt > QDateTime::currentDateTimeUtc()) {
+    if (const Impersonation *person = m_verified.find(token, QDateTime::currentDateTimeUtc())) {
         ++m_cacheHits;
-        decide(forward(request, found->person));
+        decide(forward(request, *person));
         return;
     }
     ++m_cacheMisses;
@@ -175,9 +170,7 @@ void ImpersonatingGate::admit(const HttpHead &request, Decide decide)
     expectations.leeway = m_config.leeway;
     QPointer<ImpersonatingGate> self(this);
     m_verifier->verify(
-        token,
-        expectations,
-        [self, request, tokenHash, decide](const Result<IdTokenClaims> &claims) {
+        token, expectations, [self, request, token, decide](const Result<IdTokenClaims> &claims) {
             if (!self)
                 return;
             if (!claims) {
@@ -196,7 +189,8 @@ void ImpersonatingGate::admit(const HttpHead &request, Decide decide)
                                                  : QStringLiteral("unusable claims")));
                 return;
             }
-            self->remember(tokenHash, Verified{*person, claims->expiresAt});
+            self->m_verified.insert(
+                token, *person, claims->expiresAt, QDateTime::currentDateTimeUtc());
             decide(self->forward(request, *person));
         });
 }
@@ -253,17 +247,6 @@ RequestAdmission ImpersonatingGate::forward(const HttpHead &request,
     admission.upstreamHead =
         upstreamRequestHead(request, prefix + request.target, m_apiServer.server, credentials);
     return admission;
-}
-
-void ImpersonatingGate::remember(const QByteArray &tokenHash, const Verified &verified)
-{
-    if (m_verified.size() >= kMaxRememberedTokens) {
-        const QDateTime now = QDateTime::currentDateTimeUtc();
-        m_verified.removeIf([&now](const auto &entry) { return entry.value().expiresAt <= now; });
-        if (m_verified.size() >= kMaxRememberedTokens)
-            m_verified.clear();
-    }
-    m_verified.insert(tokenHash, verified);
 }
 
 } // namespace lamplighter

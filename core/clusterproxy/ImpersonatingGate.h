@@ -1,6 +1,7 @@
 #pragma once
 
 #include "clusterproxy/ClusterProxyConfig.h"
+#include "clusterproxy/VerifiedTokenCache.h"
 #include "proxy/RequestGate.h"
 #include "proxy/UpstreamCluster.h"
 
@@ -14,13 +15,6 @@
 namespace lamplighter {
 
 class IdTokenVerifier;
-
-// The person the cluster proxy acts for, from the claims of a verified ID token.
-struct Impersonation {
-    QString user;       // Impersonate-User
-    QStringList groups; // Impersonate-Group, one field each, system:authenticated included
-    QString uid;        // Impersonate-Uid: the issuer's subject
-};
 
 // Maps verified claims to the person, with the configured claim names and prefixes. Fails when
 // the user name claim is missing or not a string, or the groups claim is not a list of strings.
@@ -56,21 +50,15 @@ public:
     quint64 cacheMisses() const { return m_cacheMisses; }
 
 private:
-    struct Verified {
-        Impersonation person;
-        QDateTime expiresAt;
-    };
-
     RequestAdmission forward(const HttpHead &request, const Impersonation &person) const;
     Result<Impersonation> checkVerifiedClaims(const QJsonObject &claims) const;
-    void remember(const QByteArray &tokenHash, const Verified &verified);
 
     ClusterProxyConfig m_config;
     IdTokenVerifier *m_verifier;
     UpstreamCluster m_apiServer;
     QByteArray m_serviceAccountToken;
     bool m_keysLoaded = false;
-    QHash<QByteArray, Verified> m_verified;
+    VerifiedTokenCache m_verified;
     quint64 m_cacheHits = 0;
     quint64 m_cacheMisses = 0;
 };
