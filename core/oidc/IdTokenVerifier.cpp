@@ -287,6 +287,44 @@ QString describeKey(const JsonWebKey &key)
     return QStringLiteral("the signing key %1").arg(quoted(key.keyId));
 }
 
+// Returns the algorithm's digest, fetched from OpenSSL's providers once instead of on every use.
+const EVP_MD *fetchedDigest(const SignatureAlgorithm &algorithm)
+{
+    static std::array<EVP_MD *, std::size(allowedAlgorithms)> digests = [] {
+        std::array<EVP_MD *, std::size(allowedAlgorithms)> fetched{};
+        for (std::size_t i = 0; i < fetched.size(); ++i)
+            fetched[i] =
+                EVP_MD_fetch(nullptr, EVP_MD_get0_name(allowedAlgorithms[i].digest()), nullptr);
+        return fetched;
+    }();
+    const std::size_t index = std::size_t(&algorithm - allowedAlgorithms);
+    return digests[index] ? digests[index] : algorithm.digest();
+}
+
+// Returns the key's context for verifying the algorithm's signatures over a digest, set up on
+// first use and kept with the key. Returns nullptr when OpenSSL cannot set it up.
+EVP_PKEY_CTX *verifyContextFor(const JsonWebKey &key, const SignatureAlgorithm &algorithm)
+{
+    if (key.verifyContext && key.verifyAlgorithm == &algorithm)
+        return key.verifyContext.get();
+    std::shared_ptr<EVP_PKEY_CTX> context(
+        EVP_PKEY_CTX_new_from_pkey(nullptr, key.publicKey.get(), nullptr), EVP_PKEY_CTX_free);
+    bool ready = context && EVP_PKEY_verify_init(context.get()) == 1 &&
+                 EVP_PKEY_CTX_set_signature_md(context.get(), fetchedDigest(algorithm)) > 0;
+    if (ready && algorithm.rsaPadding != 0)
+        ready = EVP_PKEY_CTX_set_rsa_padding(context.get(), algorithm.rsaPadding) > 0;
+    if (ready && algorithm.rsaPadding == RSA_PKCS1_PSS_PADDING) {
+        // RFC 7518, section 3.5: MGF1 with the same hash, and a salt as long as the hash.
+        ready = EVP_PKEY_CTX_set_rsa_pss_saltlen(context.get(), RSA_PSS_SALTLEN_DIGEST) > 0 &&
+                EVP_PKEY_CTX_set_rsa_mgf1_md(context.get(), fetchedDigest(algorithm)) > 0;
+    }
+    if (!ready)
+        return nullptr;
+    key.verifyContext = std::move(context);
+    key.verifyAlgorithm = &algorithm;
+    return key.verifyContext.get();
+}
+
 Status
 verifySignature(const CompactJws &jws, const SignatureAlgorithm &algorithm, const JsonWebKey &key)
 {
@@ -298,30 +336,31 @@ verifySignature(const CompactJws &jws, const SignatureAlgorithm &algorithm, cons
         signature = std::move(der).value();
     }
 
-    const DigestContextPointer context(EVP_MD_CTX_new());
-    EVP_PKEY_CTX *keyContext = nullptr;
-    bool ready =
-        context &&
-        EVP_DigestVerifyInit(
-            context.get(), &keyContext, algorithm.digest(), nullptr, key.publicKey.get()) == 1;
-    if (ready && algorithm.rsaPadding == RSA_PKCS1_PSS_PADDING) {
-        // RFC 7518, section 3.5: MGF1 with the same hash, and a salt as long as the hash.
-        ready = EVP_PKEY_CTX_set_rsa_padding(keyContext, RSA_PKCS1_PSS_PADDING) > 0 &&
-                EVP_PKEY_CTX_set_rsa_pss_saltlen(keyContext, RSA_PSS_SALTLEN_DIGEST) > 0 &&
-                EVP_PKEY_CTX_set_rsa_mgf1_md(keyContext, algorithm.digest()) > 0;
-    }
-    if (!ready) {
+    EVP_PKEY_CTX *verifier = verifyContextFor(key, algorithm);
+    if (!verifier) {
         ERR_clear_error();
         return Error{QStringLiteral("OpenSSL could not set up %1 verification with %2.")
                          .arg(QLatin1String(algorithm.name), describeKey(key))};
     }
 
+    unsigned char digest[EVP_MAX_MD_SIZE];
+    unsigned int digestSize = 0;
+    if (EVP_Digest(jws.signingInput.constData(),
+                   size_t(jws.signingInput.size()),
+                   digest,
+                   &digestSize,
+                   fetchedDigest(algorithm),
+                   nullptr) != 1) {
+        ERR_clear_error();
+        return Error{QStringLiteral("OpenSSL could not hash the ID token for %1.")
+                         .arg(QLatin1String(algorithm.name))};
+    }
     const int verified =
-        EVP_DigestVerify(context.get(),
-                         reinterpret_cast<const unsigned char *>(signature.constData()),
-                         size_t(signature.size()),
-                         reinterpret_cast<const unsigned char *>(jws.signingInput.constData()),
-                         size_t(jws.signingInput.size()));
+        EVP_PKEY_verify(verifier,
+                        reinterpret_cast<const unsigned char *>(signature.constData()),
+                        size_t(signature.size()),
+                        digest,
+                        digestSize);
     if (verified != 1) {
         ERR_clear_error();
         return Error{

@@ -17,6 +17,10 @@ struct JsonWebKey {
     QString algorithm;                   // "alg"; empty when the JWK has none
     QString curve;                       // "crv" of an EC key: "P-256", "P-384" or "P-521"
     std::shared_ptr<EVP_PKEY> publicKey; // never null
+    // An OpenSSL context set up to verify signatures of `verifyAlgorithm` with publicKey, made on
+    // first use: OpenSSL 3 spends more time setting one up than an RSA verification takes.
+    mutable std::shared_ptr<EVP_PKEY_CTX> verifyContext;
+    mutable const void *verifyAlgorithm = nullptr;
 };
 
 // A JWK that was left out of the set, and the reason for a log line or an error message.

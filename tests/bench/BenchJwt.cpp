@@ -1,0 +1,114 @@
+// Times ID token verification for tests/bench/run jwt: RS256 tokens verified against a key set
+// with IdTokenVerifier::verifyWithKeys(), the work of every new token, and the lookup in
+// VerifiedTokenCache that the cluster proxy does for a token it has verified before. It prints
+// `name: value` lines; tests/bench/run adds OpenSSL's own figure and the ratios.
+
+#include "TestJwt.h"
+#include "clusterproxy/VerifiedTokenCache.h"
+#include "oidc/IdTokenVerifier.h"
+#include "oidc/JsonWebKeySet.h"
+
+#include <QCoreApplication>
+#include <QDateTime>
+#include <QElapsedTimer>
+#include <QJsonArray>
+#include <QJsonDocument>
+#include <QJsonObject>
+#include <cstdio>
+
+using namespace lamplighter;
+using namespace lamplighter::test;
+
+namespace {
+
+constexpr qint64 kRunMs = 3000;
+const QString kIssuer = QStringLiteral("https://issuer.bench.test");
+const QString kClientId = QStringLiteral("lamplighter");
+
+// Calls `operation` until kRunMs have passed and returns the calls per second. Stops at the
+// first failure, which it reports.
+template <typename Operation>
+double perSecond(Operation operation, bool *failed)
+{
+    QElapsedTimer timer;
+    timer.start();
+    qint64 calls = 0;
+    while (timer.elapsed() < kRunMs) {
+        for (int i = 0; i < 64; ++i) {
+            if (!operation()) {
+                *failed = true;
+                return 0;
+            }
+        }
+        calls += 64;
+    }
+    return static_cast<double>(calls) * 1000.0 / static_cast<double>(timer.elapsed());
+}
+
+} // namespace
+
+int main(int argc, char *argv[])
+{
+    QCoreApplication app(argc, argv);
+
+    const TestKey key = TestKey::generateRsa(2048);
+    const QByteArray keySetJson =
+        QJsonDocument(QJsonObject{{QStringLiteral("keys"),
+                                   QJsonArray{key.publicJwk(QStringLiteral("bench"),
+                                                            QStringLiteral("RS256"))}}})
+            .toJson(QJsonDocument::Compact);
+    const Result<JsonWebKeySet> keys = JsonWebKeySet::fromJson(keySetJson);
+    if (!keys) {
+        std::fprintf(stderr, "lamplighter-bench-jwt: %s\n", qPrintable(keys.errorMessage()));
+        return 1;
+    }
+
+    const QDateTime now = QDateTime::currentDateTimeUtc();
+    const QJsonObject claims{
+        {QStringLiteral("iss"), kIssuer},
+        {QStringLiteral("aud"), kClientId},
+        {QStringLiteral("sub"), QStringLiteral("user-42")},
+        {QStringLiteral("email"), QStringLiteral("jane@example.test")},
+        {QStringLiteral("groups"), QJsonArray{QStringLiteral("developers")}},
+        {QStringLiteral("iat"), now.toSecsSinceEpoch()},
+        {QStringLiteral("exp"), now.addSecs(3600).toSecsSinceEpoch()},
+    };
+    const QByteArray token = TestJwt::sign(
+        TestJwt::header(QStringLiteral("RS256"), QStringLiteral("bench")), claims, key);
+
+    IdTokenExpectations expectations;
+    expectations.issuer = kIssuer;
+    expectations.clientId = kClientId;
+
+    bool failed = false;
+    const double uncached = perSecond(
+        [&] { return IdTokenVerifier::verifyWithKeys(token, *keys, expectations, now).ok(); },
+        &failed);
+    if (failed) {
+        std::fprintf(
+            stderr,
+            "lamplighter-bench-jwt: %s\n",
+            qPrintable(
+                IdTokenVerifier::verifyWithKeys(token, *keys, expectations, now).errorMessage()));
+        return 1;
+    }
+
+    VerifiedTokenCache cache;
+    cache.insert(
+        token,
+        Impersonation{QStringLiteral("jane@example.test"),
+                      {QStringLiteral("developers"), QStringLiteral("system:authenticated")},
+                      QStringLiteral("user-42")},
+        now.addSecs(3600),
+        now);
+    const double cached = perSecond([&] { return cache.find(token, now) != nullptr; }, &failed);
+    if (failed) {
+        std::fprintf(stderr, "lamplighter-bench-jwt: the cache lost the verified token\n");
+        return 1;
+    }
+
+    std::printf("jwt_token_bytes: %lld\n", static_cast<long long>(token.size()));
+    std::printf("jwt_verify_uncached_per_second: %.0f\n", uncached);
+    std::printf("jwt_verify_cached_per_second: %.0f\n", cached);
+    return 0;
+}
