@@ -12,6 +12,8 @@ namespace lamplighter {
 namespace {
 
 const QByteArray kAuthenticatedGroup = "system:authenticated";
+// GET on this path returns the SelfSubjectReview of the person, made through impersonation.
+const char kWhoAmIPath[] = "/lamplighter/whoami";
 
 // A plain-text response of the cluster proxy's own, such as a health check's.
 RequestAdmission plainAnswer(int code, const QString &message, const QString &logReason)
@@ -121,6 +123,14 @@ void ImpersonatingGate::admit(const HttpHead &request, Decide decide)
             problem = QStringLiteral("the service account token is not read");
         decide(problem.isEmpty() ? plainAnswer(200, QStringLiteral("ok"), QStringLiteral("ready"))
                                  : plainAnswer(503, problem, QStringLiteral("not ready")));
+        return;
+    }
+    if (path == kWhoAmIPath &&
+        (request.method != "GET" || request.framing != HttpBodyFraming::None)) {
+        decide(rejectWithStatus(
+            405,
+            QStringLiteral("%1 takes only GET without a body.").arg(QLatin1String(kWhoAmIPath)),
+            QStringLiteral("who-am-I with another method")));
         return;
     }
     if (!request.target.startsWith('/') || hasDotSegmentOrFragment(request.target)) {
@@ -240,12 +250,25 @@ RequestAdmission ImpersonatingGate::forward(const HttpHead &request,
 
     RequestAdmission admission;
     admission.cluster = &m_apiServer;
+    HttpHead forwarded = request;
+    if (pathOf(request.target) == kWhoAmIPath) {
+        // The API server answers who the person is, as it sees them after impersonation.
+        const QByteArray review =
+            R"({"apiVersion":"authentication.k8s.io/v1","kind":"SelfSubjectReview"})";
+        forwarded.method = "POST";
+        forwarded.target = "/apis/authentication.k8s.io/v1/selfsubjectreviews";
+        forwarded.framing = HttpBodyFraming::ContentLength;
+        forwarded.contentLength = review.size();
+        forwarded.removeAll("Content-Type");
+        forwarded.append("Content-Type", "application/json");
+        admission.upstreamBody = review;
+    }
     // A server URL with a path (an API server behind a path-routing proxy) prefixes the target.
     QByteArray prefix = m_apiServer.server.path(QUrl::FullyEncoded).toUtf8();
     while (prefix.endsWith('/'))
         prefix.chop(1);
     admission.upstreamHead =
-        upstreamRequestHead(request, prefix + request.target, m_apiServer.server, credentials);
+        upstreamRequestHead(forwarded, prefix + forwarded.target, m_apiServer.server, credentials);
     return admission;
 }
 

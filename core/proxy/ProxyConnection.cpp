@@ -195,6 +195,8 @@ void ProxyConnection::forwardRequest(const RequestAdmission &admission)
         upstream->sendUpgradeRequestHead(head);
     else
         upstream->sendRequestHead(head, m_exchange.method == "HEAD");
+    if (admission.upstreamBody)
+        upstream->sendRequestBody(*admission.upstreamBody);
 }
 
 void ProxyConnection::completeRequest()

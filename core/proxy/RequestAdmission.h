@@ -23,6 +23,9 @@ struct RequestAdmission {
     // The server a forwarded request goes to, a cluster's API server or an app's upstream.
     const UpstreamCluster *cluster = nullptr;
     HttpHead upstreamHead;
+    // A body of the proxy's own that replaces the client's, which must then have none; the
+    // upstream head frames it with Content-Length.
+    std::optional<QByteArray> upstreamBody;
 };
 
 // Decides what to do with a request. The checks run in this order: Host and Origin (against DNS

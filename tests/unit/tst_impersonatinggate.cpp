@@ -110,6 +110,8 @@ private Q_SLOTS:
     void impersonationRejectsClaims_data();
     void impersonationRejectsClaims();
     void systemGroupsDropped();
+    void whoAmIAsksTheApiServer();
+    void whoAmIRejectsOtherMethods();
     void apiServerPathPrefixed();
 
     void healthzAnswered_data();
@@ -333,6 +335,42 @@ void TestImpersonatingGate::systemGroupsDropped()
     QVERIFY2(kept.ok(), qPrintable(kept.errorMessage()));
     QVERIFY2(kept->groups.contains(QStringLiteral("oidc:system:masters")),
              "a prefixed group is the issuer's own and must pass");
+}
+
+// The who-am-I path becomes a SelfSubjectReview, sent as the person through impersonation.
+void TestImpersonatingGate::whoAmIAsksTheApiServer()
+{
+    const std::unique_ptr<ImpersonatingGate> gate = readyGate(config());
+    HttpHead request = getRequest("/lamplighter/whoami");
+    request.append("Authorization", "Bearer " + signToken(validClaims()));
+    const Decision decision = admitAndWait(*gate, request);
+    QCOMPARE(decision.calls, 1);
+    QVERIFY2(!decision.admission.rejection,
+             qPrintable(decision.admission.rejection ? decision.admission.rejection->message()
+                                                     : QString()));
+
+    const HttpHead &upstream = decision.admission.upstreamHead;
+    QCOMPARE(upstream.method, QByteArray("POST"));
+    QCOMPARE(upstream.target, QByteArray("/apis/authentication.k8s.io/v1/selfsubjectreviews"));
+    QVERIFY2(decision.admission.upstreamBody, "the review body is missing");
+    const QJsonObject review = QJsonDocument::fromJson(*decision.admission.upstreamBody).object();
+    QCOMPARE(review.value(QStringLiteral("kind")).toString(), QStringLiteral("SelfSubjectReview"));
+    QCOMPARE(upstream.value("Content-Length"),
+             QByteArray::number(decision.admission.upstreamBody->size()));
+    QCOMPARE(upstream.value("Content-Type"), QByteArray("application/json"));
+    QCOMPARE(upstream.values("Impersonate-User").size(), 1);
+}
+
+void TestImpersonatingGate::whoAmIRejectsOtherMethods()
+{
+    const std::unique_ptr<ImpersonatingGate> gate = readyGate(config());
+    HttpHead request = getRequest("/lamplighter/whoami");
+    request.method = "DELETE";
+    request.append("Authorization", "Bearer " + signToken(validClaims()));
+    const Decision decision = admitAndWait(*gate, request);
+    QCOMPARE(decision.calls, 1);
+    QVERIFY2(decision.admission.rejection, "a DELETE on the who-am-I path was forwarded");
+    QCOMPARE(decision.admission.rejection->code(), 405);
 }
 
 // An API server behind a path-routing proxy keeps its path in front of every forwarded target.
