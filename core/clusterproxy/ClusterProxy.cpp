@@ -51,6 +51,9 @@ Status ClusterProxy::start()
     // The gate starts without a verifier, which the issuer's discovery provides. Until then
     // requests get 503, and /readyz reports it.
     m_gate = std::make_shared<ImpersonatingGate>(m_config, nullptr);
+    m_settings->responseStarted = [gate = m_gate.get()](int code, bool forwarded, qint64 ms) {
+        gate->metrics().recordResponse(code, forwarded, ms);
+    };
     m_server = new ProxyServer(m_settings, m_gate, this);
 
     const Status tls = loadTlsFiles();

@@ -125,6 +125,10 @@ void ImpersonatingGate::admit(const HttpHead &request, Decide decide)
                                  : plainAnswer(503, problem, QStringLiteral("not ready")));
         return;
     }
+    if (request.method == "GET" && path == "/metrics") {
+        decide(plainAnswer(200, QString::fromUtf8(m_metrics.render()), QStringLiteral("metrics")));
+        return;
+    }
     if (path == kWhoAmIPath &&
         (request.method != "GET" || request.framing != HttpBodyFraming::None)) {
         decide(rejectWithStatus(
@@ -158,11 +162,11 @@ void ImpersonatingGate::admit(const HttpHead &request, Decide decide)
     }
 
     if (const Impersonation *person = m_verified.find(token, QDateTime::currentDateTimeUtc())) {
-        ++m_cacheHits;
+        m_metrics.recordCacheHit();
         decide(forward(request, *person));
         return;
     }
-    ++m_cacheMisses;
+    m_metrics.recordCacheMiss();
     if (!m_verifier) {
         decide(rejectWithStatus(503,
                                 QStringLiteral("The cluster proxy has not reached the issuer %1 "

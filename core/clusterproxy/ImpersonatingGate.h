@@ -1,6 +1,7 @@
 #pragma once
 
 #include "clusterproxy/ClusterProxyConfig.h"
+#include "clusterproxy/ClusterProxyMetrics.h"
 #include "clusterproxy/VerifiedTokenCache.h"
 #include "proxy/RequestGate.h"
 #include "proxy/UpstreamCluster.h"
@@ -26,7 +27,7 @@ Result<Impersonation> impersonationFromClaims(const QJsonObject &claims,
 // required claims) and the request goes to the API server with the proxy's service account
 // token and Impersonate-* fields for the person. Verified tokens are remembered by their SHA-256
 // until they expire, so a busy client costs one signature check per token. It also responds to
-// /healthz and /readyz itself.
+// /healthz, /readyz and /metrics itself.
 class ImpersonatingGate : public QObject, public RequestGate {
     Q_OBJECT
 public:
@@ -45,9 +46,11 @@ public:
     void setKeysLoaded(bool loaded) { m_keysLoaded = loaded; }
     const UpstreamCluster &apiServer() const { return m_apiServer; }
 
-    // Counts of verification cache lookups, for the metrics.
-    quint64 cacheHits() const { return m_cacheHits; }
-    quint64 cacheMisses() const { return m_cacheMisses; }
+    // The counters that GET /metrics renders; the owner adds the responses to them.
+    ClusterProxyMetrics &metrics() { return m_metrics; }
+    // Counts of verification cache lookups.
+    quint64 cacheHits() const { return m_metrics.cacheHits(); }
+    quint64 cacheMisses() const { return m_metrics.cacheMisses(); }
 
 private:
     RequestAdmission forward(const HttpHead &request, const Impersonation &person) const;
@@ -59,8 +62,7 @@ private:
     QByteArray m_serviceAccountToken;
     bool m_keysLoaded = false;
     VerifiedTokenCache m_verified;
-    quint64 m_cacheHits = 0;
-    quint64 m_cacheMisses = 0;
+    ClusterProxyMetrics m_metrics;
 };
 
 } // namespace lamplighter

@@ -213,6 +213,7 @@ void ProxyConnection::rejectRequest(const KubernetesStatus &status,
                                     bool close)
 {
     logRejection(status.code(), logReason);
+    reportResponseStarted(status.code(), false);
     m_exchange.forwarding = false;
     m_exchange.responseStarted = true;
     m_exchange.responseComplete = true;
@@ -234,6 +235,7 @@ void ProxyConnection::sendBrowserResponse(const BrowserResponse &response,
                                          .arg(m_clientPort)
                                          .arg(response.code)
                                          .arg(logReason);
+    reportResponseStarted(response.code, false);
     m_exchange.forwarding = false;
     m_exchange.responseStarted = true;
     m_exchange.responseComplete = true;
@@ -276,6 +278,7 @@ void ProxyConnection::onResponseHead(const HttpHead &head)
 
     m_exchange.responseStarted = true;
     m_exchange.statusCode = head.statusCode;
+    reportResponseStarted(head.statusCode, true);
     m_exchange.closeAfterResponse = !m_exchange.clientKeepAlive || !m_exchange.requestComplete;
     switch (head.framing) {
     case HttpBodyFraming::None:
@@ -333,6 +336,7 @@ void ProxyConnection::onUpgraded(const HttpHead &head)
     m_tunnel = true;
     m_exchange.responseStarted = true;
     m_exchange.statusCode = head.statusCode;
+    reportResponseStarted(head.statusCode, true);
     // A tunnel may be quiet for long (an idle shell, an unused port-forward), so only the peers
     // end it.
     m_headerTimer.stop();
@@ -427,6 +431,7 @@ void ProxyConnection::onUpstreamFailed(const KubernetesStatus &status, const QSt
     }
 
     const bool close = !m_exchange.requestComplete || !m_exchange.clientKeepAlive;
+    reportResponseStarted(status.code(), true);
     m_exchange.responseStarted = true;
     m_exchange.responseComplete = true;
     writeToClient(status.toHttpResponse(close));
@@ -434,6 +439,14 @@ void ProxyConnection::onUpstreamFailed(const KubernetesStatus &status, const QSt
         closeAfterWrites();
     else
         finishExchange();
+}
+
+void ProxyConnection::reportResponseStarted(int code, bool forwarded) const
+{
+    if (!m_settings->responseStarted)
+        return;
+    const qint64 elapsedMs = m_exchange.elapsed.isValid() ? m_exchange.elapsed.elapsed() : 0;
+    m_settings->responseStarted(code, forwarded, elapsedMs);
 }
 
 void ProxyConnection::finishExchange()

@@ -86,6 +86,7 @@ private:
     void logTunnelEnd(const QString &closedBy) const;
     void onUpstreamFailed(const KubernetesStatus &status, const QString &logReason);
     void finishExchange();
+    void reportResponseStarted(int code, bool forwarded) const;
 
     UpstreamConnection *upstreamFor(const UpstreamCluster &cluster);
     void dropUpstream();

@@ -421,6 +421,10 @@ else
 fi
 check "rotated token used within 35 s" "$rotation_done"
 check "cluster proxy not restarted" kill -0 "$cluster_proxy_pid"
+curl -s --max-time 10 --cacert "$TEST_PKI/ca.crt" "$CLUSTER_PROXY_URL/metrics" >"$work/metrics.txt" || true
+check "metrics count forwarded responses" grep -Eq '^lamplighter_cluster_proxy_responses_total\{code="200"\} [1-9]' "$work/metrics.txt"
+check "metrics count rejected tokens" grep -Eq '^lamplighter_cluster_proxy_responses_total\{code="401"\} [1-9]' "$work/metrics.txt"
+check "metrics count cache hits" grep -Eq '^lamplighter_cluster_proxy_token_cache_lookups_total\{result="hit"\} [1-9]' "$work/metrics.txt"
 check "cluster proxy logs the rotation" grep -q 'Read the rotated service account token' "$work/logs/cluster-proxy.log"
 before=$(apiserver_requests)
 check "namespaces listed after rotation" \

@@ -112,6 +112,7 @@ private Q_SLOTS:
     void systemGroupsDropped();
     void whoAmIAsksTheApiServer();
     void whoAmIRejectsOtherMethods();
+    void metricsRendered();
     void apiServerPathPrefixed();
 
     void healthzAnswered_data();
@@ -371,6 +372,39 @@ void TestImpersonatingGate::whoAmIRejectsOtherMethods()
     QCOMPARE(decision.calls, 1);
     QVERIFY2(decision.admission.rejection, "a DELETE on the who-am-I path was forwarded");
     QCOMPARE(decision.admission.rejection->code(), 405);
+}
+
+// GET /metrics renders the cache lookups the gate made and the responses its owner recorded.
+void TestImpersonatingGate::metricsRendered()
+{
+    const std::unique_ptr<ImpersonatingGate> gate = readyGate(config());
+    const QByteArray token = signToken(validClaims());
+    QCOMPARE(admitAndWait(*gate, podsRequest(token)).calls, 1);
+    QCOMPARE(admitAndWait(*gate, podsRequest(token)).calls, 1);
+    gate->metrics().recordResponse(200, true, 30);
+    gate->metrics().recordResponse(200, true, 700);
+    gate->metrics().recordResponse(401, false, 1);
+
+    const Decision decision = admitAndWait(*gate, getRequest("/metrics"));
+    QCOMPARE(decision.calls, 1);
+    QVERIFY2(decision.admission.browserResponse, "/metrics was not answered by the gate");
+    QCOMPARE(decision.admission.browserResponse->code, 200);
+    const QString text = decision.admission.browserResponse->message;
+    const QStringList expectedLines = {
+        QStringLiteral("lamplighter_cluster_proxy_responses_total{code=\"200\"} 2"),
+        QStringLiteral("lamplighter_cluster_proxy_responses_total{code=\"401\"} 1"),
+        QStringLiteral("lamplighter_cluster_proxy_token_cache_lookups_total{result=\"hit\"} 1"),
+        QStringLiteral("lamplighter_cluster_proxy_token_cache_lookups_total{result=\"miss\"} 1"),
+        QStringLiteral("lamplighter_cluster_proxy_upstream_latency_seconds_bucket{le=\"0.05\"} 1"),
+        QStringLiteral("lamplighter_cluster_proxy_upstream_latency_seconds_bucket{le=\"1\"} 2"),
+        QStringLiteral("lamplighter_cluster_proxy_upstream_latency_seconds_bucket{le=\"+Inf\"} 2"),
+        QStringLiteral("lamplighter_cluster_proxy_upstream_latency_seconds_sum 0.73"),
+        QStringLiteral("lamplighter_cluster_proxy_upstream_latency_seconds_count 2"),
+    };
+    const QStringList lines = text.split(QLatin1Char('\n'));
+    for (const QString &line : expectedLines)
+        QVERIFY2(lines.contains(line), qPrintable(QStringLiteral("missing line: ") + line));
+    QVERIFY2(!text.contains(QString::fromLatin1(token)), "the metrics contain the token");
 }
 
 // An API server behind a path-routing proxy keeps its path in front of every forwarded target.
