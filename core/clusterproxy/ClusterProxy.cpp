@@ -2,6 +2,7 @@
 
 #include "Logging.h"
 #include "clusterproxy/ImpersonatingGate.h"
+#include "clusterproxy/NamespaceLister.h"
 #include "oidc/Discovery.h"
 #include "oidc/IdTokenVerifier.h"
 #include "oidc/ProviderNetworkAccessManager.h"
@@ -55,6 +56,8 @@ Status ClusterProxy::start()
         gate->metrics().recordResponse(code, forwarded, ms);
     };
     m_server = new ProxyServer(m_settings, m_gate, this);
+    m_lister = new NamespaceLister(m_config, this);
+    m_gate->setNamespaceLister(m_lister);
 
     const Status tls = loadTlsFiles();
     if (!tls)
@@ -154,6 +157,7 @@ Status ClusterProxy::loadServiceAccountToken()
         const bool first = m_serviceAccountToken.isEmpty();
         m_serviceAccountToken = token;
         m_gate->setServiceAccountToken(token);
+        m_lister->setServiceAccountToken(token);
         if (!first)
             qCInfo(lcProxy) << "Read the rotated service account token";
     }

@@ -17,6 +17,7 @@ namespace lamplighter {
 class Discovery;
 class IdTokenVerifier;
 class ImpersonatingGate;
+class NamespaceLister;
 class ProxyServer;
 struct ProxySettings;
 
@@ -50,6 +51,7 @@ private:
     IdTokenVerifier *m_verifier = nullptr;
     std::shared_ptr<ImpersonatingGate> m_gate;
     ProxyServer *m_server = nullptr;
+    NamespaceLister *m_lister = nullptr;
     QFileSystemWatcher m_watcher;
     QTimer m_retryTimer;
     QTimer m_reloadTimer;

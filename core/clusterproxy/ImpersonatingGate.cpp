@@ -1,11 +1,14 @@
 #include "clusterproxy/ImpersonatingGate.h"
 
 #include "Logging.h"
+#include "clusterproxy/NamespaceLister.h"
 #include "oidc/IdTokenVerifier.h"
 #include "proxy/ProxyHeaders.h"
 
 #include <QJsonArray>
+#include <QJsonDocument>
 #include <QPointer>
+#include <QUrlQuery>
 
 namespace lamplighter {
 
@@ -14,12 +17,23 @@ namespace {
 const QByteArray kAuthenticatedGroup = "system:authenticated";
 // GET on this path returns the SelfSubjectReview of the person, made through impersonation.
 const char kWhoAmIPath[] = "/lamplighter/whoami";
+// GET on this path returns {"namespaces": [...]}, the namespaces the person may see.
+const char kNamespacesPath[] = "/lamplighter/namespaces";
 
 // A plain-text response of the cluster proxy's own, such as a health check's.
 RequestAdmission plainAnswer(int code, const QString &message, const QString &logReason)
 {
     RequestAdmission admission;
-    admission.browserResponse = BrowserResponse{code, {}, message};
+    admission.browserResponse = BrowserResponse{code, {}, message, {}, {}};
+    admission.logReason = logReason;
+    return admission;
+}
+
+// A JSON response of the cluster proxy's own.
+RequestAdmission jsonAnswer(const QByteArray &json, const QString &logReason)
+{
+    RequestAdmission admission;
+    admission.browserResponse = BrowserResponse{200, {}, QString(), json, "application/json"};
     admission.logReason = logReason;
     return admission;
 }
@@ -129,12 +143,12 @@ void ImpersonatingGate::admit(const HttpHead &request, Decide decide)
         decide(plainAnswer(200, QString::fromUtf8(m_metrics.render()), QStringLiteral("metrics")));
         return;
     }
-    if (path == kWhoAmIPath &&
+    if ((path == kWhoAmIPath || path == kNamespacesPath) &&
         (request.method != "GET" || request.framing != HttpBodyFraming::None)) {
         decide(rejectWithStatus(
             405,
-            QStringLiteral("%1 takes only GET without a body.").arg(QLatin1String(kWhoAmIPath)),
-            QStringLiteral("who-am-I with another method")));
+            QStringLiteral("%1 takes only GET without a body.").arg(QString::fromLatin1(path)),
+            QStringLiteral("own endpoint with another method")));
         return;
     }
     if (!request.target.startsWith('/') || hasDotSegmentOrFragment(request.target)) {
@@ -163,7 +177,7 @@ void ImpersonatingGate::admit(const HttpHead &request, Decide decide)
 
     if (const Impersonation *person = m_verified.find(token, QDateTime::currentDateTimeUtc())) {
         m_metrics.recordCacheHit();
-        decide(forward(request, *person));
+        admitPerson(request, *person, std::move(decide));
         return;
     }
     m_metrics.recordCacheMiss();
@@ -205,7 +219,68 @@ void ImpersonatingGate::admit(const HttpHead &request, Decide decide)
             }
             self->m_verified.insert(
                 token, *person, claims->expiresAt, QDateTime::currentDateTimeUtc());
-            decide(self->forward(request, *person));
+            self->admitPerson(request, *person, decide);
+        });
+}
+
+// Decides on the request of a verified person: the namespace listing of the cluster proxy's
+// own, a namespace list for someone the API server would refuse, or forwarding.
+void ImpersonatingGate::admitPerson(const HttpHead &request,
+                                    const Impersonation &person,
+                                    Decide decide)
+{
+    const QByteArray path = pathOf(request.target);
+    const bool listing = m_lister && m_config.namespaceListing != NamespaceListing::None;
+    if (path == kNamespacesPath) {
+        if (!listing) {
+            decide(rejectWithStatus(404,
+                                    QStringLiteral("Namespace listing is off in this cluster "
+                                                   "proxy (namespaces.mode is none)."),
+                                    QStringLiteral("namespace listing off")));
+            return;
+        }
+        m_lister->list(person, [decide](const Result<QStringList> &names) {
+            if (!names) {
+                decide(rejectWithStatus(
+                    502, names.errorMessage(), QStringLiteral("namespace listing failed")));
+                return;
+            }
+            decide(jsonAnswer(QJsonDocument(QJsonObject{{QStringLiteral("namespaces"),
+                                                         QJsonArray::fromStringList(*names)}})
+                                  .toJson(QJsonDocument::Compact),
+                              QStringLiteral("namespace listing")));
+        });
+        return;
+    }
+
+    const bool listsNamespaces =
+        request.method == "GET" && path == "/api/v1/namespaces" &&
+        !QUrlQuery(QString::fromLatin1(request.target.mid(path.size() + 1)))
+             .hasQueryItem(QStringLiteral("watch"));
+    if (!listing || !listsNamespaces) {
+        decide(forward(request, person));
+        return;
+    }
+    // The API server's own answer when it lets the person list namespaces; otherwise the list
+    // the configured mode finds, so that Headlamp and kubectl still show a namespace picker.
+    QPointer<ImpersonatingGate> self(this);
+    m_lister->mayListNamespaces(
+        person, [self, request, person, decide](const Result<bool> &allowed) {
+            if (!self)
+                return;
+            if (allowed && *allowed) {
+                decide(self->forward(request, person));
+                return;
+            }
+            self->m_lister->list(person, [decide](const Result<QStringList> &names) {
+                if (!names) {
+                    decide(rejectWithStatus(
+                        502, names.errorMessage(), QStringLiteral("namespace listing failed")));
+                    return;
+                }
+                decide(jsonAnswer(NamespaceLister::namespaceList(*names),
+                                  QStringLiteral("namespace list of the cluster proxy")));
+            });
         });
 }
 

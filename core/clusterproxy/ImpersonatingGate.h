@@ -16,6 +16,7 @@
 namespace lamplighter {
 
 class IdTokenVerifier;
+class NamespaceLister;
 
 // Maps verified claims to the person, with the configured claim names and prefixes. Fails when
 // the user name claim is missing or not a string, or the groups claim is not a list of strings.
@@ -40,6 +41,9 @@ public:
     // Sets the verifier of ID tokens, once the issuer's discovery has found its keys. Without
     // one, requests get 503.
     void setVerifier(IdTokenVerifier *verifier);
+    // Sets what finds the namespaces of people who may not list them; without one, namespace
+    // listing is off.
+    void setNamespaceLister(NamespaceLister *lister) { m_lister = lister; }
     // Sets the service account token sent to the API server, read from its projected file.
     void setServiceAccountToken(const QByteArray &token) { m_serviceAccountToken = token; }
     // Marks the issuer's keys as loaded, which /readyz reports.
@@ -53,11 +57,13 @@ public:
     quint64 cacheMisses() const { return m_metrics.cacheMisses(); }
 
 private:
+    void admitPerson(const HttpHead &request, const Impersonation &person, Decide decide);
     RequestAdmission forward(const HttpHead &request, const Impersonation &person) const;
     Result<Impersonation> checkVerifiedClaims(const QJsonObject &claims) const;
 
     ClusterProxyConfig m_config;
     IdTokenVerifier *m_verifier;
+    NamespaceLister *m_lister = nullptr;
     UpstreamCluster m_apiServer;
     QByteArray m_serviceAccountToken;
     bool m_keysLoaded = false;

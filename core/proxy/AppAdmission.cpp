@@ -13,7 +13,7 @@ namespace {
 RequestAdmission respond(int code, const QString &message, const QString &logReason)
 {
     RequestAdmission admission;
-    admission.browserResponse = BrowserResponse{code, {}, message};
+    admission.browserResponse = BrowserResponse{code, {}, message, {}, {}};
     admission.logReason = logReason;
     return admission;
 }
@@ -22,8 +22,8 @@ RequestAdmission respond(int code, const QString &message, const QString &logRea
 RequestAdmission asPlainText(RequestAdmission admission)
 {
     if (admission.rejection) {
-        admission.browserResponse =
-            BrowserResponse{admission.rejection->code(), {}, admission.rejection->message()};
+        admission.browserResponse = BrowserResponse{
+            admission.rejection->code(), {}, admission.rejection->message(), {}, {}};
         admission.rejection.reset();
     }
     return admission;
@@ -110,7 +110,7 @@ RequestAdmission redeemTicket(const HttpHead &request,
 
     // Path=/ because one cookie serves every app, and SameSite=Strict so that no other site
     // can make the browser send it.
-    BrowserResponse redirect{303, {}, {}};
+    BrowserResponse redirect{303, {}, {}, {}, {}};
     redirect.headers.push_back(HttpHeader{"Location", appPathPrefix(route.appName)});
     redirect.headers.push_back(HttpHeader{"Set-Cookie",
                                           QByteArray(kBrowserSessionCookieName) + '=' + *cookie +

@@ -6,10 +6,15 @@ namespace lamplighter {
 
 QByteArray BrowserResponse::toHttpResponse(bool closeConnection) const
 {
-    const QByteArray body = message.isEmpty() ? QByteArray() : message.toUtf8() + '\n';
+    const bool ownBody = !body.isEmpty();
+    const QByteArray content = ownBody             ? body
+                               : message.isEmpty() ? QByteArray()
+                                                   : message.toUtf8() + '\n';
     QByteArray response = "HTTP/1.1 " + QByteArray::number(code) + ' ' +
                           http_status_str(static_cast<http_status>(code)) + "\r\n";
-    if (!body.isEmpty())
+    if (ownBody)
+        response += "Content-Type: " + contentType + "\r\n";
+    else if (!content.isEmpty())
         response += "Content-Type: text/plain; charset=utf-8\r\n";
     response += "Cache-Control: no-store\r\n";
     response += "X-Content-Type-Options: nosniff\r\n";
@@ -17,11 +22,11 @@ QByteArray BrowserResponse::toHttpResponse(bool closeConnection) const
     response += "Referrer-Policy: no-referrer\r\n";
     for (const HttpHeader &header : headers)
         response += header.name + ": " + header.value + "\r\n";
-    response += "Content-Length: " + QByteArray::number(body.size()) + "\r\n";
+    response += "Content-Length: " + QByteArray::number(content.size()) + "\r\n";
     if (closeConnection)
         response += "Connection: close\r\n";
     response += "\r\n";
-    response += body;
+    response += content;
     return response;
 }
 

@@ -1,6 +1,7 @@
 #include "ProviderDouble.h"
 #include "TestJwt.h"
 #include "clusterproxy/ImpersonatingGate.h"
+#include "clusterproxy/NamespaceLister.h"
 #include "oidc/IdTokenVerifier.h"
 #include "proxy/HttpHead.h"
 
@@ -113,6 +114,8 @@ private Q_SLOTS:
     void whoAmIAsksTheApiServer();
     void whoAmIRejectsOtherMethods();
     void metricsRendered();
+    void namespaceListingOffByDefault();
+    void namespaceListShape();
     void apiServerPathPrefixed();
 
     void healthzAnswered_data();
@@ -405,6 +408,45 @@ void TestImpersonatingGate::metricsRendered()
     for (const QString &line : expectedLines)
         QVERIFY2(lines.contains(line), qPrintable(QStringLiteral("missing line: ") + line));
     QVERIFY2(!text.contains(QString::fromLatin1(token)), "the metrics contain the token");
+}
+
+// Without namespaces.mode, the listing path says it is off, and namespace lists go upstream.
+void TestImpersonatingGate::namespaceListingOffByDefault()
+{
+    const std::unique_ptr<ImpersonatingGate> gate = readyGate(config());
+    const QByteArray token = signToken(validClaims());
+    HttpHead listing = getRequest("/lamplighter/namespaces");
+    listing.append("Authorization", "Bearer " + token);
+    const Decision off = admitAndWait(*gate, listing);
+    QCOMPARE(off.calls, 1);
+    QVERIFY2(off.admission.rejection, "the listing path was forwarded");
+    QCOMPARE(off.admission.rejection->code(), 404);
+
+    HttpHead list = getRequest("/api/v1/namespaces");
+    list.append("Authorization", "Bearer " + token);
+    const Decision forwarded = admitAndWait(*gate, list);
+    QCOMPARE(forwarded.calls, 1);
+    QVERIFY2(!forwarded.admission.rejection, "a namespace list was not forwarded");
+    QCOMPARE(forwarded.admission.upstreamHead.target, QByteArray("/api/v1/namespaces"));
+}
+
+void TestImpersonatingGate::namespaceListShape()
+{
+    const QJsonObject list =
+        QJsonDocument::fromJson(
+            NamespaceLister::namespaceList({QStringLiteral("team-a"), QStringLiteral("team-b")}))
+            .object();
+    QCOMPARE(list.value(QStringLiteral("kind")).toString(), QStringLiteral("NamespaceList"));
+    QCOMPARE(list.value(QStringLiteral("apiVersion")).toString(), QStringLiteral("v1"));
+    const QJsonArray items = list.value(QStringLiteral("items")).toArray();
+    QCOMPARE(items.size(), 2);
+    QCOMPARE(items.at(1)
+                 .toObject()
+                 .value(QStringLiteral("metadata"))
+                 .toObject()
+                 .value(QStringLiteral("name"))
+                 .toString(),
+             QStringLiteral("team-b"));
 }
 
 // An API server behind a path-routing proxy keeps its path in front of every forwarded target.
