@@ -15,7 +15,7 @@ namespace lamplighter {
 namespace {
 
 constexpr int kRequestTimeoutMs = 10'000;
-// Namespace lists and reviews are small; anything larger is not an API server's answer.
+// Namespace lists and reviews are small, so a larger reply is not from an API server.
 constexpr qint64 kMaxReplyBytes = 8 * 1024 * 1024;
 
 QByteArray compact(const QJsonObject &object)
@@ -166,7 +166,7 @@ void NamespaceLister::listAll(NamesDone done)
                 });
 }
 
-// Reviews every namespace at once and answers when the last review is back. A review that
+// Reviews every namespace at once and calls done when the last review is back. A review that
 // fails leaves its namespace out.
 void NamespaceLister::keepAllowed(const Impersonation &person,
                                   const QStringList &names,

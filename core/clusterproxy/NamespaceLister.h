@@ -17,11 +17,11 @@ class QNetworkRequest;
 
 namespace lamplighter {
 
-// Finds the namespaces a person may see, for people whom the API server does not let list
-// them, by namespaces.mode: `all` lists them with the cluster proxy's own account, `test` keeps
-// those where a SelfSubjectAccessReview made as the person allows namespaces.verb on
-// namespaces.resource (members of namespaces.admin_groups skip the reviews), and `service` asks
-// namespaces.service_url. Requests to the API server trust only its configured CA.
+// Finds the namespaces a person may see when the API server does not let them list namespaces.
+// The mode comes from namespaces.mode. `all` lists them with the cluster proxy's own account.
+// `test` keeps those where a SelfSubjectAccessReview made as the person allows namespaces.verb
+// on namespaces.resource, and members of namespaces.admin_groups skip the reviews. `service`
+// asks namespaces.service_url. Requests to the API server trust only its configured CA.
 class NamespaceLister : public QObject {
     Q_OBJECT
 public:
