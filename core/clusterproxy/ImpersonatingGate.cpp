@@ -103,6 +103,12 @@ Result<Impersonation> impersonationFromClaims(const QJsonObject &claims,
                    .arg(person.user);
     }
     person.groups.append(QString::fromLatin1(kAuthenticatedGroup));
+
+    person.headers.push_back(HttpHeader{"Impersonate-User", person.user.toUtf8()});
+    for (const QString &group : person.groups)
+        person.headers.push_back(HttpHeader{"Impersonate-Group", group.toUtf8()});
+    if (!person.uid.isEmpty())
+        person.headers.push_back(HttpHeader{"Impersonate-Uid", person.uid.toUtf8()});
     return person;
 }
 
@@ -113,7 +119,18 @@ ImpersonatingGate::ImpersonatingGate(const ClusterProxyConfig &config,
     , m_config(config)
     , m_verifier(verifier)
     , m_apiServer{QStringLiteral("api-server"), config.apiServer, config.apiServerCaCertificates}
-{}
+{
+    // A server URL with a path (an API server behind a path-routing proxy) prefixes the target.
+    m_targetPrefix = config.apiServer.path(QUrl::FullyEncoded).toUtf8();
+    while (m_targetPrefix.endsWith('/'))
+        m_targetPrefix.chop(1);
+}
+
+void ImpersonatingGate::setServiceAccountToken(const QByteArray &token)
+{
+    m_serviceAccountToken = token;
+    m_serviceAccountAuthorization = "Bearer " + token;
+}
 
 void ImpersonatingGate::setVerifier(IdTokenVerifier *verifier)
 {
@@ -320,34 +337,31 @@ RequestAdmission ImpersonatingGate::forward(const HttpHead &request,
                                                "account token yet."),
                                 QStringLiteral("no service account token"));
     std::vector<HttpHeader> credentials;
-    credentials.push_back(HttpHeader{"Authorization", "Bearer " + m_serviceAccountToken});
-    credentials.push_back(HttpHeader{"Impersonate-User", person.user.toUtf8()});
-    for (const QString &group : person.groups)
-        credentials.push_back(HttpHeader{"Impersonate-Group", group.toUtf8()});
-    if (!person.uid.isEmpty())
-        credentials.push_back(HttpHeader{"Impersonate-Uid", person.uid.toUtf8()});
+    credentials.reserve(person.headers.size() + 1);
+    credentials.push_back(HttpHeader{"Authorization", m_serviceAccountAuthorization});
+    credentials.insert(credentials.end(), person.headers.cbegin(), person.headers.cend());
 
     RequestAdmission admission;
     admission.cluster = &m_apiServer;
-    HttpHead forwarded = request;
-    if (pathOf(request.target) == kWhoAmIPath) {
-        // The API server answers who the person is, as it sees them after impersonation.
-        const QByteArray review =
-            R"({"apiVersion":"authentication.k8s.io/v1","kind":"SelfSubjectReview"})";
-        forwarded.method = "POST";
-        forwarded.target = "/apis/authentication.k8s.io/v1/selfsubjectreviews";
-        forwarded.framing = HttpBodyFraming::ContentLength;
-        forwarded.contentLength = review.size();
-        forwarded.removeAll("Content-Type");
-        forwarded.append("Content-Type", "application/json");
-        admission.upstreamBody = review;
+    if (pathOf(request.target) != kWhoAmIPath) {
+        admission.upstreamHead = upstreamRequestHead(
+            request, m_targetPrefix + request.target, m_apiServer.server, credentials);
+        return admission;
     }
-    // A server URL with a path (an API server behind a path-routing proxy) prefixes the target.
-    QByteArray prefix = m_apiServer.server.path(QUrl::FullyEncoded).toUtf8();
-    while (prefix.endsWith('/'))
-        prefix.chop(1);
-    admission.upstreamHead =
-        upstreamRequestHead(forwarded, prefix + forwarded.target, m_apiServer.server, credentials);
+
+    // The API server answers who the person is, as it sees them after impersonation.
+    const QByteArray review =
+        R"({"apiVersion":"authentication.k8s.io/v1","kind":"SelfSubjectReview"})";
+    HttpHead forwarded = request;
+    forwarded.method = "POST";
+    forwarded.target = "/apis/authentication.k8s.io/v1/selfsubjectreviews";
+    forwarded.framing = HttpBodyFraming::ContentLength;
+    forwarded.contentLength = review.size();
+    forwarded.removeAll("Content-Type");
+    forwarded.append("Content-Type", "application/json");
+    admission.upstreamBody = review;
+    admission.upstreamHead = upstreamRequestHead(
+        forwarded, m_targetPrefix + forwarded.target, m_apiServer.server, credentials);
     return admission;
 }
 

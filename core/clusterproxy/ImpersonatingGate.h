@@ -45,7 +45,7 @@ public:
     // listing is off.
     void setNamespaceLister(NamespaceLister *lister) { m_lister = lister; }
     // Sets the service account token sent to the API server, read from its projected file.
-    void setServiceAccountToken(const QByteArray &token) { m_serviceAccountToken = token; }
+    void setServiceAccountToken(const QByteArray &token);
     // Marks the issuer's keys as loaded, which /readyz reports.
     void setKeysLoaded(bool loaded) { m_keysLoaded = loaded; }
     const UpstreamCluster &apiServer() const { return m_apiServer; }
@@ -66,6 +66,8 @@ private:
     NamespaceLister *m_lister = nullptr;
     UpstreamCluster m_apiServer;
     QByteArray m_serviceAccountToken;
+    QByteArray m_serviceAccountAuthorization; // "Bearer <token>"
+    QByteArray m_targetPrefix;
     bool m_keysLoaded = false;
     VerifiedTokenCache m_verified;
     ClusterProxyMetrics m_metrics;

@@ -1,10 +1,13 @@
 #pragma once
 
+#include "proxy/HttpHead.h"
+
 #include <QByteArray>
 #include <QDateTime>
 #include <QHash>
 #include <QString>
 #include <QStringList>
+#include <vector>
 
 namespace lamplighter {
 
@@ -13,6 +16,8 @@ struct Impersonation {
     QString user;       // Impersonate-User
     QStringList groups; // Impersonate-Group, one field each, system:authenticated included
     QString uid;        // Impersonate-Uid: the issuer's subject
+    // The Impersonate-* fields of the fields above, made once per verified token.
+    std::vector<HttpHeader> headers;
 };
 
 // The people of ID tokens that passed verification, by the SHA-256 of the token, until each

@@ -13,6 +13,10 @@ bool nameEquals(const QByteArray &name, QByteArrayView other)
 
 void appendFields(QByteArray &text, const std::vector<HttpHeader> &headers)
 {
+    qsizetype size = text.size() + 2;
+    for (const HttpHeader &header : headers)
+        size += header.name.size() + header.value.size() + 4;
+    text.reserve(size);
     for (const HttpHeader &header : headers) {
         text += header.name;
         text += ": ";

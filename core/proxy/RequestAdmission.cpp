@@ -124,6 +124,18 @@ bool hasDotSegmentOrFragment(const QByteArray &pathAndQuery)
         return true;
     if (path.contains('\\'))
         return true;
+    if (!path.contains('%')) {
+        // Nothing to decode, so only a literal "." or ".." segment can be a dot segment.
+        if (!path.contains('.'))
+            return false;
+        for (const QByteArray &segment : path.split('/')) {
+            const qsizetype parameters = segment.indexOf(';');
+            const QByteArray beforeParameters = parameters < 0 ? segment : segment.left(parameters);
+            if (beforeParameters == "." || beforeParameters == "..")
+                return true;
+        }
+        return false;
+    }
     for (const QByteArray &segment : path.split('/')) {
         // Servers that decode twice, or decode "/" and "\\" before resolving dot segments, or
         // read ";" as the start of path parameters, would see a dot segment in these too.

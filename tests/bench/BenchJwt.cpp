@@ -98,7 +98,8 @@ int main(int argc, char *argv[])
         token,
         Impersonation{QStringLiteral("jane@example.test"),
                       {QStringLiteral("developers"), QStringLiteral("system:authenticated")},
-                      QStringLiteral("user-42")},
+                      QStringLiteral("user-42"),
+                      {}},
         now.addSecs(3600),
         now);
     const double cached = perSecond([&] { return cache.find(token, now) != nullptr; }, &failed);
