@@ -5,6 +5,7 @@
 #include <QDir>
 #include <QFile>
 #include <QFileInfo>
+#include <QRegularExpression>
 
 namespace lamplighter {
 
@@ -220,7 +221,10 @@ Status ClusterProxyConfigReader::readClaims(const YAML::Node &root,
                                             ClusterProxyConfig &config) const
 {
     const Result<YAML::Node> claims =
-        section(root, "claims", {"username", "username_prefix", "groups", "groups_prefix"}, false);
+        section(root,
+                "claims",
+                {"username", "username_prefix", "groups", "groups_prefix", "extras"},
+                false);
     if (!claims)
         return claims.error();
     const Result<QString> userName = optionalString(
@@ -244,6 +248,27 @@ Status ClusterProxyConfigReader::readClaims(const YAML::Node &root,
         return groupsPrefix.error();
     config.userNamePrefix = *userNamePrefix;
     config.groupsPrefix = *groupsPrefix;
+
+    const YAML::Node extras = (*claims)["extras"];
+    if (extras && !extras.IsNull()) {
+        if (!extras.IsMap())
+            return errorAt(extras.Mark(),
+                           QStringLiteral("\"claims.extras\" must map extra keys to claim names"));
+        static const QRegularExpression validKey(QStringLiteral("^[a-z0-9][a-z0-9./-]*$"));
+        for (const auto &entry : extras) {
+            const QString key = QString::fromStdString(entry.first.Scalar());
+            if (!validKey.match(key).hasMatch())
+                return errorAt(entry.first.Mark(),
+                               QStringLiteral("\"claims.extras\" key \"%1\" must be lower case "
+                                              "letters, digits, '.', '-' and '/'")
+                                   .arg(key));
+            const Result<QString> claim =
+                string(entry.second, QStringLiteral("claims.extras.%1").arg(key));
+            if (!claim)
+                return claim.error();
+            config.extraClaims.append({key, *claim});
+        }
+    }
 
     const Result<QStringList> allowed =
         stringList(root, "allowed_groups", QStringLiteral("allowed_groups"));

@@ -5,6 +5,7 @@
 #include <QHostAddress>
 #include <QList>
 #include <QMap>
+#include <QPair>
 #include <QSslCertificate>
 #include <QString>
 #include <QStringList>
@@ -40,6 +41,9 @@ struct ClusterProxyConfig {
     QString userNamePrefix;                         // claims.username_prefix
     QString groupsClaim = QStringLiteral("groups"); // claims.groups
     QString groupsPrefix;                           // claims.groups_prefix
+    // claims.extras: extra key -> claim, sent as Impersonate-Extra-<key> with the claim's string
+    // or strings. Keys are lower case letters, digits, '.', '-' and '/'.
+    QList<QPair<QString, QString>> extraClaims;
 
     QStringList allowedGroups; // allowed_groups, after the prefix; empty lets everyone in
 

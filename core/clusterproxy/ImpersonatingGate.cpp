@@ -44,6 +44,14 @@ QByteArray pathOf(const QByteArray &target)
     return queryStart < 0 ? target : target.left(queryStart);
 }
 
+// A control character in a value would end its header field and could start another one.
+bool hasControlCharacter(const QString &text)
+{
+    return std::any_of(text.cbegin(), text.cend(), [](QChar c) {
+        return c.unicode() < 0x20 || c.unicode() == 0x7f;
+    });
+}
+
 QByteArray bearerToken(const HttpHead &request)
 {
     const QByteArray value = request.value("Authorization").trimmed();
@@ -103,12 +111,40 @@ Result<Impersonation> impersonationFromClaims(const QJsonObject &claims,
                    .arg(person.user);
     }
     person.groups.append(QString::fromLatin1(kAuthenticatedGroup));
+    if (hasControlCharacter(person.user) || hasControlCharacter(person.uid) ||
+        std::any_of(person.groups.cbegin(), person.groups.cend(), hasControlCharacter))
+        return Error{QStringLiteral("The ID token's user name, subject or groups contain a "
+                                    "control character.")};
+
+    for (const auto &[key, claim] : config.extraClaims) {
+        const QJsonValue value = claims.value(claim);
+        QStringList values;
+        if (value.isString()) {
+            values.append(value.toString());
+        } else if (value.isArray()) {
+            for (const QJsonValue &entry : value.toArray()) {
+                if (entry.isString())
+                    values.append(entry.toString());
+            }
+        }
+        values.removeIf(hasControlCharacter);
+        if (!values.isEmpty())
+            person.extras.append({key, values});
+    }
 
     person.headers.push_back(HttpHeader{"Impersonate-User", person.user.toUtf8()});
     for (const QString &group : person.groups)
         person.headers.push_back(HttpHeader{"Impersonate-Group", group.toUtf8()});
     if (!person.uid.isEmpty())
         person.headers.push_back(HttpHeader{"Impersonate-Uid", person.uid.toUtf8()});
+    for (const auto &[key, values] : person.extras) {
+        // A header name cannot hold '/', so the key is percent-encoded, as kube-apiserver reads
+        // it back.
+        const QByteArray name =
+            "Impersonate-Extra-" + QUrl::toPercentEncoding(key, QByteArray(".-"));
+        for (const QString &value : values)
+            person.headers.push_back(HttpHeader{name, value.toUtf8()});
+    }
     return person;
 }
 

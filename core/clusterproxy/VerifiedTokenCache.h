@@ -5,6 +5,8 @@
 #include <QByteArray>
 #include <QDateTime>
 #include <QHash>
+#include <QList>
+#include <QPair>
 #include <QString>
 #include <QStringList>
 #include <vector>
@@ -16,6 +18,7 @@ struct Impersonation {
     QString user;       // Impersonate-User
     QStringList groups; // Impersonate-Group, one field each, system:authenticated included
     QString uid;        // Impersonate-Uid: the issuer's subject
+    QList<QPair<QString, QStringList>> extras; // Impersonate-Extra-<key>, from claims.extras
     // The Impersonate-* fields of the fields above, made once per verified token.
     std::vector<HttpHeader> headers;
 };

@@ -99,6 +99,7 @@ int main(int argc, char *argv[])
         Impersonation{QStringLiteral("jane@example.test"),
                       {QStringLiteral("developers"), QStringLiteral("system:authenticated")},
                       QStringLiteral("user-42"),
+                      {},
                       {}},
         now.addSecs(3600),
         now);

@@ -84,6 +84,8 @@ private Q_SLOTS:
     void invalidFile();
     void nonScalarKeyRejected();
     void missingFileNamesPath();
+    void extrasRead();
+    void extraKeyRejected();
 
 private:
     QString write(const QByteArray &text, const QString &name = QStringLiteral("config.yaml"));
@@ -97,6 +99,29 @@ void TestClusterProxyConfig::init()
     m_dir = std::make_unique<QTemporaryDir>();
     QVERIFY(m_dir->isValid());
     QVERIFY(writeCa(QStringLiteral("ca.crt")));
+}
+
+void TestClusterProxyConfig::extrasRead()
+{
+    const QString path = write(minimalFile + "claims:\n  extras:\n    scopes: scp\n"
+                                             "    example.com/team: team\n");
+    const Result<ClusterProxyConfig> config = loadClusterProxyConfig(path);
+    QVERIFY2(config.ok(), qPrintable(config.errorMessage()));
+    const QList<QPair<QString, QString>> expected = {
+        {QStringLiteral("scopes"), QStringLiteral("scp")},
+        {QStringLiteral("example.com/team"), QStringLiteral("team")}};
+    QCOMPARE(config->extraClaims, expected);
+}
+
+// A key with an upper case letter or '_' would not survive as a header name.
+void TestClusterProxyConfig::extraKeyRejected()
+{
+    const QString path = write(minimalFile + "claims:\n  extras:\n    Team_Name: team\n");
+    const Result<ClusterProxyConfig> config = loadClusterProxyConfig(path);
+    QVERIFY2(!config.ok(), "an invalid extra key was accepted");
+    QCOMPARE(config.errorMessage(),
+             path + QStringLiteral(":13:5: \"claims.extras\" key \"Team_Name\" must be lower "
+                                   "case letters, digits, '.', '-' and '/'"));
 }
 
 QString TestClusterProxyConfig::write(const QByteArray &text, const QString &name)

@@ -111,6 +111,8 @@ private Q_SLOTS:
     void impersonationRejectsClaims_data();
     void impersonationRejectsClaims();
     void systemGroupsDropped();
+    void extrasBecomeHeaders();
+    void controlCharactersRejected();
     void whoAmIAsksTheApiServer();
     void whoAmIRejectsOtherMethods();
     void metricsRendered();
@@ -339,6 +341,43 @@ void TestImpersonatingGate::systemGroupsDropped()
     QVERIFY2(kept.ok(), qPrintable(kept.errorMessage()));
     QVERIFY2(kept->groups.contains(QStringLiteral("oidc:system:masters")),
              "a prefixed group is the issuer's own and must pass");
+}
+
+void TestImpersonatingGate::extrasBecomeHeaders()
+{
+    ClusterProxyConfig withExtras = config();
+    withExtras.extraClaims = {{QStringLiteral("scopes"), QStringLiteral("scp")},
+                              {QStringLiteral("example.com/team"), QStringLiteral("team")}};
+    const QJsonObject claims{
+        {QStringLiteral("sub"), QStringLiteral("user-42")},
+        {QStringLiteral("email"), QStringLiteral("jane@example.test")},
+        {QStringLiteral("scp"), QJsonArray{QStringLiteral("read"), QStringLiteral("write")}},
+        {QStringLiteral("team"), QStringLiteral("blue")}};
+    const Result<Impersonation> person = impersonationFromClaims(claims, withExtras);
+    QVERIFY2(person.ok(), qPrintable(person.errorMessage()));
+
+    QList<QByteArray> scopes;
+    QList<QByteArray> teams;
+    for (const HttpHeader &header : person->headers) {
+        if (header.name == "Impersonate-Extra-scopes")
+            scopes.append(header.value);
+        if (header.name == "Impersonate-Extra-example.com%2Fteam")
+            teams.append(header.value);
+    }
+    QCOMPARE(scopes, QList<QByteArray>({"read", "write"}));
+    QCOMPARE(teams, QList<QByteArray>({"blue"}));
+}
+
+// A line break in a claim would end the Impersonate-* field and start a forged one.
+void TestImpersonatingGate::controlCharactersRejected()
+{
+    const QJsonObject claims{{QStringLiteral("sub"), QStringLiteral("user-42")},
+                             {QStringLiteral("email"),
+                              QStringLiteral("jane@example.test\r\nImpersonate-Group: admins")}};
+    const Result<Impersonation> person = impersonationFromClaims(claims, config());
+    QVERIFY2(!person.ok(), "a user name with a line break was accepted");
+    QVERIFY2(person.errorMessage().contains(QStringLiteral("control character")),
+             qPrintable(person.errorMessage()));
 }
 
 // The who-am-I path becomes a SelfSubjectReview, sent as the person through impersonation.
