@@ -275,6 +275,11 @@ Status ClusterProxyConfigReader::readClaims(const YAML::Node &root,
     if (!allowed)
         return allowed.error();
     config.allowedGroups = *allowed;
+    const Result<bool> clientImpersonation = optionalBool(
+        root, "allow_client_impersonation", QStringLiteral("allow_client_impersonation"));
+    if (!clientImpersonation)
+        return clientImpersonation.error();
+    config.allowClientImpersonation = *clientImpersonation;
     return Done{};
 }
 
@@ -311,7 +316,10 @@ Status ClusterProxyConfigReader::readNamespaces(const YAML::Node &root,
                                                 ClusterProxyConfig &config) const
 {
     const Result<YAML::Node> namespaces = section(
-        root, "namespaces", {"mode", "verb", "resource", "admin_groups", "service_url"}, false);
+        root,
+        "namespaces",
+        {"mode", "verb", "resource", "admin_groups", "service_url", "certificate_authority"},
+        false);
     if (!namespaces)
         return namespaces.error();
     const Result<QString> mode = optionalString(
@@ -353,6 +361,14 @@ Status ClusterProxyConfigReader::readNamespaces(const YAML::Node &root,
         if (!url)
             return url.error();
         config.namespaceServiceUrl = *url;
+        if (const YAML::Node ca = (*namespaces)["certificate_authority"]; ca && !ca.IsNull()) {
+            QString resolved;
+            const Result<QList<QSslCertificate>> certificates = certificatesFromFile(
+                ca, QStringLiteral("namespaces.certificate_authority"), &resolved);
+            if (!certificates)
+                return certificates.error();
+            config.namespaceServiceCaCertificates = *certificates;
+        }
     }
     return Done{};
 }
@@ -376,10 +392,16 @@ Result<ClusterProxyConfig> loadClusterProxyConfig(const QString &path)
     }
     if (!root.IsMap())
         return reader.errorAt(root.Mark(), QStringLiteral("the file must be a YAML mapping"));
-    const Status known = reader.rejectUnknownKeys(
-        root,
-        {"listen", "tls", "issuer", "claims", "allowed_groups", "api_server", "namespaces"},
-        QStringLiteral("the top level"));
+    const Status known = reader.rejectUnknownKeys(root,
+                                                  {"listen",
+                                                   "tls",
+                                                   "issuer",
+                                                   "claims",
+                                                   "allowed_groups",
+                                                   "allow_client_impersonation",
+                                                   "api_server",
+                                                   "namespaces"},
+                                                  QStringLiteral("the top level"));
     if (!known)
         return known.error();
 

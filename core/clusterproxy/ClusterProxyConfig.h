@@ -46,6 +46,10 @@ struct ClusterProxyConfig {
     QList<QPair<QString, QString>> extraClaims;
 
     QStringList allowedGroups; // allowed_groups, after the prefix; empty lets everyone in
+    // allow_client_impersonation: check a client's own Impersonate-* fields with access reviews
+    // made as the person, and act as whom they name when every review allows it, so that
+    // `kubectl --as` works. Off: the fields are dropped.
+    bool allowClientImpersonation = false;
 
     QUrl apiServer;                                 // api_server.url, https
     QList<QSslCertificate> apiServerCaCertificates; // api_server.certificate_authority
@@ -56,6 +60,8 @@ struct ClusterProxyConfig {
     QString namespaceResource = QStringLiteral("pods");         // namespaces.resource
     QStringList adminGroups;                                    // namespaces.admin_groups
     QUrl namespaceServiceUrl;                                   // namespaces.service_url
+    // namespaces.certificate_authority: trusted for service_url besides the system's CAs
+    QList<QSslCertificate> namespaceServiceCaCertificates;
 };
 
 // Reads and checks the configuration file. Errors name the file, line, column and field.

@@ -278,10 +278,126 @@ void ImpersonatingGate::admit(const HttpHead &request, Decide decide)
 
 // Decides on the request of a verified person: the namespace listing of the cluster proxy's
 // own, a namespace list for someone the API server would refuse, or forwarding.
+namespace {
+
+// Reads the identity a client asks to act as through its own Impersonate-* fields. Returns
+// nothing when it asks for none, and an error for fields that kube-apiserver would reject.
+Result<std::optional<Impersonation>> requestedImpersonation(const HttpHead &request)
+{
+    Impersonation requested;
+    bool asked = false;
+    for (const HttpHeader &header : request.headers) {
+        const QByteArray name = header.name.toLower();
+        if (!name.startsWith("impersonate-"))
+            continue;
+        asked = true;
+        const QString value = QString::fromUtf8(header.value.trimmed());
+        if (name == "impersonate-user") {
+            if (!requested.user.isEmpty())
+                return Error{QStringLiteral("Impersonate-User is given more than once.")};
+            requested.user = value;
+        } else if (name == "impersonate-group") {
+            requested.groups.append(value);
+        } else if (name == "impersonate-uid") {
+            requested.uid = value;
+        } else if (name.startsWith("impersonate-extra-")) {
+            const QString key = QUrl::fromPercentEncoding(name.mid(18));
+            requested.extras.append({key, {value}});
+        } else {
+            return Error{QStringLiteral("The header %1 is not an impersonation header the API "
+                                        "server knows.")
+                             .arg(QString::fromLatin1(header.name))};
+        }
+        requested.headers.push_back(header);
+    }
+    if (!asked)
+        return std::optional<Impersonation>();
+    if (requested.user.isEmpty())
+        return Error{QStringLiteral("Impersonate-Group, Impersonate-Uid and Impersonate-Extra-* "
+                                    "need Impersonate-User.")};
+    return std::optional<Impersonation>(requested);
+}
+
+} // namespace
+
+// Checks with access reviews made as the person that they may impersonate every part of
+// `requested`, and forwards the request as `requested` if so.
+void ImpersonatingGate::admitRequestedImpersonation(const HttpHead &request,
+                                                    const Impersonation &person,
+                                                    const Impersonation &requested,
+                                                    Decide decide)
+{
+    std::vector<NamespaceLister::Access> checks;
+    const auto impersonate = [](const char *group,
+                                const char *resource,
+                                const QString &name,
+                                const QString &subresource = QString()) {
+        NamespaceLister::Access access;
+        access.verb = QStringLiteral("impersonate");
+        access.group = QLatin1String(group);
+        access.resource = QLatin1String(resource);
+        access.name = name;
+        access.subresource = subresource;
+        return access;
+    };
+    checks.push_back(impersonate("", "users", requested.user));
+    for (const QString &group : requested.groups)
+        checks.push_back(impersonate("", "groups", group));
+    if (!requested.uid.isEmpty())
+        checks.push_back(impersonate("authentication.k8s.io", "uids", requested.uid));
+    for (const auto &[key, values] : requested.extras) {
+        for (const QString &value : values)
+            checks.push_back(impersonate("authentication.k8s.io", "userextras", value, key));
+    }
+
+    struct Pending {
+        std::size_t remaining;
+        QString denied; // the first refusal, for the message
+        Decide decide;
+    };
+    auto pending = std::make_shared<Pending>(Pending{checks.size(), QString(), decide});
+    QPointer<ImpersonatingGate> self(this);
+    for (const NamespaceLister::Access &access : checks) {
+        const QString what = QStringLiteral("%1 \"%2\"").arg(access.resource, access.name);
+        m_lister->review(
+            person,
+            access,
+            [self, pending, what, request, person, requested](const Result<bool> &allowed) {
+                if (pending->denied.isEmpty() && !(allowed && *allowed))
+                    pending->denied = allowed ? what : allowed.errorMessage();
+                if (--pending->remaining > 0 || !self)
+                    return;
+                if (!pending->denied.isEmpty()) {
+                    pending->decide(
+                        rejectWithStatus(403,
+                                         QStringLiteral("User \"%1\" may not impersonate %2.")
+                                             .arg(person.user, pending->denied),
+                                         QStringLiteral("impersonation not allowed")));
+                    return;
+                }
+                qCInfo(lcProxy).noquote() << QStringLiteral("User \"%1\" acts as \"%2\"")
+                                                 .arg(person.user, requested.user);
+                pending->decide(self->forward(request, requested));
+            });
+    }
+}
+
 void ImpersonatingGate::admitPerson(const HttpHead &request,
                                     const Impersonation &person,
                                     Decide decide)
 {
+    if (m_config.allowClientImpersonation && m_lister) {
+        const Result<std::optional<Impersonation>> requested = requestedImpersonation(request);
+        if (!requested) {
+            decide(rejectWithStatus(
+                400, requested.errorMessage(), QStringLiteral("invalid impersonation request")));
+            return;
+        }
+        if (requested->has_value()) {
+            admitRequestedImpersonation(request, person, **requested, std::move(decide));
+            return;
+        }
+    }
     const QByteArray path = pathOf(request.target);
     const bool listing = m_lister && m_config.namespaceListing != NamespaceListing::None;
     if (path == kNamespacesPath) {
@@ -294,6 +410,8 @@ void ImpersonatingGate::admitPerson(const HttpHead &request,
         }
         m_lister->list(person, [decide](const Result<QStringList> &names) {
             if (!names) {
+                qCWarning(lcProxy).noquote()
+                    << QStringLiteral("Namespace listing failed: %1").arg(names.errorMessage());
                 decide(rejectWithStatus(
                     502, names.errorMessage(), QStringLiteral("namespace listing failed")));
                 return;
@@ -327,6 +445,8 @@ void ImpersonatingGate::admitPerson(const HttpHead &request,
             }
             self->m_lister->list(person, [decide](const Result<QStringList> &names) {
                 if (!names) {
+                    qCWarning(lcProxy).noquote()
+                        << QStringLiteral("Namespace listing failed: %1").arg(names.errorMessage());
                     decide(rejectWithStatus(
                         502, names.errorMessage(), QStringLiteral("namespace listing failed")));
                     return;

@@ -58,6 +58,10 @@ public:
 
 private:
     void admitPerson(const HttpHead &request, const Impersonation &person, Decide decide);
+    void admitRequestedImpersonation(const HttpHead &request,
+                                     const Impersonation &person,
+                                     const Impersonation &requested,
+                                     Decide decide);
     RequestAdmission forward(const HttpHead &request, const Impersonation &person) const;
     Result<Impersonation> checkVerifiedClaims(const QJsonObject &claims) const;
 

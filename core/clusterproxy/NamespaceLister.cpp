@@ -30,9 +30,13 @@ NamespaceLister::NamespaceLister(const ClusterProxyConfig &config, QObject *pare
     , m_config(config)
     , m_network(new QNetworkAccessManager(this))
     , m_apiServerTls(QSslConfiguration::defaultConfiguration())
+    , m_serviceTls(QSslConfiguration::defaultConfiguration())
 {
     m_apiServerTls.setCaCertificates(config.apiServerCaCertificates);
     m_apiServerTls.setPeerVerifyMode(QSslSocket::VerifyPeer);
+    // The namespace service's CA, when configured, is trusted besides the system's.
+    m_serviceTls.setCaCertificates(QSslConfiguration::systemCaCertificates() +
+                                   config.namespaceServiceCaCertificates);
     m_network->setTransferTimeout(kRequestTimeoutMs);
 }
 
@@ -48,8 +52,7 @@ QByteArray NamespaceLister::namespaceList(const QStringList &names)
                                {QStringLiteral("items"), items}});
 }
 
-QNetworkRequest NamespaceLister::apiRequest(const QByteArray &path,
-                                            const Impersonation *person) const
+QNetworkRequest NamespaceLister::apiRequest(const QByteArray &path) const
 {
     QUrl url = m_config.apiServer;
     QString prefix = url.path();
@@ -60,14 +63,6 @@ QNetworkRequest NamespaceLister::apiRequest(const QByteArray &path,
     request.setSslConfiguration(m_apiServerTls);
     request.setRawHeader("Authorization", "Bearer " + m_serviceAccountToken);
     request.setRawHeader("Accept", "application/json");
-    if (person) {
-        request.setRawHeader("Impersonate-User", person->user.toUtf8());
-        // QNetworkRequest keeps one value per header, and a comma-separated list is how
-        // kube-apiserver reads repeated Impersonate-Group values too.
-        request.setRawHeader("Impersonate-Group", person->groups.join(QLatin1Char(',')).toUtf8());
-        if (!person->uid.isEmpty())
-            request.setRawHeader("Impersonate-Uid", person->uid.toUtf8());
-    }
     return request;
 }
 
@@ -141,7 +136,7 @@ void NamespaceLister::list(const Impersonation &person, NamesDone done)
 
 void NamespaceLister::listAll(NamesDone done)
 {
-    QNetworkReply *reply = m_network->get(apiRequest("/api/v1/namespaces", nullptr));
+    QNetworkReply *reply = m_network->get(apiRequest("/api/v1/namespaces"));
     onJsonReply(reply,
                 QStringLiteral("Listing namespaces with the cluster proxy's account"),
                 [done](const Result<QJsonDocument> &document) {
@@ -184,54 +179,73 @@ void NamespaceLister::keepAllowed(const Impersonation &person,
     auto pending = std::make_shared<Pending>(
         Pending{int(names.size()), QList<bool>(names.size(), false), done});
     for (int i = 0; i < names.size(); ++i) {
-        review(person,
-               names.at(i),
-               m_config.namespaceVerb,
-               m_config.namespaceResource,
-               [pending, names, i, user = person.user](const Result<bool> &allowed) {
-                   if (allowed)
-                       pending->allowed[i] = *allowed;
-                   else
-                       qCWarning(lcProxy).noquote()
-                           << QStringLiteral("Left namespace %1 out for user \"%2\": %3")
-                                  .arg(names.at(i), user, allowed.errorMessage());
-                   if (--pending->remaining > 0)
-                       return;
-                   QStringList kept;
-                   for (int j = 0; j < names.size(); ++j) {
-                       if (pending->allowed.at(j))
-                           kept.append(names.at(j));
-                   }
-                   pending->done(kept);
-               });
+        Access access;
+        access.verb = m_config.namespaceVerb;
+        access.resource = m_config.namespaceResource;
+        access.namespaceName = names.at(i);
+        review(
+            person, access, [pending, names, i, user = person.user](const Result<bool> &allowed) {
+                if (allowed)
+                    pending->allowed[i] = *allowed;
+                else
+                    qCWarning(lcProxy).noquote()
+                        << QStringLiteral("Left namespace %1 out for user \"%2\": %3")
+                               .arg(names.at(i), user, allowed.errorMessage());
+                if (--pending->remaining > 0)
+                    return;
+                QStringList kept;
+                for (int j = 0; j < names.size(); ++j) {
+                    if (pending->allowed.at(j))
+                        kept.append(names.at(j));
+                }
+                pending->done(kept);
+            });
     }
 }
 
 void NamespaceLister::mayListNamespaces(const Impersonation &person, AllowedDone done)
 {
-    review(
-        person, QString(), QStringLiteral("list"), QStringLiteral("namespaces"), std::move(done));
+    Access access;
+    access.verb = QStringLiteral("list");
+    access.resource = QStringLiteral("namespaces");
+    review(person, access, std::move(done));
 }
 
-void NamespaceLister::review(const Impersonation &person,
-                             const QString &namespaceName,
-                             const QString &verb,
-                             const QString &resource,
-                             AllowedDone done)
+void NamespaceLister::review(const Impersonation &person, const Access &access, AllowedDone done)
 {
-    QJsonObject attributes{{QStringLiteral("verb"), verb}, {QStringLiteral("resource"), resource}};
-    if (!namespaceName.isEmpty())
-        attributes.insert(QStringLiteral("namespace"), namespaceName);
-    const QByteArray body = compact(QJsonObject{
-        {QStringLiteral("apiVersion"), QStringLiteral("authorization.k8s.io/v1")},
-        {QStringLiteral("kind"), QStringLiteral("SelfSubjectAccessReview")},
-        {QStringLiteral("spec"), QJsonObject{{QStringLiteral("resourceAttributes"), attributes}}}});
-    QNetworkRequest request =
-        apiRequest("/apis/authorization.k8s.io/v1/selfsubjectaccessreviews", &person);
+    QJsonObject attributes{{QStringLiteral("verb"), access.verb},
+                           {QStringLiteral("resource"), access.resource}};
+    const std::pair<const char *, const QString *> optional[] = {
+        {"group", &access.group},
+        {"subresource", &access.subresource},
+        {"name", &access.name},
+        {"namespace", &access.namespaceName}};
+    for (const auto &[field, value] : optional) {
+        if (!value->isEmpty())
+            attributes.insert(QLatin1String(field), *value);
+    }
+    // The person's groups and extras go in the body. Through impersonation they would need one
+    // Impersonate-Group field each, which QNetworkRequest cannot send.
+    QJsonObject spec{{QStringLiteral("user"), person.user},
+                     {QStringLiteral("groups"), QJsonArray::fromStringList(person.groups)},
+                     {QStringLiteral("resourceAttributes"), attributes}};
+    if (!person.uid.isEmpty())
+        spec.insert(QStringLiteral("uid"), person.uid);
+    if (!person.extras.isEmpty()) {
+        QJsonObject extra;
+        for (const auto &[key, values] : person.extras)
+            extra.insert(key, QJsonArray::fromStringList(values));
+        spec.insert(QStringLiteral("extra"), extra);
+    }
+    const QByteArray body = compact(
+        QJsonObject{{QStringLiteral("apiVersion"), QStringLiteral("authorization.k8s.io/v1")},
+                    {QStringLiteral("kind"), QStringLiteral("SubjectAccessReview")},
+                    {QStringLiteral("spec"), spec}});
+    QNetworkRequest request = apiRequest("/apis/authorization.k8s.io/v1/subjectaccessreviews");
     request.setHeader(QNetworkRequest::ContentTypeHeader, QByteArrayLiteral("application/json"));
     QNetworkReply *reply = m_network->post(request, body);
     onJsonReply(reply,
-                QStringLiteral("A SelfSubjectAccessReview for user \"%1\"").arg(person.user),
+                QStringLiteral("A SubjectAccessReview for user \"%1\"").arg(person.user),
                 [done](const Result<QJsonDocument> &document) {
                     if (!document) {
                         done(document.error());
@@ -248,6 +262,7 @@ void NamespaceLister::review(const Impersonation &person,
 void NamespaceLister::askService(const Impersonation &person, NamesDone done)
 {
     QNetworkRequest request(m_config.namespaceServiceUrl);
+    request.setSslConfiguration(m_serviceTls);
     request.setHeader(QNetworkRequest::ContentTypeHeader, QByteArrayLiteral("application/json"));
     const QByteArray body =
         compact(QJsonObject{{QStringLiteral("user"), person.user},

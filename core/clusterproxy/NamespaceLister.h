@@ -19,8 +19,8 @@ namespace lamplighter {
 
 // Finds the namespaces a person may see when the API server does not let them list namespaces.
 // The mode comes from namespaces.mode. `all` lists them with the cluster proxy's own account.
-// `test` keeps those where a SelfSubjectAccessReview made as the person allows namespaces.verb
-// on namespaces.resource, and members of namespaces.admin_groups skip the reviews. `service`
+// `test` keeps those where a SubjectAccessReview for the person allows namespaces.verb on
+// namespaces.resource, and members of namespaces.admin_groups skip the reviews. `service`
 // asks namespaces.service_url. Requests to the API server trust only its configured CA.
 class NamespaceLister : public QObject {
     Q_OBJECT
@@ -37,19 +37,28 @@ public:
     // Calls done once, later, with whether the person may list namespaces themselves.
     void mayListNamespaces(const Impersonation &person, AllowedDone done);
 
+    // What a SelfSubjectAccessReview asks about: verb on a resource of an API group, optionally
+    // a subresource, a name and a namespace.
+    struct Access {
+        QString verb;
+        QString group;
+        QString resource;
+        QString subresource;
+        QString name;
+        QString namespaceName;
+    };
+    // Calls done once, later, with whether the API server allows the person the access, from a
+    // SubjectAccessReview for the person's user, groups, uid and extras.
+    void review(const Impersonation &person, const Access &access, AllowedDone done);
+
     // Returns a v1 NamespaceList with only the names, as kubectl and Headlamp read it.
     static QByteArray namespaceList(const QStringList &names);
 
 private:
-    QNetworkRequest apiRequest(const QByteArray &path, const Impersonation *person) const;
+    QNetworkRequest apiRequest(const QByteArray &path) const;
     void listAll(NamesDone done);
     void keepAllowed(const Impersonation &person, const QStringList &names, NamesDone done);
     void askService(const Impersonation &person, NamesDone done);
-    void review(const Impersonation &person,
-                const QString &namespaceName,
-                const QString &verb,
-                const QString &resource,
-                AllowedDone done);
     // Calls handle with the reply's JSON document, or with why there is none.
     void onJsonReply(QNetworkReply *reply,
                      const QString &what,
@@ -58,6 +67,7 @@ private:
     ClusterProxyConfig m_config;
     QNetworkAccessManager *m_network;
     QSslConfiguration m_apiServerTls;
+    QSslConfiguration m_serviceTls;
     QByteArray m_serviceAccountToken;
 };
 
