@@ -12,6 +12,10 @@
 
 #include <QFile>
 #include <QFileInfo>
+#include <QNetworkAccessManager>
+#include <QNetworkReply>
+#include <QNetworkRequest>
+#include <QSslConfiguration>
 #include <algorithm>
 
 namespace lamplighter {
@@ -23,6 +27,8 @@ constexpr int kMaxRetrySeconds = 60;
 // Kubernetes swaps projected and Secret files through a symlink, which a file watch can miss,
 // so the files are also checked on this interval.
 constexpr int kReloadIntervalMs = 30'000;
+// How often /readyz of the API server is asked.
+constexpr int kProbeIntervalMs = 10'000;
 
 QDateTime modifiedTime(const QString &path)
 {
@@ -36,6 +42,7 @@ ClusterProxy::ClusterProxy(ClusterProxyConfig config, QObject *parent)
     , m_config(std::move(config))
     , m_settings(std::make_shared<ProxySettings>())
     , m_network(new ProviderNetworkAccessManager(m_config.issuerCaCertificates, this))
+    , m_apiServerNetwork(new QNetworkAccessManager(this))
 {
     m_retryTimer.setSingleShot(true);
     connect(&m_retryTimer, &QTimer::timeout, this, &ClusterProxy::discoverIssuer);
@@ -43,6 +50,8 @@ ClusterProxy::ClusterProxy(ClusterProxyConfig config, QObject *parent)
     connect(&m_reloadTimer, &QTimer::timeout, this, &ClusterProxy::reloadFiles);
     connect(&m_watcher, &QFileSystemWatcher::fileChanged, this, &ClusterProxy::reloadFiles);
     connect(&m_watcher, &QFileSystemWatcher::directoryChanged, this, &ClusterProxy::reloadFiles);
+    m_probeTimer.setInterval(kProbeIntervalMs);
+    connect(&m_probeTimer, &QTimer::timeout, this, &ClusterProxy::probeApiServer);
 }
 
 ClusterProxy::~ClusterProxy() = default;
@@ -77,8 +86,43 @@ Status ClusterProxy::start()
                                      .arg(m_config.apiServer.toDisplayString());
     watchFiles();
     m_reloadTimer.start();
+    m_probeTimer.start();
+    probeApiServer();
     discoverIssuer();
     return Done{};
+}
+
+// Asks the API server's /readyz with the service account token, for the proxy's own /readyz.
+void ClusterProxy::probeApiServer()
+{
+    QUrl url = m_config.apiServer;
+    QString prefix = url.path();
+    while (prefix.endsWith(QLatin1Char('/')))
+        prefix.chop(1);
+    url.setPath(prefix + QStringLiteral("/readyz"));
+    QNetworkRequest request(url);
+    QSslConfiguration tls = QSslConfiguration::defaultConfiguration();
+    tls.setCaCertificates(m_config.apiServerCaCertificates);
+    request.setSslConfiguration(tls);
+    request.setTransferTimeout(kProbeIntervalMs / 2);
+    request.setRawHeader("Authorization", "Bearer " + m_serviceAccountToken);
+    QNetworkReply *reply = m_apiServerNetwork->get(request);
+    connect(reply, &QNetworkReply::finished, this, [this, reply, url] {
+        reply->deleteLater();
+        const int status = reply->attribute(QNetworkRequest::HttpStatusCodeAttribute).toInt();
+        QString problem;
+        if (status == 0)
+            problem = QStringLiteral("the API server at %1 cannot be reached: %2")
+                          .arg(url.toDisplayString(), reply->errorString());
+        else if (status != 200)
+            problem = QStringLiteral("the API server's %1 returned HTTP status %2")
+                          .arg(url.toDisplayString())
+                          .arg(status);
+        if (!problem.isEmpty() && problem != m_apiServerProblem)
+            qCWarning(lcProxy).noquote() << QStringLiteral("Not ready: %1").arg(problem);
+        m_apiServerProblem = problem;
+        m_gate->setApiServerProblem(problem);
+    });
 }
 
 quint16 ClusterProxy::port() const

@@ -43,6 +43,7 @@ private:
     Status loadTlsFiles();
     Status loadServiceAccountToken();
     void watchFiles();
+    void probeApiServer();
 
     ClusterProxyConfig m_config;
     std::shared_ptr<ProxySettings> m_settings;
@@ -55,9 +56,12 @@ private:
     QFileSystemWatcher m_watcher;
     QTimer m_retryTimer;
     QTimer m_reloadTimer;
+    QTimer m_probeTimer;
+    QNetworkAccessManager *m_apiServerNetwork;
     int m_discoveryAttempts = 0;
     QDateTime m_tlsFilesModified;
     QByteArray m_serviceAccountToken;
+    QString m_apiServerProblem;
 };
 
 } // namespace lamplighter

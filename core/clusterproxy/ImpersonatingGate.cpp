@@ -188,6 +188,8 @@ void ImpersonatingGate::admit(const HttpHead &request, Decide decide)
             problem = QStringLiteral("the issuer's keys are not loaded");
         else if (m_serviceAccountToken.isEmpty())
             problem = QStringLiteral("the service account token is not read");
+        else
+            problem = m_apiServerProblem;
         decide(problem.isEmpty() ? plainAnswer(200, QStringLiteral("ok"), QStringLiteral("ready"))
                                  : plainAnswer(503, problem, QStringLiteral("not ready")));
         return;

@@ -48,6 +48,8 @@ public:
     void setServiceAccountToken(const QByteArray &token);
     // Marks the issuer's keys as loaded, which /readyz reports.
     void setKeysLoaded(bool loaded) { m_keysLoaded = loaded; }
+    // Sets why the API server cannot be used, or an empty string once it answers, for /readyz.
+    void setApiServerProblem(const QString &problem) { m_apiServerProblem = problem; }
     const UpstreamCluster &apiServer() const { return m_apiServer; }
 
     // The counters that GET /metrics renders; the owner adds the responses to them.
@@ -73,6 +75,7 @@ private:
     QByteArray m_serviceAccountAuthorization; // "Bearer <token>"
     QByteArray m_targetPrefix;
     bool m_keysLoaded = false;
+    QString m_apiServerProblem = QStringLiteral("the API server has not been reached yet");
     VerifiedTokenCache m_verified;
     ClusterProxyMetrics m_metrics;
 };

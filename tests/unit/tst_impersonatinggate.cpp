@@ -560,7 +560,11 @@ void TestImpersonatingGate::readyzFollowsState()
     gate.setServiceAccountToken(serviceAccountToken);
     QVERIFY2(readyzCode() == 503, "without the issuer's keys /readyz must return 503");
     gate.setKeysLoaded(true);
-    QVERIFY2(readyzCode() == 200, "with keys and token /readyz must return 200");
+    QVERIFY2(readyzCode() == 503, "before the API server answered /readyz must return 503");
+    gate.setApiServerProblem(QString());
+    QVERIFY2(readyzCode() == 200, "with keys, token and API server /readyz must return 200");
+    gate.setApiServerProblem(QStringLiteral("the API server cannot be reached"));
+    QVERIFY2(readyzCode() == 503, "with the API server gone /readyz must return 503");
 }
 
 void TestImpersonatingGate::requestWithoutTokenRejected()
