@@ -91,7 +91,11 @@ void HttpHead::removeAllWithPrefix(QByteArrayView lowercasePrefix)
     headers.erase(std::remove_if(headers.begin(),
                                  headers.end(),
                                  [lowercasePrefix](const HttpHeader &header) {
-                                     return header.name.toLower().startsWith(lowercasePrefix);
+                                     return header.name.size() >= lowercasePrefix.size() &&
+                                            QByteArrayView(header.name)
+                                                    .first(lowercasePrefix.size())
+                                                    .compare(lowercasePrefix,
+                                                             Qt::CaseInsensitive) == 0;
                                  }),
                   headers.end());
 }

@@ -141,7 +141,8 @@ HttpHead upstreamRequestHead(const HttpHead &request,
                              const QUrl &server,
                              const QByteArray &idToken)
 {
-    return forwardedHead(request, target, server, {HttpHeader{"Authorization", "Bearer " + idToken}});
+    return forwardedHead(
+        request, target, server, {HttpHeader{"Authorization", "Bearer " + idToken}});
 }
 
 HttpHead upstreamRequestHead(const HttpHead &request,
@@ -181,7 +182,7 @@ clientResponseHead(const HttpHead &response, HttpBodyFraming clientFraming, bool
         std::remove_if(client.headers.begin(),
                        client.headers.end(),
                        [](const HttpHeader &header) {
-                           return header.name.toLower() == "set-cookie" &&
+                           return header.name.compare("set-cookie", Qt::CaseInsensitive) == 0 &&
                                   setCookieName(header.value).toLower() ==
                                       QByteArray(kBrowserSessionCookieName).toLower();
                        }),

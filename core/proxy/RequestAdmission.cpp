@@ -26,9 +26,16 @@ RequestAdmission reject(int code, const QString &message, const QString &logReas
 // `scheme://`.
 bool namesThisProxy(const QByteArray &value, const QByteArray &scheme, quint16 port)
 {
-    const QByteArray portSuffix = ':' + QByteArray::number(port);
-    const QByteArray lower = value.toLower();
-    return lower == scheme + "127.0.0.1" + portSuffix || lower == scheme + "localhost" + portSuffix;
+    QByteArrayView rest(value);
+    if (rest.size() < scheme.size() ||
+        rest.first(scheme.size()).compare(scheme, Qt::CaseInsensitive) != 0)
+        return false;
+    rest = rest.sliced(scheme.size());
+    const qsizetype colon = rest.lastIndexOf(':');
+    if (colon < 0 || rest.sliced(colon + 1) != QByteArray::number(port))
+        return false;
+    const QByteArrayView host = rest.first(colon);
+    return host == "127.0.0.1" || host.compare("localhost", Qt::CaseInsensitive) == 0;
 }
 
 std::optional<RequestAdmission> checkHostAndOrigin(const HttpHead &request, quint16 port)
