@@ -38,6 +38,13 @@ RequestAdmission jsonAnswer(const QByteArray &json, const QString &logReason)
     return admission;
 }
 
+// Logs why the namespaces could not be found and rejects the request with the reason.
+RequestAdmission namespaceListingFailed(const QString &reason)
+{
+    qCWarning(lcProxy).noquote() << QStringLiteral("Namespace listing failed: %1").arg(reason);
+    return rejectWithStatus(502, reason, QStringLiteral("namespace listing failed"));
+}
+
 QByteArray pathOf(const QByteArray &target)
 {
     const qsizetype queryStart = target.indexOf('?');
@@ -412,10 +419,7 @@ void ImpersonatingGate::admitPerson(const HttpHead &request,
         }
         m_lister->list(person, [decide](const Result<QStringList> &names) {
             if (!names) {
-                qCWarning(lcProxy).noquote()
-                    << QStringLiteral("Namespace listing failed: %1").arg(names.errorMessage());
-                decide(rejectWithStatus(
-                    502, names.errorMessage(), QStringLiteral("namespace listing failed")));
+                decide(namespaceListingFailed(names.errorMessage()));
                 return;
             }
             decide(jsonAnswer(QJsonDocument(QJsonObject{{QStringLiteral("namespaces"),
@@ -447,10 +451,7 @@ void ImpersonatingGate::admitPerson(const HttpHead &request,
             }
             self->m_lister->list(person, [decide](const Result<QStringList> &names) {
                 if (!names) {
-                    qCWarning(lcProxy).noquote()
-                        << QStringLiteral("Namespace listing failed: %1").arg(names.errorMessage());
-                    decide(rejectWithStatus(
-                        502, names.errorMessage(), QStringLiteral("namespace listing failed")));
+                    decide(namespaceListingFailed(names.errorMessage()));
                     return;
                 }
                 decide(jsonAnswer(NamespaceLister::namespaceList(*names),
