@@ -95,11 +95,7 @@ Status ClusterProxy::start()
 // Asks the API server's /readyz with the service account token, for the proxy's own /readyz.
 void ClusterProxy::probeApiServer()
 {
-    QUrl url = m_config.apiServer;
-    QString prefix = url.path();
-    while (prefix.endsWith(QLatin1Char('/')))
-        prefix.chop(1);
-    url.setPath(prefix + QStringLiteral("/readyz"));
+    const QUrl url = apiServerUrl(m_config, QStringLiteral("/readyz"));
     QNetworkRequest request(url);
     QSslConfiguration tls = QSslConfiguration::defaultConfiguration();
     tls.setCaCertificates(m_config.apiServerCaCertificates);

@@ -375,6 +375,16 @@ Status ClusterProxyConfigReader::readNamespaces(const YAML::Node &root,
 
 } // namespace
 
+QUrl apiServerUrl(const ClusterProxyConfig &config, const QString &path)
+{
+    QUrl url = config.apiServer;
+    QString prefix = url.path();
+    while (prefix.endsWith(QLatin1Char('/')))
+        prefix.chop(1);
+    url.setPath(prefix + path);
+    return url;
+}
+
 Result<ClusterProxyConfig> loadClusterProxyConfig(const QString &path)
 {
     const ClusterProxyConfigReader reader(path);

@@ -64,6 +64,10 @@ struct ClusterProxyConfig {
     QList<QSslCertificate> namespaceServiceCaCertificates;
 };
 
+// Returns the API server URL of `config` with `path` appended to its own path, for an API
+// server behind a path-routing proxy. `path` starts with '/'.
+QUrl apiServerUrl(const ClusterProxyConfig &config, const QString &path);
+
 // Reads and checks the configuration file. Errors name the file, line, column and field.
 Result<ClusterProxyConfig> loadClusterProxyConfig(const QString &path);
 

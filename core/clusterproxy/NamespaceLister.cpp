@@ -54,12 +54,7 @@ QByteArray NamespaceLister::namespaceList(const QStringList &names)
 
 QNetworkRequest NamespaceLister::apiRequest(const QByteArray &path) const
 {
-    QUrl url = m_config.apiServer;
-    QString prefix = url.path();
-    while (prefix.endsWith(QLatin1Char('/')))
-        prefix.chop(1);
-    url.setPath(prefix + QString::fromLatin1(path));
-    QNetworkRequest request(url);
+    QNetworkRequest request(apiServerUrl(m_config, QString::fromLatin1(path)));
     request.setSslConfiguration(m_apiServerTls);
     request.setRawHeader("Authorization", "Bearer " + m_serviceAccountToken);
     request.setRawHeader("Accept", "application/json");
