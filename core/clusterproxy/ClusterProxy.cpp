@@ -146,6 +146,9 @@ void ClusterProxy::onDiscovered()
     }
     const QUrl jwksUri = m_discovery->metadata().jwksUri;
     m_verifier = new IdTokenVerifier(m_network, jwksUri, this);
+    // Clients send tokens of their choosing, so an unknown key id may refetch the key set only
+    // now and then; 10 s bounds both that load on the issuer and the 401s after a key rotation.
+    m_verifier->setMinimumRefetchInterval(std::chrono::seconds(10));
     connect(m_verifier, &IdTokenVerifier::keysFetched, this, [this](const QString &error) {
         if (error.isEmpty()) {
             m_gate->setKeysLoaded(true);

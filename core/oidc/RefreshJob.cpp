@@ -114,6 +114,8 @@ void RefreshJob::handleIdTokenClaims(Result<IdTokenClaims> claims)
     if (m_finished)
         return;
     if (!claims) {
+        if (m_tokens.refreshToken != m_current.refreshToken)
+            m_rotatedRefreshToken = m_tokens.refreshToken;
         finishWithError(claims.error());
         return;
     }

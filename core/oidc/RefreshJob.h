@@ -40,6 +40,10 @@ public:
     bool isTransient() const { return m_transient; }
     // Valid only when the job succeeded.
     TokenSet tokens() const { return m_tokens; }
+    // The new refresh token of a refresh that failed after the provider answered, for example
+    // because the new ID token could not be verified; empty otherwise. The provider may already
+    // have revoked the old one (rotation), so the caller must keep this one for the next try.
+    QByteArray rotatedRefreshToken() const { return m_rotatedRefreshToken; }
 
 Q_SIGNALS:
     // Emitted once, when the refresh succeeded, failed or was cancelled.
@@ -57,6 +61,7 @@ private:
     std::optional<ProviderMetadata> m_metadata;
     TokenRequest *m_tokenRequest = nullptr;
     TokenSet m_tokens;
+    QByteArray m_rotatedRefreshToken;
     std::optional<Error> m_error;
     bool m_needsLogin = false;
     bool m_transient = false;

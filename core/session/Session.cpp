@@ -369,6 +369,13 @@ void Session::Private::refreshNow()
     QObject::connect(refreshJob, &RefreshJob::finished, q, [this, job = refreshJob.data()] {
         job->deleteLater();
         if (job->failed()) {
+            const QByteArray rotated = job->rotatedRefreshToken();
+            if (!rotated.isEmpty() && !job->needsLogin()) {
+                // The provider has rotated the refresh token; the old one would now end the
+                // session. The ID token stays as it was until a refresh verifies a new one.
+                tokens.refreshToken = rotated;
+                storeTokens();
+            }
             handleRefreshFailure(job->error(), job->needsLogin());
             return;
         }

@@ -37,6 +37,7 @@ private Q_SLOTS:
     void otherSubjectRejected();
     void changedAuthTimeRejected();
     void expiredIdTokenRejected();
+    void rotatedRefreshTokenKeptOnFailure();
     void missingIdTokenFails();
     void droppedConnectionIsTransient();
     void missingRefreshTokenNeedsLogin();
@@ -233,6 +234,30 @@ void TestRefreshJob::expiredIdTokenRejected()
     QVERIFY(!job->needsLogin());
     QVERIFY2(job->error().message.contains(QStringLiteral("expired")),
              qPrintable(job->error().message));
+}
+
+// The provider has rotated the refresh token although the new ID token fails verification, so
+// the next try must use the new refresh token, not the one the provider now treats as used.
+void TestRefreshJob::rotatedRefreshTokenKeptOnFailure()
+{
+    const qint64 now = QDateTime::currentSecsSinceEpoch();
+    serveTokens({{QStringLiteral("iat"), now - 7200}, {QStringLiteral("exp"), now - 3600}},
+                QStringLiteral("refresh-2"));
+    RefreshJob *job = m_client->refresh(currentTokens());
+    runRefresh(job);
+
+    QVERIFY(job->failed());
+    QVERIFY(!job->needsLogin());
+    QCOMPARE(job->rotatedRefreshToken(), QByteArray("refresh-2"));
+    QVERIFY2(job->tokens().isEmpty(), "a failed refresh handed out tokens");
+
+    serveTokens({{QStringLiteral("iat"), now - 7200}, {QStringLiteral("exp"), now - 3600}},
+                QString());
+    RefreshJob *unrotated = m_client->refresh(currentTokens());
+    runRefresh(unrotated);
+    QVERIFY(unrotated->failed());
+    QVERIFY2(unrotated->rotatedRefreshToken().isEmpty(),
+             "a refresh token the provider did not rotate was reported as rotated");
 }
 
 void TestRefreshJob::missingIdTokenFails()
