@@ -289,17 +289,17 @@ void ImpersonatingGate::admit(const HttpHead &request, Decide decide)
 // own, a namespace list for someone the API server would refuse, or forwarding.
 namespace {
 
-// Reads the identity a client asks to act as through its own Impersonate-* fields. Returns
-// nothing when it asks for none, and an error for fields that kube-apiserver would reject.
+// Reads the identity that a client's own Impersonate-* fields request. Returns nothing when
+// there are none, and an error for fields that kube-apiserver would reject.
 Result<std::optional<Impersonation>> requestedImpersonation(const HttpHead &request)
 {
     Impersonation requested;
-    bool asked = false;
+    bool hasFields = false;
     for (const HttpHeader &header : request.headers) {
         const QByteArray name = header.name.toLower();
         if (!name.startsWith("impersonate-"))
             continue;
-        asked = true;
+        hasFields = true;
         const QString value = QString::fromUtf8(header.value.trimmed());
         if (name == "impersonate-user") {
             if (!requested.user.isEmpty())
@@ -319,7 +319,7 @@ Result<std::optional<Impersonation>> requestedImpersonation(const HttpHead &requ
         }
         requested.headers.push_back(header);
     }
-    if (!asked)
+    if (!hasFields)
         return std::optional<Impersonation>();
     if (requested.user.isEmpty())
         return Error{QStringLiteral("Impersonate-Group, Impersonate-Uid and Impersonate-Extra-* "
@@ -367,13 +367,13 @@ void ImpersonatingGate::admitRequestedImpersonation(const HttpHead &request,
     auto pending = std::make_shared<Pending>(Pending{checks.size(), QString(), decide});
     QPointer<ImpersonatingGate> self(this);
     for (const NamespaceLister::Access &access : checks) {
-        const QString what = QStringLiteral("%1 \"%2\"").arg(access.resource, access.name);
+        const QString target = QStringLiteral("%1 \"%2\"").arg(access.resource, access.name);
         m_lister->review(
             person,
             access,
-            [self, pending, what, request, person, requested](const Result<bool> &allowed) {
+            [self, pending, target, request, person, requested](const Result<bool> &allowed) {
                 if (pending->denied.isEmpty() && !(allowed && *allowed))
-                    pending->denied = allowed ? what : allowed.errorMessage();
+                    pending->denied = allowed ? target : allowed.errorMessage();
                 if (--pending->remaining > 0 || !self)
                     return;
                 if (!pending->denied.isEmpty()) {
@@ -438,8 +438,8 @@ void ImpersonatingGate::admitPerson(const HttpHead &request,
         decide(forward(request, person));
         return;
     }
-    // The API server's own answer when it lets the person list namespaces; otherwise the list
-    // the configured mode finds, so that Headlamp and kubectl still show a namespace picker.
+    // The API server's own list when it lets the person list namespaces. Otherwise the list
+    // that the configured mode finds, so that Headlamp and kubectl still show a namespace picker.
     QPointer<ImpersonatingGate> self(this);
     m_lister->mayListNamespaces(
         person, [self, request, person, decide](const Result<bool> &allowed) {
@@ -508,7 +508,7 @@ RequestAdmission ImpersonatingGate::forward(const HttpHead &request,
         return admission;
     }
 
-    // The API server answers who the person is, as it sees them after impersonation.
+    // The API server returns who the person is, as it sees them after impersonation.
     const QByteArray review =
         R"({"apiVersion":"authentication.k8s.io/v1","kind":"SelfSubjectReview"})";
     HttpHead forwarded = request;

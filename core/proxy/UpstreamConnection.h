@@ -21,8 +21,8 @@ class TlsSocket;
 class UpstreamConnection : public QObject {
     Q_OBJECT
 public:
-    // `tlsContext` holds the cluster's CA certificates, or why they cannot be used, which the
-    // first request then reports.
+    // `tlsContext` contains the cluster's CA certificates, or the reason they cannot be used,
+    // which the first request then reports.
     UpstreamConnection(const UpstreamCluster &cluster,
                        const Result<std::shared_ptr<const TlsContext>> &tlsContext,
                        const ProxyLimits &limits,

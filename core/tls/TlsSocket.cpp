@@ -340,9 +340,9 @@ void TlsSocket::abort()
     closeDescriptor();
 }
 
-// Runs drive() once the current event is handled: at the end of the outermost drive() of any
-// socket when called from a receiver of its signals, so that a request read from one socket is
-// sent on another without a trip through the event queue, and from the event queue otherwise.
+// Runs drive() once the current event is handled. Called from a receiver of any socket's
+// signals, it runs at the end of the outermost drive(), so that a request read from one socket
+// is sent on another without a trip through the event queue. Otherwise the event queue runs it.
 void TlsSocket::scheduleDrive()
 {
     if (m_driveScheduled)

@@ -18,9 +18,10 @@ namespace lamplighter {
 // A TLS connection over a non-blocking TCP socket, run by OpenSSL directly on the socket.
 //
 // The local proxy keeps two of these for every open watch, so each uses little memory while
-// it is idle: OpenSSL's record buffers are released between records, decrypted bytes wait in one
+// it is idle. OpenSSL's record buffers are released between records, decrypted bytes wait in one
 // buffer that the reader takes whole, and the certificates live in the shared TlsContext.
-// Writes made while handling one event go out together on the next pass of the event loop.
+// Writes made while a socket's signals are handled go out together when that handling ends;
+// other writes go out on the next pass of the event loop.
 //
 // Signals are never emitted from inside a call the owner makes, so a receiver may call any
 // function. After abort() no signal is emitted at all.
@@ -140,7 +141,7 @@ private:
     Failure m_failure = Failure::None;
     QString m_errorString;
 
-    // How deep this thread is in drive() calls, counting those that receivers cause.
+    // The depth of drive() calls on this thread, counting those that receivers cause.
     static thread_local int s_driveDepth;
 };
 
