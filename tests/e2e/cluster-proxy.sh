@@ -14,34 +14,8 @@ lamplighter=$(realpath "$1")
 cluster_proxy=$(realpath "$2")
 here=$(cd "$(dirname "$0")" && pwd)
 
-if [ -z "${LAMPLIGHTER_E2E_INSIDE:-}" ]; then
-    work=$(mktemp -d /tmp/lamplighter-cluster-proxy-e2e.XXXXXX)
-    mkdir -p "$work/home"
-    export LAMPLIGHTER_E2E_INSIDE=1 LAMPLIGHTER_E2E_WORK=$work HOME_FOR_KEYRING=$work/home
-    exec xvfb-run --auto-servernum --server-args="-screen 0 1024x768x24" \
-        "$here/../tools/with-keyring" "$0" "$@"
-fi
-
-work=$LAMPLIGHTER_E2E_WORK
-export HOME=$work/home XDG_RUNTIME_DIR=$work/run KUBECACHEDIR=$work/kube-cache
-mkdir -p "$XDG_RUNTIME_DIR" && chmod 700 "$XDG_RUNTIME_DIR"
-export BROWSER_COUNT_FILE=$work/browser-starts LAMPLIGHTER_TEST_ARTIFACTS=$work/artifacts
-: >"$BROWSER_COUNT_FILE"
-source "$here/../tools/test-parts.sh"
-
-checks=0
-failures=0
-check() {
-    local name=$1
-    shift
-    checks=$((checks + 1))
-    if "$@"; then
-        echo "ok - $name"
-    else
-        echo "not ok - $name"
-        failures=$((failures + 1))
-    fi
-}
+source "$here/../tools/e2e-session.sh"
+e2e_start_session lamplighter-cluster-proxy-e2e "$@"
 
 lamplighter_pid=
 cluster_proxy_pid=
