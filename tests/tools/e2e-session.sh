@@ -1,10 +1,12 @@
 # The start that the end-to-end tests share; sourced by them.
 #
 # e2e_start_session PREFIX "$@" runs the calling script again under its own X server and in its
-# own keyring session, with a fresh work folder /tmp/PREFIX.XXXXXX; in that second run it returns,
-# with `work`, HOME, XDG_RUNTIME_DIR, KUBECACHEDIR and BROWSER_COUNT_FILE set, the test parts of
-# test-parts.sh loaded, and `check NAME COMMAND...` defined, which prints "ok - NAME" or
-# "not ok - NAME" and counts both in `checks` and `failures`.
+# own keyring session, with a fresh work folder /tmp/PREFIX.XXXXXX. In that second run it
+# returns with `work`, HOME, XDG_RUNTIME_DIR, KUBECACHEDIR and BROWSER_COUNT_FILE set and the
+# test parts of test-parts.sh loaded.
+#
+# `check NAME COMMAND...` prints "ok - NAME" or "not ok - NAME" and counts both in `checks` and
+# `failures`.
 
 tools_dir=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
 
