@@ -508,7 +508,7 @@ RequestAdmission ImpersonatingGate::forward(const HttpHead &request,
         return admission;
     }
 
-    // The API server returns who the person is, as it sees them after impersonation.
+    // The API server returns the person's identity as it applies after impersonation.
     const QByteArray review =
         R"({"apiVersion":"authentication.k8s.io/v1","kind":"SelfSubjectReview"})";
     HttpHead forwarded = request;

@@ -48,7 +48,8 @@ public:
     void setServiceAccountToken(const QByteArray &token);
     // Marks the issuer's keys as loaded, which /readyz reports.
     void setKeysLoaded(bool loaded) { m_keysLoaded = loaded; }
-    // Sets why the API server cannot be used, or an empty string once it answers, for /readyz.
+    // Sets the reason the API server cannot be used, reported by /readyz, or an empty string
+    // once it responds.
     void setApiServerProblem(const QString &problem) { m_apiServerProblem = problem; }
     const UpstreamCluster &apiServer() const { return m_apiServer; }
 

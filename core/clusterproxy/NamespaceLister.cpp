@@ -188,12 +188,12 @@ void NamespaceLister::keepAllowed(const Impersonation &person,
                                .arg(names.at(i), user, allowed.errorMessage());
                 if (--pending->remaining > 0)
                     return;
-                QStringList kept;
+                QStringList allowedNames;
                 for (int j = 0; j < names.size(); ++j) {
                     if (pending->allowed.at(j))
-                        kept.append(names.at(j));
+                        allowedNames.append(names.at(j));
                 }
-                pending->done(kept);
+                pending->done(allowedNames);
             });
     }
 }

@@ -21,7 +21,8 @@ namespace lamplighter {
 // The mode comes from namespaces.mode. `all` lists them with the cluster proxy's own account.
 // `test` keeps those where a SubjectAccessReview for the person allows namespaces.verb on
 // namespaces.resource, and members of namespaces.admin_groups skip the reviews. `service`
-// asks namespaces.service_url. Requests to the API server trust only its configured CA.
+// requests them from namespaces.service_url. Requests to the API server trust only its configured
+// CA.
 class NamespaceLister : public QObject {
     Q_OBJECT
 public:
@@ -37,8 +38,8 @@ public:
     // Calls done once, later, with whether the person may list namespaces themselves.
     void mayListNamespaces(const Impersonation &person, AllowedDone done);
 
-    // What a SelfSubjectAccessReview asks about: verb on a resource of an API group, optionally
-    // a subresource, a name and a namespace.
+    // The subject of an access review: a verb on a resource of an API group, optionally with a
+    // subresource, a name and a namespace.
     struct Access {
         QString verb;
         QString group;

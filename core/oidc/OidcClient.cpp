@@ -73,9 +73,9 @@ void OidcClient::handleDiscovery()
     if (result.ok()) {
         m_metadata = result.value();
         m_verifier = new IdTokenVerifier(m_network, m_metadata->jwksUri, this);
-        // Every ID token this client verifies comes from the token endpoint over TLS, not from a
-        // stranger, so a key id the set lacks means the provider has rotated its keys: fetch the
-        // set again at once rather than fail the sign-in or refresh.
+        // Every ID token this client verifies comes from the token endpoint over TLS. A key id that
+        // the set lacks therefore means the provider has rotated its keys, so the set is fetched
+        // again at once rather than failing the sign-in or refresh.
         m_verifier->setMinimumRefetchInterval(std::chrono::seconds(0));
     }
 

@@ -40,9 +40,9 @@ public:
     bool isTransient() const { return m_transient; }
     // Valid only when the job succeeded.
     TokenSet tokens() const { return m_tokens; }
-    // The new refresh token of a refresh that failed after the provider answered, for example
-    // because the new ID token could not be verified; empty otherwise. The provider may already
-    // have revoked the old one (rotation), so the caller must keep this one for the next try.
+    // Returns the new refresh token of a refresh that failed after the provider responded, for
+    // example because the new ID token could not be verified, and an empty array otherwise.
+    // The provider may have revoked the old one already, so the caller must keep this one.
     QByteArray rotatedRefreshToken() const { return m_rotatedRefreshToken; }
 
 Q_SIGNALS:

@@ -117,7 +117,7 @@ bool ProxyConnection::handleParsedRequest()
 
     const QByteArray body = m_parser.takeBody();
     if (m_exchange.awaitingAdmission) {
-        // Reading stops until the decision, so this holds at most one read's worth.
+        // Reading stops until the decision, so this keeps at most one read's worth.
         m_exchange.heldBody += body;
         return false;
     }

@@ -27,8 +27,8 @@ public:
 
     // Sets the context of connections accepted afterwards: the server certificate and key.
     void setTlsContext(std::shared_ptr<const TlsContext> context);
-    // Starts listening. `description` names the server in the error message, which also tells
-    // the reader what to do.
+    // Starts listening. `description` names the server in the error message, which also
+    // suggests what to do.
     Status listen(const QHostAddress &address, quint16 port, const QString &description);
     bool isListening() const;
     quint16 port() const;

@@ -23,8 +23,8 @@ struct ProxySettings {
     QDateTime idTokenExpiresAt; // UTC; invalid when the expiry is not known
     QString unavailableReason;  // why there is no token, for the 401 message; empty: signed out
     std::function<void()> idTokenExpired; // called when a request finds the token expired
-    // Called as each response head goes to a client, with its status code, whether the request
-    // was forwarded, and the milliseconds since its head was read; for metrics.
+    // A callback for metrics, called as each response head goes to a client. It receives the
+    // status code, whether the request was forwarded, and the milliseconds since its head was read.
     std::function<void(int code, bool forwarded, qint64 elapsedMs)> responseStarted;
     std::vector<UpstreamCluster> clusters;
     std::vector<UpstreamApp> apps;

@@ -16,8 +16,9 @@ public:
     using Decide = std::function<void(const RequestAdmission &)>;
 
     virtual ~RequestGate() = default;
-    // Calls `decide` exactly once with the admission of `request`, either before returning or
-    // later on the same thread. The connection stops reading until then.
+    // Implementations must call `decide` exactly once with the admission of `request`, before
+    // returning or later on the same thread. The connection stops reading until then, and it
+    // ignores a call that comes after its request has ended.
     virtual void admit(const HttpHead &request, Decide decide) = 0;
 };
 

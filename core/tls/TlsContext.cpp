@@ -120,7 +120,7 @@ Result<std::shared_ptr<const TlsContext>> TlsContext::forServerFiles(const QStri
         return Error{
             QStringLiteral("Cannot use the TLS key file %1: %2").arg(keyFile, takeOpenSslError())};
     if (SSL_CTX_check_private_key(context.get()) != 1) {
-        takeOpenSslError(); // the message below says more than OpenSSL's
+        takeOpenSslError(); // the message below is clearer than OpenSSL's
         return Error{QStringLiteral("The TLS key in %1 does not belong to the certificate in %2.")
                          .arg(keyFile, certificateFile)};
     }

@@ -27,7 +27,7 @@ public:
     static Result<std::shared_ptr<const TlsContext>> forServer(const QSslCertificate &certificate,
                                                                const QSslKey &privateKey);
     // A server context like forServer(), from a PEM certificate chain file (the server's
-    // certificate first) and a PEM private key file, as a Kubernetes TLS Secret holds them.
+    // certificate first) and a PEM private key file, as a Kubernetes TLS Secret contains them.
     static Result<std::shared_ptr<const TlsContext>> forServerFiles(const QString &certificateFile,
                                                                     const QString &keyFile);
     // A context for connections to a server that must present a certificate issued by one of

@@ -301,11 +301,11 @@ QString TlsSocket::cipherName() const
 
 QByteArray TlsSocket::read(qint64 maxBytes)
 {
-    QByteArray taken;
+    QByteArray bytes;
     if (maxBytes >= m_readBuffer.size()) {
-        taken.swap(m_readBuffer);
+        bytes.swap(m_readBuffer);
     } else if (maxBytes > 0) {
-        taken = m_readBuffer.left(maxBytes);
+        bytes = m_readBuffer.left(maxBytes);
         m_readBuffer.remove(0, maxBytes);
     }
     if (m_readStalled && m_readBuffer.size() < m_readLimit) {
@@ -313,7 +313,7 @@ QByteArray TlsSocket::read(qint64 maxBytes)
         // OpenSSL may hold decrypted bytes that no socket event will announce.
         scheduleDrive();
     }
-    return taken;
+    return bytes;
 }
 
 void TlsSocket::write(const QByteArray &data)

@@ -20,8 +20,8 @@ namespace lamplighter {
 // The local proxy keeps two of these for every open watch, so each uses little memory while
 // it is idle. OpenSSL's record buffers are released between records, decrypted bytes wait in one
 // buffer that the reader takes whole, and the certificates live in the shared TlsContext.
-// Writes made while a socket's signals are handled go out together when that handling ends;
-// other writes go out on the next pass of the event loop.
+// Writes made while a socket's signals are handled go out together when that handling ends.
+// Other writes go out on the next pass of the event loop.
 //
 // Signals are never emitted from inside a call the owner makes, so a receiver may call any
 // function. After abort() no signal is emitted at all.

@@ -866,8 +866,8 @@ check "allowed user gets the double's list" is_double_namespace_list "$work/forw
 # 11. A rotation of the provider's signing keys that retires the old key is picked up without a
 # restart of the cluster proxy. Lamplighter refreshes the 20 s ID token about every 10 s, and
 # the first refresh after the rotation brings a token signed with the new key. Lamplighter
-# fetches the key set again at once for a key it lacks; the cluster proxy does so at most every
-# 10 s, because its tokens come from clients, so the rotation waits until that has passed.
+# fetches the key set again at once for a key it lacks. The cluster proxy does so at most every
+# 10 s because its tokens come from clients, so the rotation waits until that has passed.
 rotate_after=$((signed_in_at > cluster_proxy_started_at ? signed_in_at : cluster_proxy_started_at))
 rotate_after=$((rotate_after + 12))
 [ "$(date +%s)" -ge "$rotate_after" ] || sleep "$((rotate_after - $(date +%s)))"

@@ -337,9 +337,9 @@ void TestImpersonatingGate::systemGroupsDropped()
 
     ClusterProxyConfig prefixed = config();
     prefixed.groupsPrefix = QStringLiteral("oidc:");
-    const Result<Impersonation> kept = impersonationFromClaims(claims, prefixed);
-    QVERIFY2(kept.ok(), qPrintable(kept.errorMessage()));
-    QVERIFY2(kept->groups.contains(QStringLiteral("oidc:system:masters")),
+    const Result<Impersonation> prefixedPerson = impersonationFromClaims(claims, prefixed);
+    QVERIFY2(prefixedPerson.ok(), qPrintable(prefixedPerson.errorMessage()));
+    QVERIFY2(prefixedPerson->groups.contains(QStringLiteral("oidc:system:masters")),
              "a prefixed group is the issuer's own and must pass");
 }
 
@@ -449,7 +449,7 @@ void TestImpersonatingGate::metricsRendered()
     QVERIFY2(!text.contains(QString::fromLatin1(token)), "the metrics contain the token");
 }
 
-// Without namespaces.mode, the listing path says it is off, and namespace lists go upstream.
+// Without namespaces.mode, the listing path returns 404 and namespace lists go upstream.
 void TestImpersonatingGate::namespaceListingOffByDefault()
 {
     const std::unique_ptr<ImpersonatingGate> gate = readyGate(config());

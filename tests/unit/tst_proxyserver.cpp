@@ -54,7 +54,7 @@ public:
 
 } // namespace
 
-// ProxyServer with a gate that decides later: the connection holds the request, and its body,
+// ProxyServer with a gate that decides later. The connection keeps the request and its body
 // until the decision, and then forwards or rejects it.
 class TestProxyServer : public QObject {
     Q_OBJECT
