@@ -92,50 +92,60 @@ QString formatNumericDate(double secondsSinceEpoch)
         QDateTime::fromSecsSinceEpoch(qint64(std::floor(secondsSinceEpoch)), Qt::UTC));
 }
 
-// The three parts of a compact JWS (RFC 7515, section 7.1), decoded.
+// The three parts of a compact JWS (RFC 7515, section 7.1), still encoded: views into the token,
+// which must outlive this.
 struct CompactJws {
-    QJsonObject header;
-    QByteArray signingInput; // the encoded header and payload with the "." between them
-    QByteArray payload;
-    QByteArray signature;
+    QByteArrayView header;
+    QByteArrayView payload;
+    QByteArrayView signature;
+    QByteArrayView signingInput; // the header and payload with the "." between them
 };
 
-Result<CompactJws> parseCompactJws(const QByteArray &token)
+// Splits by hand into views rather than with QByteArray::split(), which would copy each part of
+// every new token.
+Result<CompactJws> splitCompactJws(const QByteArray &token)
 {
     if (token.isEmpty())
         return Error{QStringLiteral("The ID token is empty.")};
 
-    const QList<QByteArray> parts = token.split('.');
-    if (parts.size() != 3) {
+    const qsizetype headerEnd = token.indexOf('.');
+    const qsizetype payloadEnd = headerEnd < 0 ? -1 : token.indexOf('.', headerEnd + 1);
+    if (payloadEnd < 0 || token.indexOf('.', payloadEnd + 1) >= 0) {
         return Error{QStringLiteral("The ID token is not a compact JWS: it has %1 parts separated "
                                     "by \".\" instead of 3.")
-                         .arg(parts.size())};
+                         .arg(token.count('.') + 1)};
     }
+    const QByteArrayView tokenView(token);
+    CompactJws jws;
+    jws.header = tokenView.first(headerEnd);
+    jws.payload = tokenView.sliced(headerEnd + 1, payloadEnd - headerEnd - 1);
+    jws.signature = tokenView.sliced(payloadEnd + 1);
+    jws.signingInput = tokenView.first(payloadEnd);
+    return jws;
+}
 
-    // The signature may be empty here, so that an unsigned token fails on its "alg", which gives a
-    // clearer error than a missing signature.
-    const std::array<const char *, 3> partNames = {"header", "payload", "signature"};
-    std::array<QByteArray, 3> decoded;
-    for (int index = 0; index < 3; ++index) {
-        const std::optional<QByteArray> part = decodeBase64Url(parts.at(index));
-        if (!part || (part->isEmpty() && index < 2)) {
-            return Error{QStringLiteral("The ID token's %1 is empty or not valid base64url "
-                                        "without padding.")
-                             .arg(QLatin1String(partNames[index]))};
-        }
-        decoded[index] = *part;
+// Decodes one part of a compact JWS. Only the signature may be empty, so that an unsigned token
+// fails on its "alg", which gives a clearer error than a missing signature.
+Result<QByteArray> decodePart(QByteArrayView encoded, const char *partName)
+{
+    std::optional<QByteArray> decoded = decodeBase64Url(encoded);
+    if (!decoded || (decoded->isEmpty() && qstrcmp(partName, "signature") != 0)) {
+        return Error{QStringLiteral("The ID token's %1 is empty or not valid base64url without "
+                                    "padding.")
+                         .arg(QLatin1String(partName))};
     }
+    return std::move(*decoded);
+}
 
-    const QJsonDocument header = QJsonDocument::fromJson(decoded[0]);
+Result<QJsonObject> decodeHeader(QByteArrayView encoded)
+{
+    const Result<QByteArray> decoded = decodePart(encoded, "header");
+    if (!decoded)
+        return decoded.error();
+    const QJsonDocument header = QJsonDocument::fromJson(*decoded);
     if (!header.isObject())
         return Error{QStringLiteral("The ID token's header is not a JSON object.")};
-
-    CompactJws jws;
-    jws.header = header.object();
-    jws.signingInput = parts.at(0) + '.' + parts.at(1);
-    jws.payload = decoded[1];
-    jws.signature = decoded[2];
-    return jws;
+    return header.object();
 }
 
 Result<const SignatureAlgorithm *> readAlgorithm(const QJsonObject &header)
@@ -325,12 +335,13 @@ EVP_PKEY_CTX *verifyContextFor(const JsonWebKey &key, const SignatureAlgorithm &
     return key.verifyContext.get();
 }
 
-Status
-verifySignature(const CompactJws &jws, const SignatureAlgorithm &algorithm, const JsonWebKey &key)
+Status verifySignature(QByteArrayView signingInput,
+                       QByteArray signature,
+                       const SignatureAlgorithm &algorithm,
+                       const JsonWebKey &key)
 {
-    QByteArray signature = jws.signature;
     if (algorithm.ecdsaCoordinateBytes > 0) {
-        Result<QByteArray> der = convertEcdsaSignatureToDer(jws.signature, algorithm);
+        Result<QByteArray> der = convertEcdsaSignatureToDer(signature, algorithm);
         if (!der)
             return der.error();
         signature = std::move(der).value();
@@ -345,8 +356,8 @@ verifySignature(const CompactJws &jws, const SignatureAlgorithm &algorithm, cons
 
     unsigned char digest[EVP_MAX_MD_SIZE];
     unsigned int digestSize = 0;
-    if (EVP_Digest(jws.signingInput.constData(),
-                   size_t(jws.signingInput.size()),
+    if (EVP_Digest(signingInput.data(),
+                   size_t(signingInput.size()),
                    digest,
                    &digestSize,
                    fetchedDigest(algorithm),
@@ -438,20 +449,22 @@ Status checkAudience(const QJsonObject &claims, const IdTokenExpectations &expec
     const bool matches = std::any_of(accepted.cbegin(), accepted.cend(), [&](const QString &entry) {
         return audience->contains(entry);
     });
-    QStringList quotedAccepted;
-    for (const QString &entry : accepted)
-        quotedAccepted.append(quoted(entry));
-    const QString expected =
-        expectations.audiences.isEmpty()
-            ? QStringLiteral("the client ID %1").arg(quotedAccepted.join(QString()))
-            : QStringLiteral("an accepted audience (%1)")
-                  .arg(quotedAccepted.join(QStringLiteral(", ")));
+    // Built only for an error, like the other messages of this check.
+    const auto expected = [&] {
+        QStringList quotedAccepted;
+        for (const QString &entry : accepted)
+            quotedAccepted.append(quoted(entry));
+        return expectations.audiences.isEmpty()
+                   ? QStringLiteral("the client ID %1").arg(quotedAccepted.join(QString()))
+                   : QStringLiteral("an accepted audience (%1)")
+                         .arg(quotedAccepted.join(QStringLiteral(", ")));
+    };
     if (!matches) {
         QStringList quotedAudience;
         for (const QString &entry : *audience)
             quotedAudience.append(quoted(entry));
         return Error{QStringLiteral("The ID token's audience (%1) does not include %2.")
-                         .arg(quotedAudience.join(QStringLiteral(", ")), expected)};
+                         .arg(quotedAudience.join(QStringLiteral(", ")), expected())};
     }
 
     const QJsonValue authorizedParty = claims.value(QStringLiteral("azp"));
@@ -465,7 +478,7 @@ Status checkAudience(const QJsonObject &claims, const IdTokenExpectations &expec
     }
     if (!authorizedParty.isString() || !accepted.contains(authorizedParty.toString())) {
         return Error{QStringLiteral("The ID token's authorized party (\"azp\") %1 is not %2.")
-                         .arg(quoted(authorizedParty.toString()), expected)};
+                         .arg(quoted(authorizedParty.toString()), expected())};
     }
     return Done{};
 }
@@ -489,20 +502,23 @@ Status checkTimes(const QJsonObject &payload,
 
     const double nowSeconds = double(now.toMSecsSinceEpoch()) / 1000.0;
     const double leeway = double(expectations.leeway.count());
-    const QString context = QStringLiteral("now is %1, and the allowed clock skew is %2 s")
-                                .arg(formatTime(now))
-                                .arg(expectations.leeway.count());
+    // Built only for an error, because formatting the time costs as much as the claim checks.
+    const auto context = [&] {
+        return QStringLiteral("now is %1, and the allowed clock skew is %2 s")
+            .arg(formatTime(now))
+            .arg(expectations.leeway.count());
+    };
     if (nowSeconds > **expiry + leeway) {
         return Error{QStringLiteral("The ID token has expired: \"exp\" is %1, %2.")
-                         .arg(formatNumericDate(**expiry), context)};
+                         .arg(formatNumericDate(**expiry), context())};
     }
     if (notBefore->has_value() && nowSeconds < **notBefore - leeway) {
         return Error{QStringLiteral("The ID token is not valid yet: \"nbf\" is %1, %2.")
-                         .arg(formatNumericDate(**notBefore), context)};
+                         .arg(formatNumericDate(**notBefore), context())};
     }
     if (issuedAt->has_value() && **issuedAt > nowSeconds + leeway) {
         return Error{QStringLiteral("The ID token was issued in the future: \"iat\" is %1, %2.")
-                         .arg(formatNumericDate(**issuedAt), context)};
+                         .arg(formatNumericDate(**issuedAt), context())};
     }
 
     claims.expiresAt = QDateTime::fromSecsSinceEpoch(qint64(std::floor(**expiry)), Qt::UTC);
@@ -577,20 +593,76 @@ struct MissingKey {
 // the token's header cannot be read.
 std::optional<MissingKey> findMissingKey(const QByteArray &token, const JsonWebKeySet &keys)
 {
-    const Result<CompactJws> jws = parseCompactJws(token);
+    const Result<CompactJws> jws = splitCompactJws(token);
     if (!jws)
         return std::nullopt;
-    const Result<const SignatureAlgorithm *> algorithm = readAlgorithm(jws->header);
+    const Result<QJsonObject> header = decodeHeader(jws->header);
+    if (!header)
+        return std::nullopt;
+    const Result<const SignatureAlgorithm *> algorithm = readAlgorithm(*header);
     if (!algorithm)
         return std::nullopt;
 
-    const QJsonValue keyId = jws->header.value(QStringLiteral("kid"));
+    const QJsonValue keyId = header->value(QStringLiteral("kid"));
     if (keyId.isString() && !keys.containsKeyId(keyId.toString()))
         return MissingKey{keyId.toString(), quoted(keyId.toString())};
     if (keyId.isUndefined() && findSuitableKeys(keys, **algorithm).empty())
         return MissingKey{QString(),
                           QStringLiteral("for %1").arg(QLatin1String((*algorithm)->name))};
     return std::nullopt;
+}
+
+// The algorithm a token's header names and the key that verifies it.
+struct SigningKey {
+    const SignatureAlgorithm *algorithm;
+    const JsonWebKey *key;
+};
+
+Status checkAlgorithmAllowed(const SignatureAlgorithm &algorithm,
+                             const IdTokenExpectations &expectations)
+{
+    const QLatin1String name(algorithm.name);
+    if (!expectations.algorithms.isEmpty() && !expectations.algorithms.contains(name)) {
+        return Error{QStringLiteral("The ID token's algorithm %1 is not allowed here. Allowed are "
+                                    "%2.")
+                         .arg(quoted(name), expectations.algorithms.join(QStringLiteral(", ")))};
+    }
+    return Done{};
+}
+
+// Reads the header's "alg", "crit" and "kid" and picks the key. A header that keys has seen
+// before is not read again, because an issuer usually signs all its tokens with one header.
+Result<SigningKey> findSigningKey(QByteArrayView encodedHeader,
+                                  const JsonWebKeySet &keys,
+                                  const IdTokenExpectations &expectations)
+{
+    if (const JsonWebKeySet::KnownHeader *known = keys.findKnownHeader(encodedHeader)) {
+        const auto *algorithm = static_cast<const SignatureAlgorithm *>(known->algorithm);
+        const Status allowed = checkAlgorithmAllowed(*algorithm, expectations);
+        if (!allowed)
+            return allowed.error();
+        return SigningKey{algorithm, &keys.keys()[known->keyIndex]};
+    }
+
+    const Result<QJsonObject> header = decodeHeader(encodedHeader);
+    if (!header)
+        return header.error();
+    const Result<const SignatureAlgorithm *> algorithm = readAlgorithm(*header);
+    if (!algorithm)
+        return algorithm.error();
+    const Status allowed = checkAlgorithmAllowed(**algorithm, expectations);
+    if (!allowed)
+        return allowed.error();
+    const Status criticalHeaders = checkCriticalHeaders(*header);
+    if (!criticalHeaders)
+        return criticalHeaders.error();
+    const Result<const JsonWebKey *> key = selectKey(*header, **algorithm, keys);
+    if (!key)
+        return key.error();
+
+    keys.rememberHeader(
+        {encodedHeader.toByteArray(), *algorithm, std::size_t(*key - keys.keys().data())});
+    return SigningKey{*algorithm, *key};
 }
 
 } // namespace
@@ -605,31 +677,24 @@ Result<IdTokenClaims> IdTokenVerifier::verifyWithKeys(const QByteArray &token,
                                                       const IdTokenExpectations &expectations,
                                                       const QDateTime &now)
 {
-    const Result<CompactJws> jws = parseCompactJws(token);
+    const Result<CompactJws> jws = splitCompactJws(token);
     if (!jws)
         return jws.error();
-    const Result<const SignatureAlgorithm *> algorithm = readAlgorithm(jws->header);
-    if (!algorithm)
-        return algorithm.error();
-    const QString algorithmName = QLatin1String((*algorithm)->name);
-    if (!expectations.algorithms.isEmpty() && !expectations.algorithms.contains(algorithmName)) {
-        return Error{
-            QStringLiteral("The ID token's algorithm %1 is not allowed here. Allowed are "
-                           "%2.")
-                .arg(quoted(algorithmName), expectations.algorithms.join(QStringLiteral(", ")))};
-    }
-    const Status criticalHeaders = checkCriticalHeaders(jws->header);
-    if (!criticalHeaders)
-        return criticalHeaders.error();
-
-    const Result<const JsonWebKey *> key = selectKey(jws->header, **algorithm, keys);
-    if (!key)
-        return key.error();
-    const Status signature = verifySignature(*jws, **algorithm, **key);
+    const Result<SigningKey> signingKey = findSigningKey(jws->header, keys, expectations);
+    if (!signingKey)
+        return signingKey.error();
+    const Result<QByteArray> payload = decodePart(jws->payload, "payload");
+    if (!payload)
+        return payload.error();
+    const Result<QByteArray> signature = decodePart(jws->signature, "signature");
     if (!signature)
         return signature.error();
 
-    return checkClaims(jws->payload, expectations, now);
+    const Status verified =
+        verifySignature(jws->signingInput, *signature, *signingKey->algorithm, *signingKey->key);
+    if (!verified)
+        return verified.error();
+    return checkClaims(*payload, expectations, now);
 }
 
 struct IdTokenVerifier::Private {

@@ -300,4 +300,20 @@ QString JsonWebKeySet::skipReason(const QString &keyId) const
     return QString();
 }
 
+const JsonWebKeySet::KnownHeader *JsonWebKeySet::findKnownHeader(QByteArrayView encoded) const
+{
+    for (const KnownHeader &known : m_knownHeaders) {
+        if (known.encoded == encoded)
+            return &known;
+    }
+    return nullptr;
+}
+
+void JsonWebKeySet::rememberHeader(KnownHeader header) const
+{
+    if (m_knownHeaders.size() >= maximumKnownHeaders)
+        m_knownHeaders.erase(m_knownHeaders.begin());
+    m_knownHeaders.push_back(std::move(header));
+}
+
 } // namespace lamplighter

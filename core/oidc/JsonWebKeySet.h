@@ -3,6 +3,7 @@
 #include "util/Result.h"
 
 #include <QByteArray>
+#include <QByteArrayView>
 #include <QString>
 #include <memory>
 #include <openssl/types.h>
@@ -58,9 +59,28 @@ public:
     // has this id.
     QString skipReason(const QString &keyId) const;
 
+    // A JWS header that a verifier has read and matched to a key of this set. An issuer usually
+    // signs all its tokens with one header, so remembering it spares reading it for each token.
+    struct KnownHeader {
+        QByteArray encoded;    // the header as tokens carry it, in base64url
+        const void *algorithm; // the verifier's description of the header's "alg"
+        std::size_t keyIndex;  // the key in keys() that verifies it
+    };
+
+    // Returns the remembered header with these encoded bytes, or nullptr.
+    const KnownHeader *findKnownHeader(QByteArrayView encoded) const;
+
+    // Remembers a header, forgetting the oldest when maximumKnownHeaders are remembered.
+    void rememberHeader(KnownHeader header) const;
+
+    static constexpr std::size_t maximumKnownHeaders = 8;
+
 private:
     std::vector<JsonWebKey> m_keys;
     std::vector<SkippedJsonWebKey> m_skippedKeys;
+    // Like JsonWebKey::verifyContext, changed by const verification: a key set is used by one
+    // thread at a time.
+    mutable std::vector<KnownHeader> m_knownHeaders;
 };
 
 } // namespace lamplighter

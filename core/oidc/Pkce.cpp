@@ -1,5 +1,7 @@
 #include "oidc/Pkce.h"
 
+#include "oidc/Base64Url.h"
+
 #include <QCryptographicHash>
 #include <openssl/err.h>
 #include <openssl/rand.h>
@@ -8,11 +10,6 @@
 namespace lamplighter {
 
 namespace {
-
-QByteArray encodeBase64Url(const QByteArray &data)
-{
-    return data.toBase64(QByteArray::Base64UrlEncoding | QByteArray::OmitTrailingEquals);
-}
 
 // RFC 7636 recommends a verifier made of 32 random octets, which is 256 bits of entropy.
 constexpr int randomByteCount = 32;

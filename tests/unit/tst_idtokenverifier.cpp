@@ -223,6 +223,8 @@ private Q_SLOTS:
     void malformedTokenRejected_data();
     void malformedTokenRejected();
     void criticalHeaderRejected();
+    void knownHeaderStillChecksAlgorithm();
+    void knownHeadersEvictOldest();
     void missingKeyIdUsesOnlySuitableKey();
     void missingKeyIdWithSeveralKeysRejected();
     void skippedKeyReasonInError();
@@ -697,6 +699,14 @@ void TestIdTokenVerifier::malformedTokenRejected_data()
     QTest::newRow("non-canonical signature")
         << header + '.' + payload + '.' + nonCanonicalSignature
         << QStringLiteral("signature is empty or not valid base64url");
+    // 342 + 1 characters: the last one carries 2 unused bits, and "B" sets one of them.
+    QTest::newRow("non-canonical last group of three")
+        << header + '.' + payload + '.' + signature + 'B'
+        << QStringLiteral("signature is empty or not valid base64url");
+    // 342 + 3 characters end with a group of one character, which cannot hold a whole byte.
+    QTest::newRow("last group of one character")
+        << header + '.' + payload + '.' + signature + "AAA"
+        << QStringLiteral("signature is empty or not valid base64url");
     QTest::newRow("space in token") << header + ". " + payload + '.' + signature
                                     << QStringLiteral("payload is empty or not valid base64url");
     QTest::newRow("empty header") << '.' + payload + '.' + signature
@@ -735,6 +745,49 @@ void TestIdTokenVerifier::criticalHeaderRejected()
     QVERIFY(!result.ok());
     QVERIFY2(result.errorMessage().contains(QStringLiteral("critical extensions (\"crit\")")),
              qPrintable(result.errorMessage()));
+}
+
+// A key set remembers the headers it has matched to a key. A remembered header must still
+// meet each call's own algorithm list.
+void TestIdTokenVerifier::knownHeaderStillChecksAlgorithm()
+{
+    const QByteArray token = signToken(QStringLiteral("RS256"), QStringLiteral("rsa-1"));
+    const Result<IdTokenClaims> first = verifyLocally(token);
+    QVERIFY2(first.ok(), qPrintable(first.errorMessage()));
+
+    IdTokenExpectations ecOnly = expectations();
+    ecOnly.algorithms = QStringList{QStringLiteral("ES256")};
+    const Result<IdTokenClaims> second = verifyLocally(token, ecOnly);
+
+    QVERIFY(!second.ok());
+    QVERIFY2(second.errorMessage().contains(QStringLiteral("\"RS256\" is not allowed here")),
+             qPrintable(second.errorMessage()));
+}
+
+// More distinct headers than a key set remembers: each token still verifies with its own key,
+// including the first one after it was forgotten.
+void TestIdTokenVerifier::knownHeadersEvictOldest()
+{
+    const Result<JsonWebKeySet> keys = JsonWebKeySet::fromJson(TestJwt::keySetJson(
+        {m_rsa.publicJwk(QStringLiteral("rsa-1")), m_ec256.publicJwk(QStringLiteral("ec-256"))}));
+    QVERIFY(keys.ok());
+
+    QList<QByteArray> tokens;
+    for (std::size_t index = 0; index <= JsonWebKeySet::maximumKnownHeaders; ++index) {
+        const bool rsa = index % 2 == 0;
+        QJsonObject header =
+            TestJwt::header(rsa ? QStringLiteral("RS256") : QStringLiteral("ES256"),
+                            rsa ? QStringLiteral("rsa-1") : QStringLiteral("ec-256"));
+        header.insert(QStringLiteral("typ"), QStringLiteral("JWT-%1").arg(index));
+        tokens.append(TestJwt::sign(header, validClaims(), rsa ? m_rsa : m_ec256));
+    }
+    tokens.append(tokens.front());
+
+    for (const QByteArray &token : std::as_const(tokens)) {
+        const Result<IdTokenClaims> result =
+            IdTokenVerifier::verifyWithKeys(token, *keys, expectations(), tokenTime);
+        QVERIFY2(result.ok(), qPrintable(result.errorMessage()));
+    }
 }
 
 void TestIdTokenVerifier::missingKeyIdUsesOnlySuitableKey()
