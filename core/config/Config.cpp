@@ -9,28 +9,121 @@
 #include <QRegularExpression>
 #include <QStandardPaths>
 #include <set>
+#include <utility>
 #include <yaml-cpp/yaml.h>
 
 namespace lamplighter {
 namespace {
 
-// Reads Lamplighter's configuration, reporting problems as YamlReader does.
+// The meaning of a key that Lamplighter does not read.
+enum class OtherKeys {
+    Unknown,    // most likely a typo
+    OpenUnison, // a setting of OpenUnison's own, in a block that OpenUnison defines
+};
+
+// Reads Lamplighter's configuration, reporting problems as YamlReader does. Keys that it does
+// not read become warnings rather than errors, so that a block of an OpenUnison values file can
+// be copied over unchanged.
 class ConfigReader : public YamlReader {
 public:
     using YamlReader::YamlReader;
 
-    Result<ProviderConfig> provider(const YAML::Node &root) const;
-    Result<ClusterConfig> cluster(const YAML::Node &node, int index) const;
-    Result<std::vector<ClusterConfig>> clusters(const YAML::Node &root) const;
-    Result<ProxyConfig> proxy(const YAML::Node &root) const;
-    Result<LoginConfig> login(const YAML::Node &root) const;
-    Result<AppConfig> app(const YAML::Node &node, int index) const;
-    Result<std::vector<AppConfig>> apps(const YAML::Node &root) const;
+    Result<ProviderConfig> provider(const YAML::Node &root);
+    Result<ClusterConfig> cluster(const YAML::Node &node, int index);
+    Result<std::vector<ClusterConfig>> clusters(const YAML::Node &root);
+    Result<ProxyConfig> proxy(const YAML::Node &root);
+    Result<LoginConfig> login(const YAML::Node &root);
+    Status switches(const YAML::Node &root, Config *config);
+    Status openUnison(const YAML::Node &root, Config *config);
+
+    // Checks that every key of `map` is a plain name, and adds a warning for each key that is
+    // neither in `read` nor in `openUnison`. `prefix` is the map's dotted name, empty for the
+    // top level. `others` sets how a key outside both sets is reported.
+    Status checkKeys(const YAML::Node &map,
+                     const QString &prefix,
+                     const std::set<std::string> &read,
+                     const std::set<std::string> &openUnison,
+                     OtherKeys others);
+
+    // Reads true or false, or returns `fallback` when the key is missing or null.
+    Result<bool>
+    boolean(const YAML::Node &parent, const char *key, const QString &field, bool fallback) const;
+
+    QStringList takeWarnings() { return std::exchange(m_warnings, {}); }
 
 private:
+    Result<AppConfig> app(const YAML::Node &node, int index);
+    Result<std::vector<AppConfig>> apps(const YAML::Node &block);
     Status readProxyTo(const YAML::Node &node, const QString &where, AppConfig *app) const;
     Status readAppExtras(const YAML::Node &node, const QString &where, AppConfig *app) const;
+
+    QStringList m_warnings;
 };
+
+QString joinPath(const QString &prefix, const QString &key)
+{
+    return prefix.isEmpty() ? key : prefix + QLatin1Char('.') + key;
+}
+
+Status ConfigReader::checkKeys(const YAML::Node &map,
+                               const QString &prefix,
+                               const std::set<std::string> &read,
+                               const std::set<std::string> &openUnison,
+                               OtherKeys others)
+{
+    const QString where =
+        prefix.isEmpty() ? QStringLiteral("the file") : QStringLiteral("\"%1\"").arg(prefix);
+    std::set<std::string> warned;
+    for (const auto &entry : map) {
+        if (!entry.first.IsScalar())
+            return errorAt(entry.first.Mark(),
+                           QStringLiteral("a key in %1 is not a plain name").arg(where));
+        const std::string key = entry.first.Scalar();
+        // yaml-cpp keeps a key that a mapping repeats, so each name is reported once.
+        if (read.count(key) != 0 || !warned.insert(key).second)
+            continue;
+        const QString field = joinPath(prefix, QString::fromStdString(key));
+        if (openUnison.count(key) != 0 || others == OtherKeys::OpenUnison)
+            m_warnings.append(
+                errorAt(entry.first.Mark(),
+                        QStringLiteral("\"%1\" is an OpenUnison setting that Lamplighter ignores")
+                            .arg(field))
+                    .message);
+        else
+            m_warnings.append(
+                errorAt(entry.first.Mark(),
+                        QStringLiteral("unknown field \"%1\" is ignored. Check its spelling, or "
+                                       "remove it.")
+                            .arg(field))
+                    .message);
+    }
+    return Done{};
+}
+
+// Accepts the spellings of the YAML 1.2 core schema: true, True, TRUE, false, False and FALSE.
+Result<bool> ConfigReader::boolean(const YAML::Node &parent,
+                                   const char *key,
+                                   const QString &field,
+                                   bool fallback) const
+{
+    const YAML::Node node = parent[key];
+    if (!node || node.IsNull())
+        return fallback;
+    if (!node.IsScalar())
+        return errorAt(
+            node.Mark(),
+            QStringLiteral("\"%1\" must be true or false, got a %2")
+                .arg(field, node.IsMap() ? QStringLiteral("mapping") : QStringLiteral("list")));
+    const QString text = QString::fromStdString(node.Scalar());
+    if (text == QLatin1String("true") || text == QLatin1String("True") ||
+        text == QLatin1String("TRUE"))
+        return true;
+    if (text == QLatin1String("false") || text == QLatin1String("False") ||
+        text == QLatin1String("FALSE"))
+        return false;
+    return errorAt(node.Mark(),
+                   QStringLiteral("\"%1\" must be true or false, got \"%2\"").arg(field, text));
+}
 
 Result<QStringList> readScopes(const ConfigReader &reader, const YAML::Node &node)
 {
@@ -60,7 +153,7 @@ Result<QStringList> readScopes(const ConfigReader &reader, const YAML::Node &nod
     return scopes;
 }
 
-Result<ProviderConfig> ConfigReader::provider(const YAML::Node &root) const
+Result<ProviderConfig> ConfigReader::provider(const YAML::Node &root)
 {
     const YAML::Node oidc = root["oidc"];
     if (!oidc)
@@ -68,21 +161,14 @@ Result<ProviderConfig> ConfigReader::provider(const YAML::Node &root) const
                        QStringLiteral("missing block \"oidc\" (the identity provider)"));
     if (!oidc.IsMap())
         return errorAt(oidc.Mark(), QStringLiteral("\"oidc\" must be a mapping"));
-    // Keys that OpenUnison's values file has in this block and that Lamplighter does not need
-    // are accepted, so that the block can be copied over unchanged.
-    const Status keys = rejectUnknownKeys(oidc,
-                                          {"issuer",
-                                           "client_id",
-                                           "scopes",
-                                           "claims",
-                                           "ca_file",
-                                           "auth_url",
-                                           "token_url",
-                                           "userinfo_url",
-                                           "user_in_idtoken",
-                                           "domain",
-                                           "client_secret"},
-                                          QStringLiteral("\"oidc\""));
+    // Lamplighter is a public client with PKCE and reads the endpoints from discovery, so the
+    // client secret and endpoints of OpenUnison's block go unused.
+    const Status keys = checkKeys(
+        oidc,
+        QStringLiteral("oidc"),
+        {"issuer", "client_id", "scopes", "claims", "ca_file"},
+        {"auth_url", "token_url", "userinfo_url", "user_in_idtoken", "domain", "client_secret"},
+        OtherKeys::Unknown);
     if (!keys)
         return keys.error();
 
@@ -107,10 +193,11 @@ Result<ProviderConfig> ConfigReader::provider(const YAML::Node &root) const
     if (const YAML::Node claims = oidc["claims"]; claims && !claims.IsNull()) {
         if (!claims.IsMap())
             return errorAt(claims.Mark(), QStringLiteral("\"oidc.claims\" must be a mapping"));
-        const Status claimKeys = rejectUnknownKeys(
-            claims,
-            {"sub", "groups", "email", "given_name", "family_name", "display_name"},
-            QStringLiteral("\"oidc.claims\""));
+        const Status claimKeys = checkKeys(claims,
+                                           QStringLiteral("oidc.claims"),
+                                           {"sub", "groups"},
+                                           {"email", "given_name", "family_name", "display_name"},
+                                           OtherKeys::Unknown);
         if (!claimKeys)
             return claimKeys.error();
         Result<QString> sub = optionalString(
@@ -135,15 +222,17 @@ Result<ProviderConfig> ConfigReader::provider(const YAML::Node &root) const
     return provider;
 }
 
-Result<ClusterConfig> ConfigReader::cluster(const YAML::Node &node, int index) const
+Result<ClusterConfig> ConfigReader::cluster(const YAML::Node &node, int index)
 {
     const QString where = QStringLiteral("clusters[%1]").arg(index);
     if (!node.IsMap())
         return errorAt(node.Mark(), QStringLiteral("%1 must be a mapping").arg(where));
-    const Status keys = rejectUnknownKeys(
-        node,
-        {"name", "server", "certificate_authority", "certificate_authority_data", "mode"},
-        where);
+    const Status keys =
+        checkKeys(node,
+                  where,
+                  {"name", "server", "certificate_authority", "certificate_authority_data", "mode"},
+                  {},
+                  OtherKeys::Unknown);
     if (!keys)
         return keys.error();
 
@@ -202,7 +291,7 @@ Result<ClusterConfig> ConfigReader::cluster(const YAML::Node &node, int index) c
     return cluster;
 }
 
-Result<std::vector<ClusterConfig>> ConfigReader::clusters(const YAML::Node &root) const
+Result<std::vector<ClusterConfig>> ConfigReader::clusters(const YAML::Node &root)
 {
     const YAML::Node list = root["clusters"];
     if (!list)
@@ -227,7 +316,7 @@ Result<std::vector<ClusterConfig>> ConfigReader::clusters(const YAML::Node &root
     return clusters;
 }
 
-Result<ProxyConfig> ConfigReader::proxy(const YAML::Node &root) const
+Result<ProxyConfig> ConfigReader::proxy(const YAML::Node &root)
 {
     ProxyConfig proxy;
     const YAML::Node block = root["proxy"];
@@ -235,7 +324,7 @@ Result<ProxyConfig> ConfigReader::proxy(const YAML::Node &root) const
         return proxy;
     if (!block.IsMap())
         return errorAt(block.Mark(), QStringLiteral("\"proxy\" must be a mapping"));
-    const Status keys = rejectUnknownKeys(block, {"port"}, QStringLiteral("\"proxy\""));
+    const Status keys = checkKeys(block, QStringLiteral("proxy"), {"port"}, {}, OtherKeys::Unknown);
     if (!keys)
         return keys.error();
     if (const YAML::Node port = block["port"]) {
@@ -250,7 +339,7 @@ Result<ProxyConfig> ConfigReader::proxy(const YAML::Node &root) const
     return proxy;
 }
 
-Result<LoginConfig> ConfigReader::login(const YAML::Node &root) const
+Result<LoginConfig> ConfigReader::login(const YAML::Node &root)
 {
     LoginConfig login;
     const YAML::Node block = root["login"];
@@ -258,8 +347,8 @@ Result<LoginConfig> ConfigReader::login(const YAML::Node &root) const
         return login;
     if (!block.IsMap())
         return errorAt(block.Mark(), QStringLiteral("\"login\" must be a mapping"));
-    const Status keys =
-        rejectUnknownKeys(block, {"browser", "timeout_seconds"}, QStringLiteral("\"login\""));
+    const Status keys = checkKeys(
+        block, QStringLiteral("login"), {"browser", "timeout_seconds"}, {}, OtherKeys::Unknown);
     if (!keys)
         return keys.error();
     if (const YAML::Node browser = block["browser"]; browser && !browser.IsNull()) {
@@ -328,6 +417,13 @@ ConfigReader::readAppExtras(const YAML::Node &node, const QString &where, AppCon
         return label.error();
     app->label = label.value();
 
+    if (const YAML::Node org = node["org"]; org && !org.IsNull()) {
+        Result<QString> text = string(org, where + QStringLiteral(".org"));
+        if (!text)
+            return text.error();
+        app->org = text.value();
+    }
+
     if (const YAML::Node badge = node["badgeUrl"]; badge && !badge.IsNull()) {
         Result<QString> text = string(badge, where + QStringLiteral(".badgeUrl"));
         if (!text)
@@ -394,23 +490,25 @@ ConfigReader::readAppExtras(const YAML::Node &node, const QString &where, AppCon
     return Done{};
 }
 
-Result<AppConfig> ConfigReader::app(const YAML::Node &node, int index) const
+Result<AppConfig> ConfigReader::app(const YAML::Node &node, int index)
 {
     const QString where = QStringLiteral("openunison.apps[%1]").arg(index);
     if (!node.IsMap())
         return errorAt(node.Mark(), QStringLiteral("%1 must be a mapping").arg(where));
-    const Status keys = rejectUnknownKeys(node,
-                                          {"name",
-                                           "label",
-                                           "org",
-                                           "badgeUrl",
-                                           "injectToken",
-                                           "proxyTo",
-                                           "az_groups",
-                                           "icon",
-                                           "tokenHeader",
-                                           "ca_file"},
-                                          where);
+    const Status keys = checkKeys(node,
+                                  where,
+                                  {"name",
+                                   "label",
+                                   "org",
+                                   "badgeUrl",
+                                   "injectToken",
+                                   "proxyTo",
+                                   "az_groups",
+                                   "icon",
+                                   "tokenHeader",
+                                   "ca_file"},
+                                  {},
+                                  OtherKeys::Unknown);
     if (!keys)
         return keys.error();
 
@@ -430,7 +528,7 @@ Result<AppConfig> ConfigReader::app(const YAML::Node &node, int index) const
     app.name = name.value();
 
     Result<bool> injectToken =
-        optionalBool(node, "injectToken", where + QStringLiteral(".injectToken"));
+        boolean(node, "injectToken", where + QStringLiteral(".injectToken"), false);
     if (!injectToken)
         return injectToken.error();
     app.injectToken = injectToken.value();
@@ -442,16 +540,10 @@ Result<AppConfig> ConfigReader::app(const YAML::Node &node, int index) const
     return app;
 }
 
-// Reads openunison.apps. The other keys of the "openunison" block are accepted unread, so that
-// an OpenUnison values file can serve as the configuration.
-Result<std::vector<AppConfig>> ConfigReader::apps(const YAML::Node &root) const
+// Reads the "apps" list of the "openunison" block.
+Result<std::vector<AppConfig>> ConfigReader::apps(const YAML::Node &block)
 {
     std::vector<AppConfig> apps;
-    const YAML::Node block = root["openunison"];
-    if (!block || block.IsNull())
-        return apps;
-    if (!block.IsMap())
-        return errorAt(block.Mark(), QStringLiteral("\"openunison\" must be a mapping"));
     const YAML::Node list = block["apps"];
     if (!list || list.IsNull())
         return apps;
@@ -469,6 +561,129 @@ Result<std::vector<AppConfig>> ConfigReader::apps(const YAML::Node &root) const
         apps.push_back(std::move(app).value());
     }
     return apps;
+}
+
+// Reads the "openunison" block: the apps and kubeAuth.enabled. Every other key in it is one of
+// OpenUnison's own settings.
+Status ConfigReader::openUnison(const YAML::Node &root, Config *config)
+{
+    const YAML::Node block = root["openunison"];
+    if (!block || block.IsNull())
+        return Done{};
+    if (!block.IsMap())
+        return errorAt(block.Mark(), QStringLiteral("\"openunison\" must be a mapping"));
+    const Status keys = checkKeys(
+        block, QStringLiteral("openunison"), {"apps", "kubeAuth"}, {}, OtherKeys::OpenUnison);
+    if (!keys)
+        return keys;
+
+    if (const YAML::Node kubeAuth = block["kubeAuth"]; kubeAuth && !kubeAuth.IsNull()) {
+        if (!kubeAuth.IsMap())
+            return errorAt(kubeAuth.Mark(),
+                           QStringLiteral("\"openunison.kubeAuth\" must be a mapping"));
+        const Status kubeAuthKeys = checkKeys(kubeAuth,
+                                              QStringLiteral("openunison.kubeAuth"),
+                                              {"enabled"},
+                                              {},
+                                              OtherKeys::OpenUnison);
+        if (!kubeAuthKeys)
+            return kubeAuthKeys;
+        Result<bool> enabled =
+            boolean(kubeAuth, "enabled", QStringLiteral("openunison.kubeAuth.enabled"), true);
+        if (!enabled)
+            return enabled.error();
+        config->kubeAuthEnabled = enabled.value();
+    }
+
+    Result<std::vector<AppConfig>> apps = this->apps(block);
+    if (!apps)
+        return apps.error();
+    config->apps = std::move(apps).value();
+    return Done{};
+}
+
+// Reads the top-level switches of an OpenUnison values file: enable_impersonation and the
+// "headlamp" block. Every key of "headlamp" other than "enabled" is one of OpenUnison's own.
+Status ConfigReader::switches(const YAML::Node &root, Config *config)
+{
+    Result<bool> impersonation =
+        boolean(root, "enable_impersonation", QStringLiteral("enable_impersonation"), false);
+    if (!impersonation)
+        return impersonation.error();
+    config->enableImpersonation = impersonation.value();
+
+    const YAML::Node headlamp = root["headlamp"];
+    if (!headlamp || headlamp.IsNull())
+        return Done{};
+    if (!headlamp.IsMap())
+        return errorAt(headlamp.Mark(), QStringLiteral("\"headlamp\" must be a mapping"));
+    const Status keys =
+        checkKeys(headlamp, QStringLiteral("headlamp"), {"enabled"}, {}, OtherKeys::OpenUnison);
+    if (!keys)
+        return keys;
+    Result<bool> enabled = boolean(headlamp, "enabled", QStringLiteral("headlamp.enabled"), true);
+    if (!enabled)
+        return enabled.error();
+    config->headlampEnabled = enabled.value();
+    return Done{};
+}
+
+// Reads the blocks of a parsed file into a Config, collecting the warnings in it.
+Result<Config> readConfig(ConfigReader &reader, const YAML::Node &root)
+{
+    const Status blocks = reader.checkKeys(
+        root,
+        QString(),
+        {"oidc", "clusters", "proxy", "login", "enable_impersonation", "openunison", "headlamp"},
+        {"impersonation",
+         "network",
+         "cert_template",
+         "myvd_config",
+         "k8s_cluster_name",
+         "dashboard",
+         "certs",
+         "trusted_certs",
+         "monitoring",
+         "active_directory",
+         "github",
+         "saml",
+         "network_policies",
+         "services",
+         "crd",
+         "image",
+         "k8s_url"},
+        OtherKeys::Unknown);
+    if (!blocks)
+        return blocks.error();
+
+    Config config;
+    config.path = reader.path();
+    Result<ProviderConfig> provider = reader.provider(root);
+    if (!provider)
+        return provider.error();
+    config.provider = std::move(provider).value();
+
+    Result<std::vector<ClusterConfig>> clusters = reader.clusters(root);
+    if (!clusters)
+        return clusters.error();
+    config.clusters = std::move(clusters).value();
+
+    Result<ProxyConfig> proxy = reader.proxy(root);
+    if (!proxy)
+        return proxy.error();
+    config.proxy = proxy.value();
+
+    Result<LoginConfig> login = reader.login(root);
+    if (!login)
+        return login.error();
+    config.login = login.value();
+
+    if (const Status switches = reader.switches(root, &config); !switches)
+        return switches.error();
+    if (const Status openUnison = reader.openUnison(root, &config); !openUnison)
+        return openUnison.error();
+    config.warnings = reader.takeWarnings();
+    return config;
 }
 
 } // namespace
@@ -495,66 +710,11 @@ Result<Config> loadConfig(const QString &path)
                               QStringLiteral("the file must be a YAML mapping with "
                                              "the blocks \"oidc\" and \"clusters\""));
 
-    // The top-level blocks of an OpenUnison values file are accepted unread, so that a copy of
-    // one can serve as the configuration. Any other unknown block is most likely a typo.
-    const Status blocks = reader.rejectUnknownKeys(root,
-                                                   {"oidc",
-                                                    "clusters",
-                                                    "proxy",
-                                                    "login",
-                                                    "enable_impersonation",
-                                                    "impersonation",
-                                                    "openunison",
-                                                    "headlamp",
-                                                    "network",
-                                                    "cert_template",
-                                                    "myvd_config",
-                                                    "k8s_cluster_name",
-                                                    "dashboard",
-                                                    "certs",
-                                                    "trusted_certs",
-                                                    "monitoring",
-                                                    "active_directory",
-                                                    "github",
-                                                    "saml",
-                                                    "network_policies",
-                                                    "services",
-                                                    "crd",
-                                                    "image",
-                                                    "k8s_url"},
-                                                   QStringLiteral("the file"));
-    if (!blocks)
-        return blocks.error();
-
-    Config config;
-    config.path = path;
-    Result<ProviderConfig> provider = reader.provider(root);
-    if (!provider)
-        return provider.error();
-    config.provider = std::move(provider).value();
-
-    Result<std::vector<ClusterConfig>> clusters = reader.clusters(root);
-    if (!clusters)
-        return clusters.error();
-    config.clusters = std::move(clusters).value();
-
-    Result<ProxyConfig> proxy = reader.proxy(root);
-    if (!proxy)
-        return proxy.error();
-    config.proxy = proxy.value();
-
-    Result<LoginConfig> login = reader.login(root);
-    if (!login)
-        return login.error();
-    config.login = login.value();
-
-    Result<std::vector<AppConfig>> apps = reader.apps(root);
-    if (!apps)
-        return apps.error();
-    config.apps = std::move(apps).value();
-
-    qCDebug(lcConfig) << "Read" << path << "with" << config.clusters.size() << "clusters and"
-                      << config.apps.size() << "apps";
+    Result<Config> config = readConfig(reader, root);
+    if (!config)
+        return config.error();
+    qCDebug(lcConfig) << "Read" << path << "with" << config->clusters.size() << "clusters,"
+                      << config->apps.size() << "apps and" << config->warnings.size() << "warnings";
     return config;
 }
 

@@ -62,6 +62,7 @@ enum class AppTokenHeader {
 struct AppConfig {
     QString name;             // apps[].name, a lower-case DNS label
     QString label;            // apps[].label, shown to people; defaults to the name
+    QString org;              // apps[].org, OpenUnison's organization id, kept as text
     QUrl badgeUrl;            // apps[].badgeUrl; may be empty
     bool injectToken = false; // apps[].injectToken
     // apps[].proxyTo: an https URL that ends with "${fullURI}", which the proxy replaces with the
@@ -83,10 +84,21 @@ struct Config {
     ProxyConfig proxy;
     LoginConfig login;
     std::vector<AppConfig> apps; // openunison.apps
+
+    // The switches of an OpenUnison values file, read with OpenUnison's defaults.
+    // NOTE: they are read and kept, but nothing in Lamplighter acts on them yet.
+    bool enableImpersonation = false; // enable_impersonation
+    bool headlampEnabled = true;      // headlamp.enabled
+    bool kubeAuthEnabled = true;      // openunison.kubeAuth.enabled
+
+    // One line per key that was ignored, as "FILE:LINE:COLUMN: MESSAGE". The caller logs them,
+    // because loadConfig() does not.
+    QStringList warnings;
 };
 
 // Reads and validates a configuration file. An error names the file, line and column and what
-// was expected there.
+// was expected there. A key that Lamplighter does not read is not an error: it adds a line to
+// Config::warnings.
 Result<Config> loadConfig(const QString &path);
 
 // The default path: $XDG_CONFIG_HOME/lamplighter/config.yaml.

@@ -1,5 +1,7 @@
 #include "config/Config.h"
 
+#include <QDir>
+#include <QImage>
 #include <QTemporaryDir>
 #include <QTest>
 
@@ -39,12 +41,23 @@ private Q_SLOTS:
     void openUnisonBlocksAccepted();
     void appsAreRead();
     void appDefaultsApply();
+    void validFileHasNoWarnings();
+    void openUnisonSwitchesRead();
+    void openUnisonSwitchDefaults();
+    void appOrgKeptAsText();
+    void unknownKeyWarns_data();
+    void unknownKeyWarns();
+    void repeatedUnknownKeyWarnsOnce();
+    void existingHeadlampValuesRead();
+    void kubeAuthDisabledValuesRead();
+    void valuesAloneMissOidc();
     void invalidFile_data();
     void invalidFile();
     void missingFileNamesPath();
 
 private:
     QString write(const QByteArray &text);
+    QString writeWithFixture(const QString &valuesFile);
     std::unique_ptr<QTemporaryDir> m_dir;
 };
 
@@ -76,6 +89,18 @@ QString TestConfig::write(const QByteArray &text)
         return {};
     file.write(text);
     return path;
+}
+
+// Writes an OpenUnison values file from the fixtures, unchanged, followed by the oidc and clusters
+// blocks that Lamplighter needs. Returns the path, or an empty string when a fixture is unreadable.
+QString TestConfig::writeWithFixture(const QString &valuesFile)
+{
+    const QDir fixtures(QStringLiteral(LAMPLIGHTER_OPENUNISON_FIXTURES));
+    QFile values(fixtures.filePath(valuesFile));
+    QFile blocks(fixtures.filePath(QStringLiteral("lamplighter-blocks.yaml")));
+    if (!values.open(QIODevice::ReadOnly) || !blocks.open(QIODevice::ReadOnly))
+        return {};
+    return write(values.readAll() + blocks.readAll());
 }
 
 void TestConfig::validFileIsRead()
@@ -137,6 +162,13 @@ void TestConfig::openUnisonBlocksAccepted()
                                                    "- name: a\n"
                                                    "  server: https://a.example.test\n"));
     QVERIFY2(config.ok(), qPrintable(config.errorMessage()));
+    QCOMPARE(config->warnings.size(), 2);
+    QVERIFY2(config->warnings[0].contains(QStringLiteral(
+                 "config.yaml:9:3: \"oidc.user_in_idtoken\" is an OpenUnison setting")),
+             qPrintable(config->warnings[0]));
+    QVERIFY2(config->warnings[1].contains(QStringLiteral(
+                 "config.yaml:11:5: \"oidc.claims.display_name\" is an OpenUnison setting")),
+             qPrintable(config->warnings[1]));
 }
 
 void TestConfig::appsAreRead()
@@ -172,6 +204,7 @@ void TestConfig::appsAreRead()
     QCOMPARE(app.authorizedGroups,
              QStringList({QStringLiteral("admins"), QStringLiteral("k8s-viewers")}));
     QVERIFY(app.icon.startsWith("\x89PNG"));
+    QCOMPARE(app.org, QStringLiteral("b1bf4c92-7220-4ad2-91af-ee0fe0af7312"));
     QCOMPARE(app.tokenHeader, AppTokenHeader::XForwardedIdToken);
     QVERIFY(app.caFile.endsWith(QStringLiteral("/ca.crt")));
     QCOMPARE(app.caCertificates.size(), 1);
@@ -193,7 +226,210 @@ void TestConfig::appDefaultsApply()
     QVERIFY(app.icon.isEmpty());
     QCOMPARE(app.tokenHeader, AppTokenHeader::Authorization);
     QVERIFY(app.caCertificates.isEmpty());
+    QVERIFY(app.org.isEmpty());
     QCOMPARE(app.upstream, QUrl(QStringLiteral("https://dash.example.test")));
+}
+
+void TestConfig::validFileHasNoWarnings()
+{
+    const Result<Config> config = loadConfig(write(validConfig));
+    QVERIFY2(config.ok(), qPrintable(config.errorMessage()));
+    QVERIFY2(config->warnings.isEmpty(), qPrintable(config->warnings.join(QLatin1Char('\n'))));
+}
+
+void TestConfig::openUnisonSwitchesRead()
+{
+    const Result<Config> config =
+        loadConfig(write(QByteArray(validConfig) + "enable_impersonation: true\n"
+                                                   "headlamp:\n"
+                                                   "  enabled: false\n"
+                                                   "openunison:\n"
+                                                   "  kubeAuth:\n"
+                                                   "    enabled: false\n"));
+    QVERIFY2(config.ok(), qPrintable(config.errorMessage()));
+    QVERIFY(config->enableImpersonation);
+    QVERIFY(!config->headlampEnabled);
+    QVERIFY(!config->kubeAuthEnabled);
+    QVERIFY2(config->warnings.isEmpty(), qPrintable(config->warnings.join(QLatin1Char('\n'))));
+}
+
+// The defaults are OpenUnison's: no impersonation, Headlamp and kubectl access on.
+void TestConfig::openUnisonSwitchDefaults()
+{
+    const Result<Config> config =
+        loadConfig(write(QByteArray(validConfig) + "enable_impersonation: False\n"
+                                                   "headlamp: {}\n"
+                                                   "openunison:\n"
+                                                   "  kubeAuth: {}\n"));
+    QVERIFY2(config.ok(), qPrintable(config.errorMessage()));
+    QVERIFY(!config->enableImpersonation);
+    QVERIFY(config->headlampEnabled);
+    QVERIFY(config->kubeAuthEnabled);
+
+    const Result<Config> bare = loadConfig(write(validConfig));
+    QVERIFY2(bare.ok(), qPrintable(bare.errorMessage()));
+    QVERIFY(!bare->enableImpersonation);
+    QVERIFY(bare->headlampEnabled);
+    QVERIFY(bare->kubeAuthEnabled);
+}
+
+// YAML reads an unquoted 0042 as a number, but org keeps the text as written.
+void TestConfig::appOrgKeptAsText()
+{
+    const Result<Config> config = loadConfig(
+        write(QByteArray(validConfig) + "openunison:\n"
+                                        "  apps:\n"
+                                        "  - name: dashboard\n"
+                                        "    org: 0042\n"
+                                        "    proxyTo: https://dash.example.test${fullURI}\n"));
+    QVERIFY2(config.ok(), qPrintable(config.errorMessage()));
+    QCOMPARE(config->apps.size(), std::size_t(1));
+    QCOMPARE(config->apps[0].org, QStringLiteral("0042"));
+}
+
+void TestConfig::unknownKeyWarns_data()
+{
+    QTest::addColumn<QByteArray>("text");
+    QTest::addColumn<QString>("expected");
+
+    const QByteArray provider = "oidc:\n  issuer: https://idp.example.test\n  client_id: k\n";
+    const QByteArray cluster = "clusters:\n- name: a\n  server: https://a.example.test\n";
+    const QByteArray app = provider + cluster +
+                           "openunison:\n  apps:\n  - name: headlamp\n"
+                           "    proxyTo: https://h.example.test${fullURI}\n";
+
+    QTest::newRow("top-level block")
+        << provider + cluster + "logon:\n  timeout_seconds: 60\n"
+        << QStringLiteral("config.yaml:7:1: unknown field \"logon\" is ignored. Check its "
+                          "spelling, or remove it.");
+    QTest::newRow("oidc key") << provider + "  clientid: k\n" + cluster
+                              << QStringLiteral(
+                                     "config.yaml:4:3: unknown field \"oidc.clientid\" is ignored");
+    QTest::newRow("claims key")
+        << provider + "  claims:\n    group: groups\n" + cluster
+        << QStringLiteral("config.yaml:5:5: unknown field \"oidc.claims.group\" is ignored");
+    QTest::newRow("cluster key")
+        << provider + cluster + "  sever: https://b.example.test\n"
+        << QStringLiteral("config.yaml:7:3: unknown field \"clusters[0].sever\" is ignored");
+    QTest::newRow("proxy key") << provider + cluster + "proxy:\n  prot: 8443\n"
+                               << QStringLiteral("config.yaml:8:3: unknown field \"proxy.prot\"");
+    QTest::newRow("login key") << provider + cluster + "login:\n  browsers: [firefox]\n"
+                               << QStringLiteral("config.yaml:8:3: unknown field "
+                                                 "\"login.browsers\"");
+    QTest::newRow("app key")
+        << app + "    inject_token: true\n"
+        << QStringLiteral("config.yaml:11:5: unknown field \"openunison.apps[0].inject_token\" "
+                          "is ignored");
+    QTest::newRow("openunison keys")
+        << provider + cluster + "openunison:\n  keys:\n  - name: headlamp-tls\n"
+        << QStringLiteral("config.yaml:8:3: \"openunison.keys\" is an OpenUnison setting that "
+                          "Lamplighter ignores");
+    QTest::newRow("openunison non_secret_data")
+        << provider + cluster + "openunison:\n  non_secret_data:\n    K8S_DB_SSO: oidc\n"
+        << QStringLiteral("config.yaml:8:3: \"openunison.non_secret_data\" is an OpenUnison "
+                          "setting that Lamplighter ignores");
+    QTest::newRow("kubeAuth key")
+        << provider + cluster + "openunison:\n  kubeAuth:\n    enabled: true\n    replicas: 2\n"
+        << QStringLiteral("config.yaml:10:5: \"openunison.kubeAuth.replicas\" is an OpenUnison "
+                          "setting");
+    QTest::newRow("headlamp key")
+        << provider + cluster + "headlamp:\n  enabled: true\n  image: headlamp:latest\n"
+        << QStringLiteral("config.yaml:9:3: \"headlamp.image\" is an OpenUnison setting that "
+                          "Lamplighter ignores");
+    QTest::newRow("oidc client_secret")
+        << provider + "  client_secret: s3cr3t-value\n" + cluster
+        << QStringLiteral("config.yaml:4:3: \"oidc.client_secret\" is an OpenUnison setting");
+    QTest::newRow("top-level OpenUnison block")
+        << provider + cluster + "network:\n  openunison_host: login.example.test\n"
+        << QStringLiteral("config.yaml:7:1: \"network\" is an OpenUnison setting that "
+                          "Lamplighter ignores");
+}
+
+// An unread key loads with exactly one warning, which names the file, line, column and the key's
+// dotted path.
+void TestConfig::unknownKeyWarns()
+{
+    QFETCH(QByteArray, text);
+    QFETCH(QString, expected);
+    const Result<Config> config = loadConfig(write(text));
+    QVERIFY2(config.ok(), qPrintable(config.errorMessage()));
+    QCOMPARE(config->warnings.size(), 1);
+    const QString warning = config->warnings.first();
+    QVERIFY2(warning.startsWith(m_dir->filePath(QStringLiteral("config.yaml:"))),
+             qPrintable(QStringLiteral("the warning must name the file: ") + warning));
+    QVERIFY2(warning.contains(expected), qPrintable(QStringLiteral("got: ") + warning));
+    QVERIFY2(!warning.contains(QStringLiteral("s3cr3t")),
+             qPrintable(QStringLiteral("the warning must not show the value: ") + warning));
+}
+
+void TestConfig::repeatedUnknownKeyWarnsOnce()
+{
+    const Result<Config> config =
+        loadConfig(write(QByteArray(validConfig) + "openunison:\n"
+                                                   "  keys: []\n"
+                                                   "  non_secret_data: {}\n"
+                                                   "  keys: []\n"));
+    QVERIFY2(config.ok(), qPrintable(config.errorMessage()));
+    QCOMPARE(config->warnings.size(), 2);
+    QVERIFY(config->warnings[0].contains(QStringLiteral("\"openunison.keys\"")));
+    QVERIFY(config->warnings[1].contains(QStringLiteral("\"openunison.non_secret_data\"")));
+}
+
+// The values block of OpenUnison's guide for an existing Headlamp, as published.
+void TestConfig::existingHeadlampValuesRead()
+{
+    const QString path = writeWithFixture(QStringLiteral("existing-headlamp-values.yaml"));
+    QVERIFY(!path.isEmpty());
+    const Result<Config> config = loadConfig(path);
+    QVERIFY2(config.ok(), qPrintable(config.errorMessage()));
+    QVERIFY2(config->warnings.isEmpty(), qPrintable(config->warnings.join(QLatin1Char('\n'))));
+    QVERIFY(config->enableImpersonation);
+    QVERIFY(!config->headlampEnabled);
+    QVERIFY(config->kubeAuthEnabled);
+
+    QCOMPARE(config->apps.size(), std::size_t(1));
+    const AppConfig &app = config->apps[0];
+    QCOMPARE(app.name, QStringLiteral("headlamp"));
+    QCOMPARE(app.label, QStringLiteral("Headlamp"));
+    QCOMPARE(app.org, QStringLiteral("b1bf4c92-7220-4ad2-91af-ee0fe0af7312"));
+    QCOMPARE(app.badgeUrl, QUrl(QStringLiteral("https://headlamp.mydomain.com/")));
+    QVERIFY(app.injectToken);
+    QCOMPARE(app.proxyTo, QStringLiteral("https://headlamp.headlamp.svc:80${fullURI}"));
+    QCOMPARE(app.upstream, QUrl(QStringLiteral("https://headlamp.headlamp.svc:80")));
+    QVERIFY(app.authorizedGroups.isEmpty());
+
+    QVERIFY(app.icon.startsWith("\x89PNG\r\n\x1a\n"));
+    QImage icon;
+    QVERIFY(icon.loadFromData(app.icon, "PNG"));
+    QVERIFY(!icon.isNull());
+    QVERIFY(icon.width() > 0);
+    QVERIFY(icon.height() > 0);
+}
+
+// The values block of OpenUnison's guide for Headlamp without kubectl access, as published.
+void TestConfig::kubeAuthDisabledValuesRead()
+{
+    const QString path = writeWithFixture(QStringLiteral("kubeauth-disabled-values.yaml"));
+    QVERIFY(!path.isEmpty());
+    const Result<Config> config = loadConfig(path);
+    QVERIFY2(config.ok(), qPrintable(config.errorMessage()));
+    QVERIFY2(config->warnings.isEmpty(), qPrintable(config->warnings.join(QLatin1Char('\n'))));
+    QVERIFY(config->enableImpersonation);
+    QVERIFY(!config->kubeAuthEnabled);
+    QVERIFY(config->headlampEnabled);
+    QVERIFY(config->apps.empty());
+}
+
+// A values file alone lacks the identity provider, and the error names the missing block.
+void TestConfig::valuesAloneMissOidc()
+{
+    QFile values(QDir(QStringLiteral(LAMPLIGHTER_OPENUNISON_FIXTURES))
+                     .filePath(QStringLiteral("kubeauth-disabled-values.yaml")));
+    QVERIFY(values.open(QIODevice::ReadOnly));
+    const Result<Config> config = loadConfig(write(values.readAll()));
+    QVERIFY(!config.ok());
+    QVERIFY2(config.errorMessage().contains(QStringLiteral("missing block \"oidc\"")),
+             qPrintable(config.errorMessage()));
 }
 
 void TestConfig::invalidFile_data()
@@ -219,19 +455,6 @@ void TestConfig::invalidFile_data()
     QTest::newRow("client id a list")
         << QByteArray("oidc:\n  issuer: https://idp.example.test\n  client_id: [a]\n") + cluster
         << QStringLiteral("config.yaml:3:14: \"oidc.client_id\" must be a string");
-    QTest::newRow("unknown oidc key")
-        << QByteArray("oidc:\n  issuer: https://idp.example.test\n  client_id: k\n"
-                      "  clientid: k\n") +
-               cluster
-        << QStringLiteral("config.yaml:4:3: unknown field \"clientid\" in \"oidc\"");
-    QTest::newRow("unknown top-level block")
-        << provider + cluster + "logon:\n  timeout_seconds: 60\n"
-        << QStringLiteral("config.yaml:7:1: unknown field \"logon\" in the file");
-    QTest::newRow("unknown claim key")
-        << QByteArray("oidc:\n  issuer: https://idp.example.test\n  client_id: k\n"
-                      "  claims:\n    group: groups\n") +
-               cluster
-        << QStringLiteral("config.yaml:5:5: unknown field \"group\" in \"oidc.claims\"");
     QTest::newRow("ca file missing")
         << QByteArray("oidc:\n  issuer: https://idp.example.test\n  client_id: k\n"
                       "  ca_file: nowhere.pem\n") +
@@ -295,10 +518,6 @@ void TestConfig::invalidFile_data()
     QTest::newRow("app name twice")
         << app + proxyTo + "  - name: headlamp\n" + proxyTo
         << QStringLiteral("config.yaml:11:11: app name \"headlamp\" is used twice");
-    QTest::newRow("app unknown key")
-        << app + proxyTo + "    inject_token: true\n"
-        << QStringLiteral("config.yaml:11:5: unknown field \"inject_token\" in "
-                          "openunison.apps[0]");
     QTest::newRow("proxyTo missing")
         << app << QStringLiteral("config.yaml:9:5: missing field \"openunison.apps[0].proxyTo\"");
     QTest::newRow("proxyTo without placeholder")
@@ -342,6 +561,37 @@ void TestConfig::invalidFile_data()
     QTest::newRow("app ca file missing")
         << app + proxyTo + "    ca_file: nowhere.pem\n"
         << QStringLiteral("config.yaml:11:14: cannot read \"openunison.apps[0].ca_file\" file");
+    QTest::newRow("org a list")
+        << app + proxyTo + "    org: [a]\n"
+        << QStringLiteral("config.yaml:11:10: \"openunison.apps[0].org\" must be a string");
+    QTest::newRow("injectToken a list")
+        << app + proxyTo + "    injectToken: [true]\n"
+        << QStringLiteral("config.yaml:11:18: \"openunison.apps[0].injectToken\" must be true or "
+                          "false, got a list");
+
+    // Line 7 starts the OpenUnison switches.
+    QTest::newRow("enable_impersonation not a bool")
+        << provider + cluster + "enable_impersonation: maybe\n"
+        << QStringLiteral("config.yaml:7:23: \"enable_impersonation\" must be true or false, got "
+                          "\"maybe\"");
+    QTest::newRow("enable_impersonation a mapping")
+        << provider + cluster + "enable_impersonation:\n  on: true\n"
+        << QStringLiteral("config.yaml:8:3: \"enable_impersonation\" must be true or false, got "
+                          "a mapping");
+    QTest::newRow("headlamp not a mapping")
+        << provider + cluster + "headlamp: false\n"
+        << QStringLiteral("config.yaml:7:11: \"headlamp\" must be a mapping");
+    QTest::newRow("headlamp.enabled not a bool")
+        << provider + cluster + "headlamp:\n  enabled: 'no'\n"
+        << QStringLiteral("config.yaml:8:12: \"headlamp.enabled\" must be true or false, got "
+                          "\"no\"");
+    QTest::newRow("kubeAuth not a mapping")
+        << provider + cluster + "openunison:\n  kubeAuth: false\n"
+        << QStringLiteral("config.yaml:8:13: \"openunison.kubeAuth\" must be a mapping");
+    QTest::newRow("kubeAuth.enabled not a bool")
+        << provider + cluster + "openunison:\n  kubeAuth:\n    enabled: 0\n"
+        << QStringLiteral("config.yaml:9:14: \"openunison.kubeAuth.enabled\" must be true or "
+                          "false, got \"0\"");
 }
 
 void TestConfig::invalidFile()
