@@ -29,7 +29,44 @@ const CommandInfo commands[] = {
      Invocation::Command::Open,
      "Open APP, one of openunison.apps in the configuration, in the browser through the running "
      "Lamplighter's local proxy."},
+    {"credential",
+     Invocation::Command::Credential,
+     "Print an ExecCredential with the ID token for kubectl's exec credential plugin, refreshed "
+     "first when it expires soon."},
 };
+
+// What `credential --help` adds after the options: behaviour, exit codes and the kubeconfig entry.
+const char credentialDetails[] = R"(
+kubectl runs this command through the users[].user.exec entry of a kubeconfig and
+reads the ExecCredential (client.authentication.k8s.io/v1, or v1beta1 when
+KUBERNETES_EXEC_INFO asks for it) from standard output. The ID token is printed
+there and nowhere else.
+
+When the ID token has expired or expires soon, it is refreshed first. A running
+Lamplighter refreshes it for every caller at once; otherwise a lock file lets one
+process refresh while the others wait and then read the new tokens from the
+keychain. The browser opens only with --login, and never when kubectl runs the
+plugin without a terminal (interactiveMode Never). Without --login, a missing or
+ended session fails with a message to run `lamplighter login`.
+
+Exit status: 0 printed, 1 failed (for example, not signed in), 2 invalid usage,
+configuration or KUBERNETES_EXEC_INFO.
+
+A kubeconfig user for the cluster "prod" of the configuration:
+
+users:
+- name: prod-lamplighter
+  user:
+    exec:
+      apiVersion: client.authentication.k8s.io/v1
+      command: lamplighter
+      args: [credential, --cluster, prod]
+      interactiveMode: Never
+      provideClusterInfo: false
+
+With args [credential, --cluster, prod, --login] and interactiveMode: IfAvailable,
+kubectl in a terminal opens the browser when a sign-in is needed.
+)";
 
 QString usage(QCommandLineParser &parser, const CommandInfo *command)
 {
@@ -41,8 +78,13 @@ QString usage(QCommandLineParser &parser, const CommandInfo *command)
     QString text = parser.helpText();
     text = text.mid(text.indexOf(QLatin1Char('\n')) + 1);
     if (command) {
-        const QString argument =
-            command->command == Invocation::Command::Open ? QStringLiteral(" APP") : QString();
+        QString argument;
+        if (command->command == Invocation::Command::Open)
+            argument = QStringLiteral(" APP");
+        if (command->command == Invocation::Command::Credential) {
+            argument = QStringLiteral(" --cluster NAME");
+            text += QLatin1String(credentialDetails);
+        }
         return QStringLiteral("Usage: lamplighter %1%2 [options]\n%3")
             .arg(QLatin1String(command->name), argument, text);
     }
@@ -76,11 +118,28 @@ Invocation parseCommandLine(const QStringList &arguments)
                                         QStringLiteral("Show this help and exit."));
     const QCommandLineOption versionOption(QStringLiteral("version"),
                                            QStringLiteral("Print the version and exit."));
+    QCommandLineOption clusterOption(
+        QStringLiteral("cluster"),
+        QStringLiteral("The cluster of the configuration (clusters[].name) that kubectl "
+                       "connects to."),
+        QStringLiteral("name"));
+    QCommandLineOption loginOption(
+        QStringLiteral("login"),
+        QStringLiteral("Open the browser to sign in when no session can be refreshed. "
+                       "Without it, the command fails instead."));
+    // The general help lists only the options that every command takes.
+    if (!arguments.contains(QStringLiteral("credential"))) {
+        clusterOption.setFlags(QCommandLineOption::HiddenFromHelp);
+        loginOption.setFlags(QCommandLineOption::HiddenFromHelp);
+    }
     parser.addOption(configOption);
     parser.addOption(helpOption);
     parser.addOption(versionOption);
-    parser.addPositionalArgument(QStringLiteral("command"),
-                                 QStringLiteral("login, logout, status, kubeconfig or open APP."));
+    parser.addOption(clusterOption);
+    parser.addOption(loginOption);
+    parser.addPositionalArgument(
+        QStringLiteral("command"),
+        QStringLiteral("login, logout, status, kubeconfig, open APP or credential."));
 
     Invocation invocation;
     if (!parser.parse(QStringList{QStringLiteral("lamplighter")} + arguments)) {
@@ -98,7 +157,7 @@ Invocation parseCommandLine(const QStringList &arguments)
         if (!named) {
             invocation.errorMessage =
                 QStringLiteral("Unknown command \"%1\"; expected login, logout, status, "
-                               "kubeconfig or open.")
+                               "kubeconfig, open or credential.")
                     .arg(positional.first());
             return invocation;
         }
@@ -117,6 +176,24 @@ Invocation parseCommandLine(const QStringList &arguments)
             return invocation;
         }
         invocation.command = named->command;
+    }
+
+    const bool credential = invocation.command == Invocation::Command::Credential;
+    if (!credential && (parser.isSet(clusterOption) || parser.isSet(loginOption))) {
+        invocation.errorMessage =
+            QStringLiteral("The options --cluster and --login apply only to the command "
+                           "\"credential\".");
+        return invocation;
+    }
+    if (credential) {
+        invocation.clusterName = parser.value(clusterOption);
+        invocation.loginAllowed = parser.isSet(loginOption);
+        if (invocation.clusterName.isEmpty() && !parser.isSet(helpOption)) {
+            invocation.errorMessage =
+                QStringLiteral("The command \"credential\" needs --cluster NAME, the name of a "
+                               "cluster of the configuration.");
+            return invocation;
+        }
     }
 
     invocation.configPath = parser.value(configOption);

@@ -7,17 +7,20 @@ namespace lamplighter {
 
 // The command and options the person gave on the command line.
 struct Invocation {
-    enum class Command { Tray, Login, Logout, Status, Kubeconfig, Open };
+    enum class Command { Tray, Login, Logout, Status, Kubeconfig, Open, Credential };
     Command command = Command::Tray;
     QString configPath;
-    QString appName; // the app that `open` names
+    QString appName;           // the app that `open` names
+    QString clusterName;       // the cluster that `credential --cluster` names
+    bool loginAllowed = false; // `credential --login`: may open the browser to sign in
     bool helpRequested = false;
     bool versionRequested = false;
     QString helpText;     // for the command that was named, filled when helpRequested
     QString errorMessage; // set when the arguments are invalid
 };
 
-// Parses arguments (without the program name): `[--config FILE] [COMMAND [APP]] [--help]`.
+// Parses arguments (without the program name):
+// `[--config FILE] [COMMAND [APP]] [--cluster NAME] [--login] [--help]`.
 Invocation parseCommandLine(const QStringList &arguments);
 
 } // namespace lamplighter

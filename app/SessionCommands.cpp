@@ -1,5 +1,7 @@
 #include "SessionCommands.h"
 
+#include "Logging.h"
+
 #include <QJsonArray>
 #include <QLocale>
 #include <memory>
@@ -102,6 +104,23 @@ QJsonObject openApp(Session *session, const QString &appName)
             {QStringLiteral("url"), url->toString(QUrl::FullyEncoded)}};
 }
 
+void replyWithFreshIdToken(Session *session, ControlServer::Reply reply)
+{
+    session->requestFreshIdToken([reply](const Session::IdTokenResult &result) {
+        if (result.idToken.isEmpty()) {
+            QJsonObject answer = failure(result.errorMessage);
+            answer.insert(QStringLiteral("needsLogin"), result.needsLogin);
+            reply(answer);
+            return;
+        }
+        qCDebug(lcSession) << "Sending the ID token to `lamplighter credential`; it expires at"
+                           << result.expiresAt.toString(Qt::ISODate);
+        reply({{QStringLiteral("ok"), true},
+               {QStringLiteral("idToken"), QString::fromLatin1(result.idToken)},
+               {QStringLiteral("expiresAt"), result.expiresAt.toUTC().toString(Qt::ISODate)}});
+    });
+}
+
 void runSessionCommand(Session *session, const QString &command, ControlServer::Reply reply)
 {
     if (command == QLatin1String("status")) {
@@ -128,8 +147,8 @@ void runSessionCommand(Session *session, const QString &command, ControlServer::
         session->signOut();
         reply(describeSession(*session));
     } else {
-        reply(failure(QStringLiteral("Unknown command \"%1\"; expected status, login, logout or "
-                                     "open.")
+        reply(failure(QStringLiteral("Unknown command \"%1\"; expected status, login, logout, "
+                                     "open or credential.")
                           .arg(command)));
     }
 }
@@ -140,6 +159,10 @@ ControlServer::Handler makeControlHandler(Session *session)
         const QString command = request.value(QStringLiteral("command")).toString();
         if (command == QLatin1String("open")) {
             reply(openApp(session, request.value(QStringLiteral("app")).toString()));
+            return;
+        }
+        if (command == QLatin1String("credential")) {
+            replyWithFreshIdToken(session, reply);
             return;
         }
         runSessionCommand(session, command, reply);

@@ -17,7 +17,12 @@ QString formatSessionDescription(const QJsonObject &description);
 // contains a one-time ticket, so the reply must not be logged or printed.
 QJsonObject openApp(Session *session, const QString &appName);
 
-// Serves the control socket's commands (status, login, logout, open) with session.
+// Calls reply with an ID token that stays valid for a while, refreshed first when needed:
+// {"ok":true,"idToken":...,"expiresAt":...} or {"ok":false,"message":...,"needsLogin":...}.
+// The reply contains the ID token, so it must not be logged or shown.
+void replyWithFreshIdToken(Session *session, ControlServer::Reply reply);
+
+// Serves the control socket's commands (status, login, logout, open, credential) with session.
 ControlServer::Handler makeControlHandler(Session *session);
 
 // Runs the command on session and calls reply once it is done; login waits for the browser.

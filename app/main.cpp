@@ -1,15 +1,19 @@
 #include "CommandLine.h"
+#include "CredentialCommand.h"
+#include "DesktopWindows.h"
 #include "Logging.h"
 #include "SessionCommands.h"
 #include "TerminationSignals.h"
 #include "TrayIcon.h"
 #include "config/Config.h"
+#include "config/ConfigWatcher.h"
 #include "kube/Kubeconfig.h"
 #include "oidc/BrowserLauncher.h"
 #include "session/ControlChannel.h"
 #include "session/Session.h"
 
 #include <QApplication>
+#include <QDeadlineTimer>
 #include <QDesktopServices>
 #include <QDir>
 #include <QFileInfo>
@@ -19,6 +23,7 @@
 #include <QProcess>
 #include <QSystemTrayIcon>
 #include <QTextStream>
+#include <QThread>
 #include <QTimer>
 #include <QUrl>
 #include <cstdio>
@@ -34,6 +39,13 @@ constexpr int exitUsage = 2;
 
 // How long a command waits for a running instance; login waits for the person in the browser.
 constexpr int statusTimeoutMs = 10'000;
+
+// How long a second start waits for the running instance to listen on the control socket, which
+// it does right after taking the instance lock.
+constexpr int handOverTimeoutMs = 5'000;
+
+// The control request with which a second start requests the running instance's portal.
+const QString showPortalCommand = QStringLiteral("show-portal");
 
 void printOut(const QString &text)
 {
@@ -58,6 +70,7 @@ QString commandName(Invocation::Command command)
         return QStringLiteral("kubeconfig");
     case Invocation::Command::Open:
         return QStringLiteral("open");
+    case Invocation::Command::Credential:
     case Invocation::Command::Tray:
         break;
     }
@@ -71,6 +84,8 @@ std::optional<Config> readConfig(const Invocation &invocation)
         printError(config.errorMessage());
         return std::nullopt;
     }
+    for (const QString &warning : std::as_const(config->warnings))
+        qCWarning(lcConfig).noquote() << warning;
     return std::move(config).value();
 }
 
@@ -92,6 +107,38 @@ bool hasGraphicalSession()
            qEnvironmentVariableIsSet("QT_QPA_PLATFORM");
 }
 
+// Requests the portal of the running instance, which holds lockPath, and returns the exit code.
+// The instance takes the lock before it listens on the control socket, so a start in between
+// waits for the socket.
+int handOverToRunningInstance(const QString &lockPath)
+{
+    QDeadlineTimer deadline(handOverTimeoutMs);
+    Result<QJsonObject> reply = Error{};
+    bool connected = false;
+    do {
+        reply = sendControlRequest(defaultControlSocketPath(),
+                                   {{QStringLiteral("command"), showPortalCommand}},
+                                   statusTimeoutMs,
+                                   &connected);
+        if (connected)
+            break;
+        QThread::msleep(100);
+    } while (!deadline.hasExpired());
+
+    if (!reply) {
+        printError(QStringLiteral("Lamplighter is already running (the lock file %1 is taken), "
+                                  "but it did not answer on %2: %3")
+                       .arg(lockPath, defaultControlSocketPath(), reply.errorMessage()));
+        return exitFailure;
+    }
+    if (!reply->value(QStringLiteral("ok")).toBool()) {
+        printError(reply->value(QStringLiteral("message")).toString());
+        return exitFailure;
+    }
+    printOut(QStringLiteral("Lamplighter is already running; it shows its portal now.\n"));
+    return 0;
+}
+
 int runTray(const Invocation &invocation, int argc, char *argv[])
 {
     if (!hasGraphicalSession()) {
@@ -103,9 +150,6 @@ int runTray(const Invocation &invocation, int argc, char *argv[])
     QApplication app(argc, argv);
     app.setQuitOnLastWindowClosed(false);
     quitOnTerminationSignals(&app);
-    std::optional<Config> config = readConfig(invocation);
-    if (!config)
-        return exitUsage;
 
     // The control socket depends on XDG_RUNTIME_DIR, but the kubeconfig and the certificate do
     // not, so a lock beside the kubeconfig keeps a second instance from overwriting them.
@@ -113,25 +157,59 @@ int runTray(const Invocation &invocation, int argc, char *argv[])
         QFileInfo(defaultKubeconfigPath()).absolutePath() + QStringLiteral("/instance.lock");
     QDir().mkpath(QFileInfo(lockPath).absolutePath());
     QLockFile instanceLock(lockPath);
-    if (!instanceLock.tryLock(0)) {
-        printError(QStringLiteral("Lamplighter is already running: the lock file %1 is taken.")
-                       .arg(lockPath));
-        return exitFailure;
-    }
+    if (!instanceLock.tryLock(0))
+        return handOverToRunningInstance(lockPath);
+    // The running instance serves its own configuration, so a second start does not read one.
+    std::optional<Config> config = readConfig(invocation);
+    if (!config)
+        return exitUsage;
 
     Session::Options options;
     options.urlOpener = [](const QUrl &url) {
         return QDesktopServices::openUrl(url);
     };
     Session session(*config, options);
-    ControlServer control(makeControlHandler(&session));
+    TrayIcon tray(&session);
+    DesktopWindows windows(&session, *config);
+    QObject::connect(&tray, &TrayIcon::portalRequested, &windows, &DesktopWindows::showPortal);
+    QObject::connect(&tray, &TrayIcon::whoAmIRequested, &windows, &DesktopWindows::showWhoAmI);
+    QObject::connect(&windows, &DesktopWindows::messageReady, &tray, &TrayIcon::notify);
+
+    // A changed file applies its apps at once. What the session started with (the provider, the
+    // clusters, the proxy's port) stays until the next start, and the notification says so.
+    ConfigWatcher configWatcher(*config);
+    QObject::connect(&configWatcher,
+                     &ConfigWatcher::reloaded,
+                     &tray,
+                     [&tray, &windows, running = *config](const Config &reloaded) {
+                         windows.setConfig(reloaded);
+                         const QStringList blocks = blocksNeedingRestart(running, reloaded);
+                         tray.notifyConfigurationReloaded(
+                             blocks.isEmpty()
+                                 ? QString()
+                                 : QObject::tr("Changes to %1 take effect when Lamplighter "
+                                               "starts again.")
+                                       .arg(blocks.join(QStringLiteral(", "))));
+                     });
+    QObject::connect(
+        &configWatcher, &ConfigWatcher::rejected, &tray, &TrayIcon::notifyConfigurationRejected);
+    const ControlServer::Handler sessionHandler = makeControlHandler(&session);
+    ControlServer control(
+        [&tray, sessionHandler](const QJsonObject &request, ControlServer::Reply reply) {
+            if (request.value(QStringLiteral("command")).toString() != showPortalCommand) {
+                sessionHandler(request, reply);
+                return;
+            }
+            qCInfo(lcApp) << "Another start of Lamplighter asked for the portal";
+            Q_EMIT tray.portalRequested();
+            reply({{QStringLiteral("ok"), true}});
+        });
     const Status listening = control.listen(defaultControlSocketPath());
     if (!listening) {
         printError(listening.errorMessage());
         return exitFailure;
     }
 
-    TrayIcon tray(&session);
     if (QSystemTrayIcon::isSystemTrayAvailable())
         tray.show();
     else
@@ -259,6 +337,8 @@ int runCommand(const Invocation &invocation, int argc, char *argv[])
 {
     if (invocation.command == Invocation::Command::Open)
         return runOpen(invocation, argc, argv);
+    if (invocation.command == Invocation::Command::Credential)
+        return runCredential(invocation, argc, argv);
 
     const QString socketPath = defaultControlSocketPath();
     if (invocation.command == Invocation::Command::Kubeconfig) {

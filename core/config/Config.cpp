@@ -8,6 +8,7 @@
 #include <QFileInfo>
 #include <QRegularExpression>
 #include <QStandardPaths>
+#include <algorithm>
 #include <set>
 #include <utility>
 #include <yaml-cpp/yaml.h>
@@ -722,6 +723,38 @@ QString defaultConfigPath()
 {
     return QStandardPaths::writableLocation(QStandardPaths::GenericConfigLocation) +
            QStringLiteral("/lamplighter/config.yaml");
+}
+
+QStringList blocksNeedingRestart(const Config &running, const Config &reloaded)
+{
+    const ProviderConfig &a = running.provider;
+    const ProviderConfig &b = reloaded.provider;
+    const bool providerChanged = a.issuer != b.issuer || a.clientId != b.clientId ||
+                                 a.scopes != b.scopes || a.userNameClaim != b.userNameClaim ||
+                                 a.groupsClaim != b.groupsClaim || a.caFile != b.caFile ||
+                                 a.caCertificates != b.caCertificates;
+
+    const auto sameCluster = [](const ClusterConfig &x, const ClusterConfig &y) {
+        return x.name == y.name && x.server == y.server && x.caFile == y.caFile &&
+               x.caCertificates == y.caCertificates && x.mode == y.mode;
+    };
+    const bool clustersChanged = running.clusters.size() != reloaded.clusters.size() ||
+                                 !std::equal(running.clusters.cbegin(),
+                                             running.clusters.cend(),
+                                             reloaded.clusters.cbegin(),
+                                             sameCluster);
+
+    QStringList blocks;
+    if (providerChanged)
+        blocks.append(QStringLiteral("oidc"));
+    if (clustersChanged)
+        blocks.append(QStringLiteral("clusters"));
+    if (running.proxy.port != reloaded.proxy.port)
+        blocks.append(QStringLiteral("proxy"));
+    if (running.login.browserCommand != reloaded.login.browserCommand ||
+        running.login.timeout != reloaded.login.timeout)
+        blocks.append(QStringLiteral("login"));
+    return blocks;
 }
 
 } // namespace lamplighter

@@ -101,6 +101,10 @@ struct Config {
 // Config::warnings.
 Result<Config> loadConfig(const QString &path);
 
+// Returns the blocks whose change from `running` to `reloaded` takes effect only when
+// Lamplighter starts again ("oidc", "clusters", "proxy", "login"), in that order.
+QStringList blocksNeedingRestart(const Config &running, const Config &reloaded);
+
 // The default path: $XDG_CONFIG_HOME/lamplighter/config.yaml.
 QString defaultConfigPath();
 

@@ -106,13 +106,19 @@ void ControlServer::serve(QLocalSocket *socket)
     });
 }
 
-Result<QJsonObject>
-sendControlRequest(const QString &socketPath, const QJsonObject &request, int timeoutMs)
+Result<QJsonObject> sendControlRequest(const QString &socketPath,
+                                       const QJsonObject &request,
+                                       int timeoutMs,
+                                       bool *connected)
 {
+    if (connected)
+        *connected = false;
     QLocalSocket socket;
     socket.connectToServer(socketPath);
     if (!socket.waitForConnected(2000))
         return Error{QStringLiteral("No running Lamplighter listens on %1").arg(socketPath)};
+    if (connected)
+        *connected = true;
     socket.write(toLine(request));
     if (!socket.waitForBytesWritten(2000))
         return Error{QStringLiteral("Failed to send the request to %1").arg(socketPath)};

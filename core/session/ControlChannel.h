@@ -12,9 +12,10 @@ class QLocalSocket;
 
 namespace lamplighter {
 
-// The local socket through which `lamplighter login`, `logout` and `status` reach a running
-// tray instance. It lives in a folder only the user can open, so only the user's own processes
-// can send commands. Each connection carries one JSON request line and one JSON reply line.
+// The local socket through which `lamplighter login`, `logout`, `status`, `open` and
+// `credential` reach a running tray instance. It lives in a folder only the user can open, so
+// only the user's own processes can send commands, and the reply to `credential` contains the ID
+// token. Each connection carries one JSON request line and one JSON reply line.
 class ControlServer : public QObject {
     Q_OBJECT
 public:
@@ -36,9 +37,12 @@ private:
 };
 
 // Sends request to the running instance and waits up to timeoutMs for its reply. Fails when
-// no instance listens on socketPath.
-Result<QJsonObject>
-sendControlRequest(const QString &socketPath, const QJsonObject &request, int timeoutMs);
+// no instance listens on socketPath. When connected is given, it is set to whether an instance
+// accepted the connection, so a caller can distinguish a missing instance from a failed reply.
+Result<QJsonObject> sendControlRequest(const QString &socketPath,
+                                       const QJsonObject &request,
+                                       int timeoutMs,
+                                       bool *connected = nullptr);
 
 // $XDG_RUNTIME_DIR/lamplighter/control, or a folder of the user's own under /tmp.
 QString defaultControlSocketPath();

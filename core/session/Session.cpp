@@ -11,11 +11,13 @@
 #include "tls/LocalCertificate.h"
 #include "util/Redact.h"
 
+#include <QDeadlineTimer>
 #include <QDir>
 #include <QFile>
 #include <QFileInfo>
 #include <QJsonArray>
 #include <QJsonDocument>
+#include <QLockFile>
 #include <QPointer>
 #include <QSaveFile>
 #include <QSslConfiguration>
@@ -35,11 +37,9 @@ constexpr std::chrono::seconds minimumRefreshLead{10};
 constexpr std::chrono::seconds firstRetryDelay{5};
 constexpr std::chrono::seconds maximumRetryDelay{60};
 
-QString proxyCertificatePath()
-{
-    return QStandardPaths::writableLocation(QStandardPaths::GenericDataLocation) +
-           QStringLiteral("/lamplighter/proxy-certificate.pem");
-}
+// How often a refresh tries again to take the lock that another process holds, and for how long.
+constexpr std::chrono::milliseconds refreshLockRetryInterval{50};
+constexpr std::chrono::seconds refreshLockTimeout{60};
 
 // The key under which one provider's tokens are kept; a second provider gets its own entry.
 QString tokensEntry(const ProviderConfig &provider)
@@ -94,6 +94,20 @@ TokenSet deserializeTokens(const QByteArray &stored)
     return tokens;
 }
 
+// Tells whether an ID token must be refreshed before it is handed out: when less than a quarter
+// of its lifetime or less than ten seconds is left. It never is while more than half is left, so
+// that very short lifetimes do not make every request refresh.
+bool needsRefreshBeforeUse(const IdTokenClaims &claims, const QDateTime &now)
+{
+    if (!claims.expiresAt.isValid())
+        return true;
+    const QDateTime issued = claims.issuedAt.isValid() ? claims.issuedAt : now;
+    const qint64 lifetime = std::max<qint64>(issued.secsTo(claims.expiresAt), 0);
+    const qint64 lead =
+        std::min<qint64>(std::max<qint64>(minimumRefreshLead.count(), lifetime / 4), lifetime / 2);
+    return now.secsTo(claims.expiresAt) <= lead;
+}
+
 // 32 random bytes, base64url without padding: what clients send as their bearer token.
 Result<QByteArray> makeSessionKey()
 {
@@ -135,6 +149,11 @@ struct Session::Private {
     {
         if (options.kubeconfigPath.isEmpty())
             options.kubeconfigPath = defaultKubeconfigPath();
+        if (options.refreshLockPath.isEmpty())
+            options.refreshLockPath =
+                QFileInfo(options.kubeconfigPath).absolutePath() + QStringLiteral("/refresh.lock");
+        refreshLockTimer.setSingleShot(true);
+        refreshLockTimer.setInterval(refreshLockRetryInterval);
         if (options.urlOpener)
             oidc.setUrlOpener(options.urlOpener);
         refreshTimer.setSingleShot(true);
@@ -149,11 +168,21 @@ struct Session::Private {
     Status listenAndWriteKubeconfig(const LocalCertificate &certificate);
     void restoreTokens();
 
-    void acceptTokens(TokenSet tokens);
-    void storeTokens();
+    void acceptTokens(TokenSet tokens, std::function<void()> stored = {});
+    void storeTokens(std::function<void()> stored = {});
     void scheduleRefresh();
     void refreshNow();
-    void handleRefreshFailure(const Error &error, bool needsLogin);
+    void lockForRefresh();
+    void adoptStoredTokensOrRefresh();
+    void startRefreshJob();
+    void handleRefreshJobFinished(RefreshJob *job, quint64 started);
+    void finishRefreshWithStoredTokens();
+    void failRefresh(const Error &error, bool needsLogin, bool transient);
+    void endRefresh();
+    IdTokenResult currentIdToken() const;
+    void answerIdTokenRequests(const IdTokenResult &result);
+    void handleRefreshFailure(const Error &error, bool needsLogin, bool transient);
+    void retryRefreshLater();
     void forgetTokens();
     void finishStart();
 
@@ -169,9 +198,21 @@ struct Session::Private {
     TokenSet tokens;
     QTimer refreshTimer;
     std::chrono::seconds retryDelay = firstRetryDelay;
+    QDateTime retryAt; // when the retry of a failed refresh starts, or invalid when none is pending
     QPointer<LoginJob> loginJob;
     QPointer<RefreshJob> refreshJob;
     bool startPending = false; // started() waits for the first refresh of a restored session
+
+    // A refresh runs from refreshNow() until the new tokens are stored: it takes the lock, reads
+    // the keychain again, and refreshes only when no other process has done so meanwhile.
+    bool refreshing = false;
+    std::unique_ptr<QLockFile> refreshLock;
+    QTimer refreshLockTimer;
+    QDeadlineTimer refreshLockDeadline;
+    // Increases at sign-out, so that callbacks of a refresh started before it do nothing.
+    quint64 generation = 0;
+    int pendingTokenWrites = 0;
+    std::vector<IdTokenCallback> idTokenRequests; // waiting for a refresh or a keychain write
 };
 
 void Session::Private::finishStart()
@@ -323,22 +364,29 @@ void Session::Private::restoreTokens()
     });
 }
 
-void Session::Private::acceptTokens(TokenSet fresh)
+void Session::Private::acceptTokens(TokenSet fresh, std::function<void()> stored)
 {
     tokens = std::move(fresh);
     retryDelay = firstRetryDelay;
     if (proxy)
         proxy->setIdToken(tokens.idToken, tokens.claims.expiresAt);
-    storeTokens();
+    storeTokens(std::move(stored));
     scheduleRefresh();
 }
 
-void Session::Private::storeTokens()
+void Session::Private::storeTokens(std::function<void()> stored)
 {
-    store.write(tokensEntry(config.provider), serializeTokens(tokens), [this](Status stored) {
-        if (!stored)
-            Q_EMIT q->notice(stored.errorMessage());
-    });
+    ++pendingTokenWrites;
+    store.write(
+        tokensEntry(config.provider), serializeTokens(tokens), [this, stored](Status written) {
+            --pendingTokenWrites;
+            if (!written)
+                Q_EMIT q->notice(written.errorMessage());
+            if (stored)
+                stored();
+            if (pendingTokenWrites == 0 && !refreshing)
+                answerIdTokenRequests(currentIdToken());
+        });
 }
 
 void Session::Private::scheduleRefresh()
@@ -358,73 +406,257 @@ void Session::Private::scheduleRefresh()
     const seconds lead = std::max(minimumRefreshLead, lifetime / 4);
     const seconds delay = std::max(minimumRefreshDelay, remaining - lead);
     qCDebug(lcSession) << "Next refresh in" << delay.count() << "s";
+    retryAt = QDateTime();
     refreshTimer.start(duration_cast<milliseconds>(delay));
 }
 
 void Session::Private::refreshNow()
 {
-    if (refreshJob)
+    if (refreshing)
         return;
-    refreshJob = oidc.refresh(tokens);
-    QObject::connect(refreshJob, &RefreshJob::finished, q, [this, job = refreshJob.data()] {
-        job->deleteLater();
-        if (job->failed()) {
-            const QByteArray rotated = job->rotatedRefreshToken();
-            if (!rotated.isEmpty() && !job->needsLogin()) {
-                // The provider has rotated the refresh token; the old one would now end the
-                // session. The ID token stays as it was until a refresh verifies a new one.
-                tokens.refreshToken = rotated;
-                storeTokens();
+    refreshing = true;
+    // A restored session refreshes while still Starting, and a refresh during sign-in stays
+    // behind the sign-in, so only a signed-in session shows that it is refreshing.
+    if (state == State::SignedIn || state == State::Offline || state == State::Failed)
+        setState(State::Refreshing);
+    refreshLockDeadline = QDeadlineTimer(refreshLockTimeout);
+    lockForRefresh();
+}
+
+// Takes the refresh lock, trying again every refreshLockRetryInterval while another process
+// holds it. A provider that rotates refresh tokens may revoke the whole grant when a rotated-out
+// one comes back (oidc-provider 8 does), so two processes must never refresh with the same one.
+void Session::Private::lockForRefresh()
+{
+    if (!refreshLock) {
+        QDir().mkpath(QFileInfo(options.refreshLockPath).absolutePath());
+        refreshLock = std::make_unique<QLockFile>(options.refreshLockPath);
+        // A refresh may wait long on a slow provider; only a lock whose process has ended is stale.
+        refreshLock->setStaleLockTime(0);
+    }
+    if (refreshLock->tryLock(0)) {
+        adoptStoredTokensOrRefresh();
+        return;
+    }
+    if (refreshLock->error() != QLockFile::LockFailedError) {
+        failRefresh(Error{QStringLiteral("Failed to create the lock file %1. Check that its folder "
+                                         "is writable.")
+                              .arg(options.refreshLockPath)},
+                    false,
+                    false);
+        return;
+    }
+    if (refreshLockDeadline.hasExpired()) {
+        qint64 holder = 0;
+        QString host;
+        QString application;
+        refreshLock->getLockInfo(&holder, &host, &application);
+        failRefresh(Error{QStringLiteral("Timed out after %1 s waiting for the lock file %2, which "
+                                         "process %3 holds while it refreshes the tokens.")
+                              .arg(refreshLockTimeout.count())
+                              .arg(options.refreshLockPath)
+                              .arg(holder)},
+                    false,
+                    true);
+        return;
+    }
+    refreshLockTimer.start();
+}
+
+// Reads the keychain under the lock: another process may have refreshed since this one read
+// it, and then its tokens are the current ones and the refresh token held here is spent.
+void Session::Private::adoptStoredTokensOrRefresh()
+{
+    const quint64 started = generation;
+    store.read(
+        tokensEntry(config.provider), [this, started](Result<std::optional<QByteArray>> stored) {
+            if (started != generation)
+                return;
+            if (stored.ok() && stored->has_value()) {
+                TokenSet newer = deserializeTokens(**stored);
+                const bool replaced = !newer.refreshToken.isEmpty() &&
+                                      (newer.refreshToken != tokens.refreshToken ||
+                                       newer.claims.expiresAt > tokens.claims.expiresAt);
+                if (replaced) {
+                    const bool newIdToken = newer.idToken != tokens.idToken;
+                    tokens = std::move(newer);
+                    if (newIdToken &&
+                        !needsRefreshBeforeUse(tokens.claims, QDateTime::currentDateTimeUtc())) {
+                        finishRefreshWithStoredTokens();
+                        return;
+                    }
+                }
             }
-            handleRefreshFailure(job->error(), job->needsLogin());
-            return;
-        }
-        const bool wasSignedIn = state == State::SignedIn;
-        acceptTokens(job->tokens());
-        qCInfo(lcSession) << "Refreshed the tokens; the ID token is valid until"
-                          << tokens.claims.expiresAt.toString(Qt::ISODate);
-        if (!wasSignedIn)
-            setState(State::SignedIn);
-        Q_EMIT q->tokensRefreshed();
-        finishStart();
-    });
+            startRefreshJob();
+        });
+}
+
+void Session::Private::finishRefreshWithStoredTokens()
+{
+    qCInfo(lcSession) << "Another Lamplighter process refreshed the tokens; the ID token is "
+                         "valid until"
+                      << tokens.claims.expiresAt.toString(Qt::ISODate);
+    retryDelay = firstRetryDelay;
+    if (proxy)
+        proxy->setIdToken(tokens.idToken, tokens.claims.expiresAt);
+    scheduleRefresh();
+    endRefresh();
+    if (state != State::SigningIn)
+        setState(State::SignedIn);
+    Q_EMIT q->tokensRefreshed();
+    finishStart();
+    if (pendingTokenWrites == 0)
+        answerIdTokenRequests(currentIdToken());
+}
+
+void Session::Private::startRefreshJob()
+{
+    const quint64 started = generation;
+    refreshJob = oidc.refresh(tokens);
+    QObject::connect(
+        refreshJob, &RefreshJob::finished, q, [this, started, job = refreshJob.data()] {
+            job->deleteLater();
+            handleRefreshJobFinished(job, started);
+        });
     refreshJob->start();
 }
 
-void Session::Private::handleRefreshFailure(const Error &failure, bool needsLogin)
+void Session::Private::handleRefreshJobFinished(RefreshJob *job, quint64 started)
 {
+    if (job->failed()) {
+        const Error failure = job->error();
+        const bool transient = job->isTransient();
+        const QByteArray rotated = job->rotatedRefreshToken();
+        if (!rotated.isEmpty() && !job->needsLogin()) {
+            // The provider has rotated the refresh token; the old one would now end the
+            // session. The ID token stays as it was until a refresh verifies a new one.
+            tokens.refreshToken = rotated;
+            storeTokens([this, started, failure, transient] {
+                if (started == generation)
+                    failRefresh(failure, false, transient);
+            });
+            return;
+        }
+        failRefresh(failure, job->needsLogin(), transient);
+        return;
+    }
+
+    // The lock is held until the keychain has the new tokens, so the next process that takes
+    // it reads them.
+    acceptTokens(job->tokens(), [this, started] {
+        if (started != generation)
+            return;
+        endRefresh();
+        answerIdTokenRequests(currentIdToken());
+    });
+    qCInfo(lcSession) << "Refreshed the tokens; the ID token is valid until"
+                      << tokens.claims.expiresAt.toString(Qt::ISODate);
+    if (state != State::SigningIn)
+        setState(State::SignedIn);
+    Q_EMIT q->tokensRefreshed();
+    finishStart();
+}
+
+void Session::Private::failRefresh(const Error &failure, bool needsLogin, bool transient)
+{
+    endRefresh();
+    handleRefreshFailure(failure, needsLogin, transient);
+    IdTokenResult result;
+    if (needsLogin) {
+        result.needsLogin = true;
+        result.errorMessage =
+            QStringLiteral("Your session has ended; sign in again. (%1)").arg(failure.message);
+    } else if (tokens.claims.expiresAt.isValid() &&
+               tokens.claims.expiresAt > QDateTime::currentDateTimeUtc()) {
+        // The current ID token has not expired yet, so it still serves until it does.
+        result = currentIdToken();
+    } else {
+        result.errorMessage =
+            QStringLiteral("Refreshing the ID token failed: %1").arg(failure.message);
+    }
+    answerIdTokenRequests(result);
+}
+
+void Session::Private::endRefresh()
+{
+    refreshLockTimer.stop();
+    if (refreshLock && refreshLock->isLocked())
+        refreshLock->unlock();
+    refreshing = false;
+}
+
+Session::IdTokenResult Session::Private::currentIdToken() const
+{
+    IdTokenResult result;
+    if (tokens.isEmpty()) {
+        result.needsLogin = true;
+        result.errorMessage = QStringLiteral("Not signed in.");
+        return result;
+    }
+    result.idToken = tokens.idToken;
+    result.expiresAt = tokens.claims.expiresAt;
+    return result;
+}
+
+void Session::Private::answerIdTokenRequests(const IdTokenResult &result)
+{
+    std::vector<IdTokenCallback> waiting;
+    waiting.swap(idTokenRequests);
+    for (const IdTokenCallback &done : waiting)
+        done(result);
+}
+
+void Session::Private::handleRefreshFailure(const Error &failure, bool needsLogin, bool transient)
+{
+    const bool signingIn = state == State::SigningIn;
     if (needsLogin) {
         qCInfo(lcSession).noquote() << "The provider ended the session:" << failure.message;
         forgetTokens();
-        setState(
-            State::SignedOut,
-            QStringLiteral("Your session has ended; sign in again. (%1)").arg(failure.message));
+        // A sign-in in progress replaces the tokens anyway, so it keeps its state.
+        if (!signingIn)
+            setState(
+                State::SignedOut,
+                QStringLiteral("Your session has ended; sign in again. (%1)").arg(failure.message));
         finishStart();
         return;
     }
-    // A provider that is briefly away is expected now and then: retry with back-off, and only
-    // report it once the ID token has actually expired.
+
+    // A provider that is briefly away is expected now and then: retry with back-off, and warn
+    // in the log rather than in a dialog.
     qCWarning(lcSession).noquote() << "Refreshing the tokens failed; retrying in"
                                    << retryDelay.count() << "s:" << failure.message;
-    refreshTimer.start(std::chrono::duration_cast<std::chrono::milliseconds>(retryDelay));
-    retryDelay = std::min(retryDelay * 2, maximumRetryDelay);
+    retryRefreshLater();
     const bool expired = !tokens.claims.expiresAt.isValid() ||
                          tokens.claims.expiresAt <= QDateTime::currentDateTimeUtc();
-    if (expired || state != State::SignedIn) {
-        const QString message =
-            QStringLiteral("Refreshing the session failed: %1 Retrying.").arg(failure.message);
-        if (proxy)
-            proxy->setUnavailable(
-                QStringLiteral("Lamplighter's ID token has expired. %1 See `lamplighter status`.")
-                    .arg(message));
-        setState(State::Failed, message);
-    }
+    const QString message =
+        transient
+            ? QStringLiteral("The identity provider cannot be reached: %1").arg(failure.message)
+            : QStringLiteral("Refreshing the session failed: %1").arg(failure.message);
+    if (expired && proxy)
+        proxy->setUnavailable(
+            QStringLiteral("Lamplighter's ID token has expired. %1 Lamplighter retries; see "
+                           "`lamplighter status`.")
+                .arg(message));
+    if (!signingIn)
+        setState(transient ? State::Offline : State::Failed, message);
     finishStart();
+}
+
+void Session::Private::retryRefreshLater()
+{
+    using namespace std::chrono;
+    retryAt = QDateTime::currentDateTimeUtc().addSecs(retryDelay.count());
+    refreshTimer.start(duration_cast<milliseconds>(retryDelay));
+    retryDelay = std::min(retryDelay * 2, maximumRetryDelay);
 }
 
 void Session::Private::forgetTokens()
 {
+    ++generation;
+    endRefresh();
     refreshTimer.stop();
+    retryAt = QDateTime();
+    retryDelay = firstRetryDelay;
     if (refreshJob) {
         // A refresh that ends after sign-out must not bring the tokens back.
         refreshJob->disconnect(q);
@@ -445,6 +677,7 @@ Session::Session(Config config, Options options, QObject *parent)
 {
     connect(&d->store, &SecretStore::keychainUnavailable, this, &Session::notice);
     connect(&d->refreshTimer, &QTimer::timeout, this, [this] { d->refreshNow(); });
+    connect(&d->refreshLockTimer, &QTimer::timeout, this, [this] { d->lockForRefresh(); });
 }
 
 Session::~Session() = default;
@@ -470,6 +703,7 @@ void Session::signIn()
     if (d->loginJob)
         return;
     d->refreshTimer.stop();
+    d->retryAt = QDateTime();
     d->setState(State::SigningIn);
     d->loginJob = d->oidc.login(d->config.login);
     connect(d->loginJob, &LoginJob::finished, this, [this, job = d->loginJob.data()] {
@@ -487,6 +721,50 @@ void Session::signIn()
         d->setState(State::SignedIn);
     });
     d->loginJob->start();
+}
+
+void Session::refresh()
+{
+    if (d->tokens.refreshToken.isEmpty() || d->loginJob)
+        return;
+    d->refreshNow();
+}
+
+void Session::requestFreshIdToken(IdTokenCallback done)
+{
+    // The keychain has not been read yet, or a restored session is refreshing.
+    if (d->state == State::Starting) {
+        auto connection = std::make_shared<QMetaObject::Connection>();
+        *connection = connect(this, &Session::started, this, [this, done, connection] {
+            disconnect(*connection);
+            requestFreshIdToken(done);
+        });
+        return;
+    }
+    if (d->tokens.isEmpty()) {
+        done(d->currentIdToken());
+        return;
+    }
+    if (needsRefreshBeforeUse(d->tokens.claims, QDateTime::currentDateTimeUtc())) {
+        if (d->tokens.refreshToken.isEmpty()) {
+            IdTokenResult result;
+            result.needsLogin = true;
+            result.errorMessage = QStringLiteral("The ID token expires soon and the provider "
+                                                 "issued no refresh token; sign in again.");
+            done(result);
+            return;
+        }
+        d->idTokenRequests.push_back(std::move(done));
+        d->refreshNow();
+        return;
+    }
+    // A refresh or sign-in that has not finished writing to the keychain could still lose its
+    // tokens if this process ended now.
+    if (d->refreshing || d->pendingTokenWrites > 0) {
+        d->idTokenRequests.push_back(std::move(done));
+        return;
+    }
+    done(d->currentIdToken());
 }
 
 void Session::cancelSignIn()
@@ -514,6 +792,7 @@ void Session::signOut()
     d->forgetTokens();
     qCInfo(lcSession) << "Signed out";
     d->setState(State::SignedOut);
+    d->answerIdTokenRequests(d->currentIdToken());
 }
 
 Session::State Session::state() const
@@ -525,6 +804,17 @@ QString Session::userName() const
 {
     const QJsonValue value = d->tokens.claims.all.value(d->config.provider.userNameClaim);
     return value.isString() ? value.toString() : d->tokens.claims.subject;
+}
+
+QString Session::subject() const
+{
+    return d->tokens.claims.subject;
+}
+
+QString Session::proxyCertificatePath()
+{
+    return QStandardPaths::writableLocation(QStandardPaths::GenericDataLocation) +
+           QStringLiteral("/lamplighter/proxy-certificate.pem");
 }
 
 QStringList Session::groups() const
@@ -546,6 +836,11 @@ QDateTime Session::expiresAt() const
 QString Session::errorMessage() const
 {
     return d->error;
+}
+
+QDateTime Session::nextRetryAt() const
+{
+    return d->retryAt;
 }
 
 bool Session::tokensInMemoryOnly() const
@@ -574,6 +869,10 @@ QString Session::stateName(State state)
         return QStringLiteral("signing in");
     case State::SignedIn:
         return QStringLiteral("signed in");
+    case State::Refreshing:
+        return QStringLiteral("refreshing");
+    case State::Offline:
+        return QStringLiteral("offline");
     case State::Failed:
         return QStringLiteral("failed");
     }

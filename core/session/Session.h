@@ -9,6 +9,7 @@
 #include <QObject>
 #include <QString>
 #include <QStringList>
+#include <functional>
 #include <memory>
 
 namespace lamplighter {
@@ -20,10 +21,15 @@ class Session : public QObject {
     Q_OBJECT
 public:
     enum class State {
-        Starting, // reading the keychain
+        Starting, // reading the keychain, and refreshing a restored session
         SignedOut,
         SigningIn,
         SignedIn,
+        Refreshing, // signed in, and a refresh of the tokens is in flight
+        // Signed in, but the last refresh failed because the provider cannot be reached. The
+        // proxy serves the current ID token until it expires, and the refresh is retried with
+        // back-off at nextRetryAt().
+        Offline,
         Failed, // the last sign-in or refresh failed, for the reason in errorMessage()
     };
     Q_ENUM(State)
@@ -36,7 +42,20 @@ public:
         QString kubeconfigPath; // empty: defaultKubeconfigPath()
         QString keychainService = QStringLiteral("lamplighter");
         UrlOpener urlOpener; // opens the system browser when login.browser is not set
+        // The lock file that lets one process at a time refresh, so that processes sharing the
+        // keychain never present the same refresh token twice. Empty: refresh.lock beside the
+        // kubeconfig.
+        QString refreshLockPath;
     };
+
+    // The outcome of requestFreshIdToken(): an ID token, or why there is none.
+    struct IdTokenResult {
+        QByteArray idToken; // empty when the request failed
+        QDateTime expiresAt;
+        QString errorMessage;
+        bool needsLogin = false; // no refresh can help, so the person must sign in
+    };
+    using IdTokenCallback = std::function<void(const IdTokenResult &result)>;
 
     Session(Config config, Options options, QObject *parent = nullptr);
     ~Session() override;
@@ -48,12 +67,23 @@ public:
     void signIn();
     void cancelSignIn();
     void signOut();
+    // Refreshes the tokens now instead of at the next scheduled time, for example to retry at
+    // once when offline. Does nothing without a refresh token, during sign-in, or while a refresh
+    // is in flight.
+    void refresh();
+    // Calls done with the ID token once it is stored, refreshing it first when it has expired
+    // or will soon. Requests that arrive during a refresh share it. Never opens a browser.
+    void requestFreshIdToken(IdTokenCallback done);
 
     State state() const;
     QString userName() const;    // from the configured user name claim
+    QString subject() const;     // the ID token's "sub"
     QStringList groups() const;  // from the configured groups claim
     QDateTime expiresAt() const; // of the current ID token, UTC
     QString errorMessage() const;
+    // Returns when the retry of a failed refresh starts, in UTC, or an invalid time when no retry
+    // is scheduled.
+    QDateTime nextRetryAt() const;
     bool tokensInMemoryOnly() const;
     QString kubeconfigPath() const;
     quint16 proxyPort() const;
@@ -62,6 +92,8 @@ public:
     Result<QUrl> createLaunchUrl(const QString &appName);
 
     static QString stateName(State state);
+    // The PEM file with the local proxy's certificate, which clients of the proxy trust.
+    static QString proxyCertificatePath();
 
 Q_SIGNALS:
     void started(const lamplighter::Status &status);

@@ -53,6 +53,7 @@ private Q_SLOTS:
     void valuesAloneMissOidc();
     void invalidFile_data();
     void invalidFile();
+    void restartBlocksListChanges();
     void missingFileNamesPath();
 
 private:
@@ -613,6 +614,31 @@ void TestConfig::missingFileNamesPath()
     QVERIFY(!config.ok());
     QVERIFY(config.errorMessage().startsWith(path));
     QVERIFY(config.errorMessage().contains(QStringLiteral("cannot read the configuration file")));
+}
+
+// A reload applies apps at once; the blocks that need a restart are named for the person.
+void TestConfig::restartBlocksListChanges()
+{
+    const Result<Config> running = loadConfig(write(validConfig));
+    QVERIFY2(running.ok(), qPrintable(running.errorMessage()));
+
+    QCOMPARE(blocksNeedingRestart(*running, *running), QStringList());
+
+    Config reloaded = *running;
+    reloaded.apps.clear();
+    QCOMPARE(blocksNeedingRestart(*running, reloaded), QStringList());
+
+    reloaded.provider.clientId = QStringLiteral("another-client");
+    reloaded.clusters.front().server = QUrl(QStringLiteral("https://other.example.test:6443"));
+    reloaded.proxy.port = 4443;
+    QCOMPARE(
+        blocksNeedingRestart(*running, reloaded),
+        (QStringList{QStringLiteral("oidc"), QStringLiteral("clusters"), QStringLiteral("proxy")}));
+
+    Config fewerClusters = *running;
+    fewerClusters.clusters.clear();
+    QCOMPARE(blocksNeedingRestart(*running, fewerClusters),
+             QStringList{QStringLiteral("clusters")});
 }
 
 QTEST_GUILESS_MAIN(TestConfig)
