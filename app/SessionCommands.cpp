@@ -38,6 +38,15 @@ void replyWhenSignInEnds(Session *session, ControlServer::Reply reply)
         });
 }
 
+// Returns whether the session has a person's tokens that the proxy serves with: signed in, also
+// while a refresh runs or the provider cannot be reached.
+bool hasIdentity(const Session &session)
+{
+    const Session::State state = session.state();
+    return state == Session::State::SignedIn || state == Session::State::Refreshing ||
+           state == Session::State::Offline;
+}
+
 } // namespace
 
 QJsonObject describeSession(const Session &session)
@@ -51,7 +60,7 @@ QJsonObject describeSession(const Session &session)
     if (session.proxyPort() != 0)
         description.insert(QStringLiteral("proxy"),
                            QStringLiteral("https://127.0.0.1:%1").arg(session.proxyPort()));
-    if (session.state() == Session::State::SignedIn) {
+    if (hasIdentity(session)) {
         description.insert(QStringLiteral("user"), session.userName());
         description.insert(QStringLiteral("groups"), QJsonArray::fromStringList(session.groups()));
         description.insert(QStringLiteral("expiresAt"), session.expiresAt().toString(Qt::ISODate));
@@ -136,7 +145,7 @@ void runSessionCommand(Session *session, const QString &command, ControlServer::
                 });
             return;
         }
-        if (session->state() == Session::State::SignedIn) {
+        if (hasIdentity(*session)) {
             reply(describeSession(*session));
             return;
         }

@@ -1,3 +1,4 @@
+#include "SessionCommands.h"
 #include "SessionHarness.h"
 #include "session/Session.h"
 
@@ -33,6 +34,7 @@ private Q_SLOTS:
     void signInPassesThroughSigningIn();
     void refreshPassesThroughRefreshing();
     void unreachableProviderGoesOffline();
+    void offlineStatusKeepsIdentity();
     void offlineRetriesBackOff();
     void offlineRecoversOnRefresh();
     void rejectedRefreshFails();
@@ -123,6 +125,21 @@ void TestSession::unreachableProviderGoesOffline()
     QCOMPARE(session->expiresAt(), expiresAt);
     QCOMPARE(session->userName(), SessionHarness::userName());
     QCOMPARE(Session::stateName(Session::State::Offline), QStringLiteral("offline"));
+}
+
+// `lamplighter status` while offline still names the person whose token the proxy serves.
+void TestSession::offlineStatusKeepsIdentity()
+{
+    Session *session = signedInSession();
+    QVERIFY(session);
+    m_harness->setTokenEndpoint(Endpoint::DropConnection);
+    QCOMPARE(refreshAndWait(session), Session::State::Offline);
+
+    const QJsonObject status = describeSession(*session);
+
+    QCOMPARE(status.value(QStringLiteral("state")).toString(), QStringLiteral("offline"));
+    QCOMPARE(status.value(QStringLiteral("user")).toString(), SessionHarness::userName());
+    QVERIFY(status.contains(QStringLiteral("expiresAt")));
 }
 
 void TestSession::offlineRetriesBackOff()
