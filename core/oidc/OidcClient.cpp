@@ -70,6 +70,7 @@ void OidcClient::handleDiscovery()
     Result<ProviderMetadata> result = discovery->failed()
                                           ? Result<ProviderMetadata>(discovery->error())
                                           : Result<ProviderMetadata>(discovery->metadata());
+    m_lastMetadataFailureTransient = discovery->failed() && discovery->isTransient();
     if (result.ok()) {
         m_metadata = result.value();
         m_verifier = new IdTokenVerifier(m_network, m_metadata->jwksUri, this);

@@ -56,6 +56,9 @@ public:
                        std::function<void(const Result<ProviderMetadata> &)> done);
     // The discovered metadata; nullopt until a fetch has succeeded.
     std::optional<ProviderMetadata> metadata() const { return m_metadata; }
+    // Whether the last failed fetch of the metadata may pass on its own (the provider could not
+    // be reached, or answered 5xx or 429), as Discovery::isTransient() says.
+    bool lastMetadataFailureTransient() const { return m_lastMetadataFailureTransient; }
     // The verifier for the provider's ID tokens; null until a fetch of the metadata has succeeded.
     IdTokenVerifier *idTokenVerifier() const { return m_verifier; }
 
@@ -73,6 +76,7 @@ private:
     std::optional<ProviderMetadata> m_metadata;
     IdTokenVerifier *m_verifier = nullptr;
     Discovery *m_discovery = nullptr;
+    bool m_lastMetadataFailureTransient = false;
     std::vector<MetadataRequest> m_metadataRequests;
 };
 

@@ -59,6 +59,7 @@ void RefreshJob::handleMetadata(const Result<ProviderMetadata> &metadata)
     if (m_finished)
         return;
     if (!metadata) {
+        m_transient = m_client->lastMetadataFailureTransient();
         finishWithError(metadata.error());
         return;
     }

@@ -457,7 +457,7 @@ void Session::Private::lockForRefresh()
                               .arg(options.refreshLockPath)
                               .arg(holder)},
                     false,
-                    true);
+                    false); // not offline: the provider was never asked
         return;
     }
     refreshLockTimer.start();

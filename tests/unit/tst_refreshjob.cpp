@@ -40,6 +40,8 @@ private Q_SLOTS:
     void rotatedRefreshTokenKeptOnFailure();
     void missingIdTokenFails();
     void droppedConnectionIsTransient();
+    void unreachableDiscoveryIsTransient();
+    void missingDiscoveryIsNotTransient();
     void missingRefreshTokenNeedsLogin();
     void missingSubjectNeedsLogin();
     void cancelFinishesOnce();
@@ -287,6 +289,39 @@ void TestRefreshJob::droppedConnectionIsTransient()
     QVERIFY(job->failed());
     QVERIFY(job->isTransient());
     QVERIFY(!job->needsLogin());
+}
+
+// A provider that cannot be reached before its discovery document was ever read is offline, as
+// one that drops the token request is.
+void TestRefreshJob::unreachableDiscoveryIsTransient()
+{
+    m_provider->setHandler(QStringLiteral("/.well-known/openid-configuration"),
+                           [](const ProviderDouble::Request &) {
+                               ProviderDouble::Response response;
+                               response.closeWithoutResponse = true;
+                               return response;
+                           });
+    RefreshJob *job = m_client->refresh(currentTokens());
+    runRefresh(job);
+
+    QVERIFY(job->failed());
+    QVERIFY(job->isTransient());
+    QVERIFY(!job->needsLogin());
+}
+
+void TestRefreshJob::missingDiscoveryIsNotTransient()
+{
+    m_provider->setHandler(QStringLiteral("/.well-known/openid-configuration"),
+                           [](const ProviderDouble::Request &) {
+                               ProviderDouble::Response response;
+                               response.status = 404;
+                               return response;
+                           });
+    RefreshJob *job = m_client->refresh(currentTokens());
+    runRefresh(job);
+
+    QVERIFY(job->failed());
+    QVERIFY(!job->isTransient());
 }
 
 void TestRefreshJob::missingRefreshTokenNeedsLogin()
