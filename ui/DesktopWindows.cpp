@@ -138,8 +138,10 @@ void DesktopWindows::openHeadlamp()
         Q_EMIT messageReady(tr("Headlamp"), launchUrl.errorMessage());
         return;
     }
-    const Status opened =
-        launcher.openInCluster(*launchUrl, HeadlampLauncher::InClusterView::Window);
+    const Status opened = launcher.openInCluster(*launchUrl,
+                                                 m_config.portal.headlampInBrowser
+                                                     ? HeadlampLauncher::InClusterView::Browser
+                                                     : HeadlampLauncher::InClusterView::Window);
     if (!opened)
         Q_EMIT messageReady(tr("Headlamp"), opened.errorMessage());
 }

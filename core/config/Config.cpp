@@ -34,6 +34,7 @@ public:
     Result<std::vector<ClusterConfig>> clusters(const YAML::Node &root);
     Result<ProxyConfig> proxy(const YAML::Node &root);
     Result<LoginConfig> login(const YAML::Node &root);
+    Result<PortalConfig> portal(const YAML::Node &root);
     Status switches(const YAML::Node &root, Config *config);
     Status openUnison(const YAML::Node &root, Config *config);
 
@@ -376,6 +377,31 @@ Result<LoginConfig> ConfigReader::login(const YAML::Node &root)
     return login;
 }
 
+Result<PortalConfig> ConfigReader::portal(const YAML::Node &root)
+{
+    PortalConfig portal;
+    const YAML::Node block = root["portal"];
+    if (!block || block.IsNull())
+        return portal;
+    if (!block.IsMap())
+        return errorAt(block.Mark(), QStringLiteral("\"portal\" must be a mapping"));
+    const Status keys =
+        checkKeys(block, QStringLiteral("portal"), {"headlamp"}, {}, OtherKeys::Unknown);
+    if (!keys)
+        return keys.error();
+    if (const YAML::Node headlamp = block["headlamp"]; headlamp && !headlamp.IsNull()) {
+        const QString value =
+            headlamp.IsScalar() ? QString::fromStdString(headlamp.Scalar()) : QString();
+        if (value != QLatin1String("window") && value != QLatin1String("browser"))
+            return errorAt(headlamp.Mark(),
+                           QStringLiteral("\"portal.headlamp\" must be window or browser, got "
+                                          "\"%1\"")
+                               .arg(value));
+        portal.headlampInBrowser = value == QLatin1String("browser");
+    }
+    return portal;
+}
+
 // Reads proxyTo, which must be an https URL ending with the placeholder "${fullURI}", and stores
 // the URL without the placeholder as the app's upstream.
 Status ConfigReader::readProxyTo(const YAML::Node &node, const QString &where, AppConfig *app) const
@@ -632,28 +658,34 @@ Status ConfigReader::switches(const YAML::Node &root, Config *config)
 // Reads the blocks of a parsed file into a Config, collecting the warnings in it.
 Result<Config> readConfig(ConfigReader &reader, const YAML::Node &root)
 {
-    const Status blocks = reader.checkKeys(
-        root,
-        QString(),
-        {"oidc", "clusters", "proxy", "login", "enable_impersonation", "openunison", "headlamp"},
-        {"impersonation",
-         "network",
-         "cert_template",
-         "myvd_config",
-         "k8s_cluster_name",
-         "dashboard",
-         "certs",
-         "trusted_certs",
-         "monitoring",
-         "active_directory",
-         "github",
-         "saml",
-         "network_policies",
-         "services",
-         "crd",
-         "image",
-         "k8s_url"},
-        OtherKeys::Unknown);
+    const Status blocks = reader.checkKeys(root,
+                                           QString(),
+                                           {"oidc",
+                                            "clusters",
+                                            "proxy",
+                                            "login",
+                                            "portal",
+                                            "enable_impersonation",
+                                            "openunison",
+                                            "headlamp"},
+                                           {"impersonation",
+                                            "network",
+                                            "cert_template",
+                                            "myvd_config",
+                                            "k8s_cluster_name",
+                                            "dashboard",
+                                            "certs",
+                                            "trusted_certs",
+                                            "monitoring",
+                                            "active_directory",
+                                            "github",
+                                            "saml",
+                                            "network_policies",
+                                            "services",
+                                            "crd",
+                                            "image",
+                                            "k8s_url"},
+                                           OtherKeys::Unknown);
     if (!blocks)
         return blocks.error();
 
@@ -678,6 +710,11 @@ Result<Config> readConfig(ConfigReader &reader, const YAML::Node &root)
     if (!login)
         return login.error();
     config.login = login.value();
+
+    Result<PortalConfig> portal = reader.portal(root);
+    if (!portal)
+        return portal.error();
+    config.portal = portal.value();
 
     if (const Status switches = reader.switches(root, &config); !switches)
         return switches.error();

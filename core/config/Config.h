@@ -51,6 +51,13 @@ struct LoginConfig {
     std::chrono::seconds timeout{300}; // login.timeout_seconds
 };
 
+// The portal window, from the "portal" block.
+struct PortalConfig {
+    // portal.headlamp: where the in-cluster Headlamp opens when Headlamp desktop is not
+    // installed: "window" (Lamplighter's own window, the default) or "browser".
+    bool headlampInBrowser = false;
+};
+
 // The request header through which the local proxy passes the ID token to an app.
 enum class AppTokenHeader {
     Authorization,     // "Authorization: Bearer <ID token>"
@@ -83,6 +90,7 @@ struct Config {
     std::vector<ClusterConfig> clusters;
     ProxyConfig proxy;
     LoginConfig login;
+    PortalConfig portal;
     std::vector<AppConfig> apps; // openunison.apps
 
     // The switches of an OpenUnison values file, read with OpenUnison's defaults.

@@ -54,6 +54,7 @@ private Q_SLOTS:
     void invalidFile_data();
     void invalidFile();
     void restartBlocksListChanges();
+    void portalHeadlampChoiceRead();
     void missingFileNamesPath();
 
 private:
@@ -461,6 +462,13 @@ void TestConfig::invalidFile_data()
                       "  ca_file: nowhere.pem\n") +
                cluster
         << QStringLiteral("config.yaml:4:12: cannot read \"oidc.ca_file\" file");
+    QTest::newRow("portal headlamp unknown")
+        << provider + cluster + "portal:\n  headlamp: tab\n"
+        << QStringLiteral("config.yaml:8:13: \"portal.headlamp\" must be window or browser, got "
+                          "\"tab\"");
+    QTest::newRow("portal not a mapping")
+        << provider + cluster + "portal: browser\n"
+        << QStringLiteral("config.yaml:7:9: \"portal\" must be a mapping");
     QTest::newRow("no clusters") << provider << QStringLiteral("missing list \"clusters\"");
     QTest::newRow("empty clusters") << provider + "clusters: []\n"
                                     << QStringLiteral("config.yaml:4:11: \"clusters\" must be a "
@@ -614,6 +622,20 @@ void TestConfig::missingFileNamesPath()
     QVERIFY(!config.ok());
     QVERIFY(config.errorMessage().startsWith(path));
     QVERIFY(config.errorMessage().contains(QStringLiteral("cannot read the configuration file")));
+}
+
+// Without a portal block the in-cluster Headlamp opens in Lamplighter's window.
+void TestConfig::portalHeadlampChoiceRead()
+{
+    const Result<Config> defaults = loadConfig(write(validConfig));
+    QVERIFY2(defaults.ok(), qPrintable(defaults.errorMessage()));
+    QVERIFY(!defaults->portal.headlampInBrowser);
+
+    const Result<Config> browser =
+        loadConfig(write(QByteArray(validConfig) + "portal:\n  headlamp: browser\n"));
+    QVERIFY2(browser.ok(), qPrintable(browser.errorMessage()));
+    QVERIFY(browser->portal.headlampInBrowser);
+    QVERIFY2(browser->warnings.isEmpty(), qPrintable(browser->warnings.join(QLatin1Char('\n'))));
 }
 
 // A reload applies apps at once; the blocks that need a restart are named for the person.
