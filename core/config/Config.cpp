@@ -764,16 +764,18 @@ QString defaultConfigPath()
 
 QStringList blocksNeedingRestart(const Config &running, const Config &reloaded)
 {
-    const ProviderConfig &a = running.provider;
-    const ProviderConfig &b = reloaded.provider;
-    const bool providerChanged = a.issuer != b.issuer || a.clientId != b.clientId ||
-                                 a.scopes != b.scopes || a.userNameClaim != b.userNameClaim ||
-                                 a.groupsClaim != b.groupsClaim || a.caFile != b.caFile ||
-                                 a.caCertificates != b.caCertificates;
+    const ProviderConfig &before = running.provider;
+    const ProviderConfig &after = reloaded.provider;
+    const bool providerChanged =
+        before.issuer != after.issuer || before.clientId != after.clientId ||
+        before.scopes != after.scopes || before.userNameClaim != after.userNameClaim ||
+        before.groupsClaim != after.groupsClaim || before.caFile != after.caFile ||
+        before.caCertificates != after.caCertificates;
 
-    const auto sameCluster = [](const ClusterConfig &x, const ClusterConfig &y) {
-        return x.name == y.name && x.server == y.server && x.caFile == y.caFile &&
-               x.caCertificates == y.caCertificates && x.mode == y.mode;
+    const auto sameCluster = [](const ClusterConfig &first, const ClusterConfig &second) {
+        return first.name == second.name && first.server == second.server &&
+               first.caFile == second.caFile && first.caCertificates == second.caCertificates &&
+               first.mode == second.mode;
     };
     const bool clustersChanged = running.clusters.size() != reloaded.clusters.size() ||
                                  !std::equal(running.clusters.cbegin(),
