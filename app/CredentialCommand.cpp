@@ -307,8 +307,9 @@ Result<ExecInfo> parseExecInfo(const QByteArray &json)
     if (!interactive.isUndefined() && !interactive.isBool())
         return Error{QStringLiteral("Invalid KUBERNETES_EXEC_INFO: spec.interactive is not true "
                                     "or false.")};
-    // kubectl always sets spec.interactive in v1. Without it, --login alone decides.
-    info.interactive = interactive.isBool() ? interactive.toBool() : true;
+    // kubectl always sets spec.interactive. A caller that leaves it out is taken as not
+    // interactive, as Go reads a missing boolean, so it cannot open a browser by accident.
+    info.interactive = interactive.isBool() && interactive.toBool();
     return info;
 }
 

@@ -75,14 +75,21 @@ Status ConfigReader::checkKeys(const YAML::Node &map,
 {
     const QString where =
         prefix.isEmpty() ? QStringLiteral("the file") : QStringLiteral("\"%1\"").arg(prefix);
-    std::set<std::string> warned;
+    std::set<std::string> seen;
     for (const auto &entry : map) {
         if (!entry.first.IsScalar())
             return errorAt(entry.first.Mark(),
                            QStringLiteral("a key in %1 is not a plain name").arg(where));
         const std::string key = entry.first.Scalar();
-        // yaml-cpp keeps a key that a mapping repeats, so each name is reported once.
-        if (read.count(key) != 0 || !warned.insert(key).second)
+        // YAML forbids a key twice in one mapping, but yaml-cpp keeps both and a lookup finds
+        // only the first, so the second block would be lost without a word: two pasted
+        // "openunison" blocks, say.
+        if (!seen.insert(key).second)
+            return errorAt(entry.first.Mark(),
+                           QStringLiteral("\"%1\" appears a second time in %2. Merge the two "
+                                          "into one.")
+                               .arg(joinPath(prefix, QString::fromStdString(key)), where));
+        if (read.count(key) != 0)
             continue;
         const QString field = joinPath(prefix, QString::fromStdString(key));
         if (openUnison.count(key) != 0 || others == OtherKeys::OpenUnison)

@@ -214,7 +214,10 @@ void TestCommandLine::execInfo_data()
                       R"("interactive":false}})")
         << QStringLiteral("client.authentication.k8s.io/v1beta1") << false;
     QTest::newRow("no spec") << QByteArray(R"({"apiVersion":"client.authentication.k8s.io/v1"})")
-                             << QStringLiteral("client.authentication.k8s.io/v1") << true;
+                             << QStringLiteral("client.authentication.k8s.io/v1") << false;
+    QTest::newRow("spec without interactive")
+        << QByteArray(R"({"apiVersion":"client.authentication.k8s.io/v1","spec":{}})")
+        << QStringLiteral("client.authentication.k8s.io/v1") << false;
 }
 
 void TestCommandLine::execInfo()

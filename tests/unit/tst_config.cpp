@@ -47,7 +47,8 @@ private Q_SLOTS:
     void appOrgKeptAsText();
     void unknownKeyWarns_data();
     void unknownKeyWarns();
-    void repeatedUnknownKeyWarnsOnce();
+    void repeatedKeyRejected_data();
+    void repeatedKeyRejected();
     void existingHeadlampValuesRead();
     void kubeAuthDisabledValuesRead();
     void valuesAloneMissOidc();
@@ -364,17 +365,37 @@ void TestConfig::unknownKeyWarns()
              qPrintable(QStringLiteral("the warning must not show the value: ") + warning));
 }
 
-void TestConfig::repeatedUnknownKeyWarnsOnce()
+// Two blocks of the same name, as when two OpenUnison snippets are pasted one after the other:
+// yaml-cpp would keep only the first, so the file is rejected.
+void TestConfig::repeatedKeyRejected_data()
 {
-    const Result<Config> config =
-        loadConfig(write(QByteArray(validConfig) + "openunison:\n"
-                                                   "  keys: []\n"
-                                                   "  non_secret_data: {}\n"
-                                                   "  keys: []\n"));
-    QVERIFY2(config.ok(), qPrintable(config.errorMessage()));
-    QCOMPARE(config->warnings.size(), 2);
-    QVERIFY(config->warnings[0].contains(QStringLiteral("\"openunison.keys\"")));
-    QVERIFY(config->warnings[1].contains(QStringLiteral("\"openunison.non_secret_data\"")));
+    QTest::addColumn<QByteArray>("text");
+    QTest::addColumn<QString>("expected");
+
+    QTest::newRow("top-level block")
+        << QByteArray(validConfig) + "openunison:\n  apps: []\n"
+                                     "openunison:\n  kubeAuth:\n    enabled: false\n"
+        << QStringLiteral(":22:1: \"openunison\" appears a second "
+                          "time in the file. Merge the two into one.");
+    QTest::newRow("unknown key") << QByteArray(validConfig) +
+                                        "openunison:\n  keys: []\n  keys: []\n"
+                                 << QStringLiteral(":22:3: \"openunison.keys\" appears a second "
+                                                   "time in \"openunison\"");
+    QTest::newRow("read key") << QByteArray("oidc:\n  issuer: https://idp.example.test\n"
+                                            "  client_id: a\n  client_id: b\n"
+                                            "clusters:\n- name: a\n  server: https://a.test\n")
+                              << QStringLiteral(":4:3: \"oidc.client_id\" appears a second time");
+}
+
+void TestConfig::repeatedKeyRejected()
+{
+    QFETCH(QByteArray, text);
+    QFETCH(QString, expected);
+
+    const Result<Config> config = loadConfig(write(text));
+
+    QVERIFY(!config.ok());
+    QVERIFY2(config.errorMessage().contains(expected), qPrintable(config.errorMessage()));
 }
 
 // The values block of OpenUnison's guide for an existing Headlamp, as published.
