@@ -199,6 +199,7 @@ Invocation parseCommandLine(const QStringList &arguments)
     invocation.configPath = parser.value(configOption);
     if (invocation.configPath.isEmpty())
         invocation.configPath = qEnvironmentVariable("LAMPLIGHTER_CONFIG");
+    invocation.configPathGiven = !invocation.configPath.isEmpty();
     if (invocation.configPath.isEmpty())
         invocation.configPath = defaultConfigPath();
     invocation.helpRequested = parser.isSet(helpOption);

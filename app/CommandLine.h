@@ -10,9 +10,10 @@ struct Invocation {
     enum class Command { Tray, Login, Logout, Status, Kubeconfig, Open, Credential };
     Command command = Command::Tray;
     QString configPath;
-    QString appName;           // the app that `open` names
-    QString clusterName;       // the cluster that `credential --cluster` names
-    bool loginAllowed = false; // `credential --login`: may open the browser to sign in
+    bool configPathGiven = false; // by --config or LAMPLIGHTER_CONFIG rather than the default
+    QString appName;              // the app that `open` names
+    QString clusterName;          // the cluster that `credential --cluster` names
+    bool loginAllowed = false;    // `credential --login`: may open the browser to sign in
     bool helpRequested = false;
     bool versionRequested = false;
     QString helpText;     // for the command that was named, filled when helpRequested

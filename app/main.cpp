@@ -110,7 +110,7 @@ bool hasGraphicalSession()
 // Requests the portal of the running instance, which holds lockPath, and returns the exit code.
 // The instance takes the lock before it listens on the control socket, so a start in between
 // waits for the socket.
-int handOverToRunningInstance(const QString &lockPath)
+int handOverToRunningInstance(const QString &lockPath, const Invocation &invocation)
 {
     QDeadlineTimer deadline(handOverTimeoutMs);
     Result<QJsonObject> reply = Error{};
@@ -136,6 +136,10 @@ int handOverToRunningInstance(const QString &lockPath)
         return exitFailure;
     }
     printOut(QStringLiteral("Lamplighter is already running; it shows its portal now.\n"));
+    if (invocation.configPathGiven)
+        printError(QStringLiteral("The running Lamplighter keeps its own configuration, so %1 was "
+                                  "not read. Quit it from the tray first to start with this file.")
+                       .arg(invocation.configPath));
     return 0;
 }
 
@@ -158,7 +162,7 @@ int runTray(const Invocation &invocation, int argc, char *argv[])
     QDir().mkpath(QFileInfo(lockPath).absolutePath());
     QLockFile instanceLock(lockPath);
     if (!instanceLock.tryLock(0))
-        return handOverToRunningInstance(lockPath);
+        return handOverToRunningInstance(lockPath, invocation);
     // The running instance serves its own configuration, so a second start does not read one.
     std::optional<Config> config = readConfig(invocation);
     if (!config)

@@ -152,7 +152,10 @@ void TestSingleInstance::secondStartHandsOverToFirst()
     QCOMPARE(run({QStringLiteral("--config"), configPath()}, &output, &errors), 0);
     QVERIFY2(output.contains("Lamplighter is already running; it shows its portal now."),
              output.constData());
-    QVERIFY2(errors.isEmpty(), errors.constData());
+    // The second start named a configuration file, which the running instance does not read.
+    QVERIFY2(errors.contains("keeps its own configuration, so " + configPath().toUtf8() +
+                             " was not read"),
+             errors.constData());
 
     QTRY_VERIFY_WITH_TIMEOUT(m_firstLog.contains("Another start of Lamplighter asked for the "
                                                  "portal"),

@@ -122,8 +122,12 @@ void TestCommandLine::configOptionWinsOverEnvironment()
     QCOMPARE(
         parseCommandLine({QStringLiteral("-c"), QStringLiteral("/from/option.yaml")}).configPath,
         QStringLiteral("/from/option.yaml"));
+    QVERIFY(parseCommandLine({}).configPathGiven);
     qunsetenv("LAMPLIGHTER_CONFIG");
     QVERIFY(parseCommandLine({}).configPath.endsWith(QStringLiteral("lamplighter/config.yaml")));
+    QVERIFY(!parseCommandLine({}).configPathGiven);
+    QVERIFY(parseCommandLine({QStringLiteral("-c"), QStringLiteral("/from/option.yaml")})
+                .configPathGiven);
 }
 
 void TestCommandLine::helpPerCommand()
