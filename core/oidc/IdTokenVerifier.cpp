@@ -17,6 +17,7 @@
 #include <algorithm>
 #include <array>
 #include <cmath>
+#include <memory>
 #include <openssl/bn.h>
 #include <openssl/crypto.h>
 #include <openssl/ec.h>
@@ -354,14 +355,15 @@ Status verifySignature(QByteArrayView signingInput,
                          .arg(QLatin1String(algorithm.name), describeKey(key))};
     }
 
+    // One hashing context per thread, reused: EVP_Digest() makes and frees one, with OpenSSL's
+    // provider context inside, for every token.
+    static thread_local const std::unique_ptr<EVP_MD_CTX, decltype(&EVP_MD_CTX_free)> hashing(
+        EVP_MD_CTX_new(), EVP_MD_CTX_free);
     unsigned char digest[EVP_MAX_MD_SIZE];
     unsigned int digestSize = 0;
-    if (EVP_Digest(signingInput.data(),
-                   size_t(signingInput.size()),
-                   digest,
-                   &digestSize,
-                   fetchedDigest(algorithm),
-                   nullptr) != 1) {
+    if (!hashing || EVP_DigestInit_ex2(hashing.get(), fetchedDigest(algorithm), nullptr) != 1 ||
+        EVP_DigestUpdate(hashing.get(), signingInput.data(), size_t(signingInput.size())) != 1 ||
+        EVP_DigestFinal_ex(hashing.get(), digest, &digestSize) != 1) {
         ERR_clear_error();
         return Error{QStringLiteral("OpenSSL could not hash the ID token for %1.")
                          .arg(QLatin1String(algorithm.name))};
