@@ -42,6 +42,7 @@ void DesktopWindows::showPortal()
         connect(m_portal, &PortalWindow::appRequested, this, &DesktopWindows::openApp);
         connect(m_portal, &PortalWindow::headlampRequested, this, &DesktopWindows::openHeadlamp);
         connect(m_portal, &PortalWindow::whoAmIRequested, this, &DesktopWindows::showWhoAmI);
+        connect(m_portal, &PortalWindow::signInRequested, m_session, &Session::signIn);
         updatePortal();
     }
     m_portal->show();

@@ -244,9 +244,13 @@ PortalWindow::PortalWindow(QWidget *parent)
     m_identityLabel->setObjectName(QStringLiteral("identity"));
     m_identityLabel->setAlignment(Qt::AlignRight | Qt::AlignVCenter);
     m_identityLabel->setTextInteractionFlags(Qt::TextSelectableByMouse);
+    m_signInButton = new QPushButton(tr("Sign in"));
+    m_signInButton->setObjectName(QStringLiteral("signIn"));
+    connect(m_signInButton, &QPushButton::clicked, this, &PortalWindow::signInRequested);
     headerLayout->addWidget(title);
     headerLayout->addStretch();
     headerLayout->addWidget(m_identityLabel);
+    headerLayout->addWidget(m_signInButton);
 
     m_pages = new QStackedWidget;
     m_pages->addWidget(createBadgesPage());
@@ -519,6 +523,10 @@ void PortalWindow::rebuildBadges()
 
 void PortalWindow::updateIdentityText()
 {
+    m_signInButton->setVisible(m_userName.isEmpty());
+    m_emptyLabel->setText(m_userName.isEmpty()
+                              ? tr("Sign in to see the apps for your groups.")
+                              : tr("No other apps are configured for your groups."));
     if (m_userName.isEmpty()) {
         m_identityLabel->setText(tr("Not signed in"));
         return;

@@ -11,6 +11,7 @@ class QGridLayout;
 class QLabel;
 class QLineEdit;
 class QPlainTextEdit;
+class QPushButton;
 class QStackedWidget;
 class QToolButton;
 
@@ -58,6 +59,8 @@ Q_SIGNALS:
     void appRequested(const QString &appName);
     void headlampRequested();
     void whoAmIRequested();
+    // The Sign in button, shown while no one is signed in, was clicked.
+    void signInRequested();
 
 private:
     QWidget *createBadgesPage();
@@ -77,6 +80,7 @@ private:
 
     QStackedWidget *m_pages = nullptr;
     QLabel *m_identityLabel = nullptr;
+    QPushButton *m_signInButton = nullptr;
     QGridLayout *m_badgeGrid = nullptr;
     QList<QToolButton *> m_appBadges;
     QToolButton *m_headlampBadge = nullptr;

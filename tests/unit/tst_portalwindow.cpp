@@ -51,6 +51,7 @@ private Q_SLOTS:
     void tokensPageShowsKubeconfig();
     void tokensPageChoosesCluster();
     void iconFromPngBytes();
+    void signInButtonOnlyWhenSignedOut();
 };
 
 void TestPortalWindow::appVisibility_data()
@@ -270,6 +271,23 @@ void TestPortalWindow::iconFromPngBytes()
     const QImage shown = badge->icon().pixmap(QSize(16, 16)).toImage();
     QVERIFY(!shown.isNull());
     QCOMPARE(shown.pixelColor(shown.rect().center()), QColor(Qt::red));
+}
+
+void TestPortalWindow::signInButtonOnlyWhenSignedOut()
+{
+    PortalWindow window;
+    window.show();
+    auto *signIn = window.findChild<QPushButton *>(QStringLiteral("signIn"));
+    QVERIFY(signIn);
+    QSignalSpy requested(&window, &PortalWindow::signInRequested);
+
+    window.setIdentity(QString(), {});
+    QVERIFY(signIn->isVisible());
+    signIn->click();
+    QCOMPARE(requested.count(), 1);
+
+    window.setIdentity(QStringLiteral("jane@example.test"), {QStringLiteral("developers")});
+    QVERIFY(!signIn->isVisible());
 }
 
 QTEST_MAIN(TestPortalWindow)
