@@ -9,7 +9,7 @@
 
 namespace lamplighter {
 
-// What kubectl tells an exec credential plugin through KUBERNETES_EXEC_INFO: the ExecCredential
+// What kubectl passes to an exec credential plugin in KUBERNETES_EXEC_INFO: the ExecCredential
 // version it reads, and whether the plugin may interact with the person.
 struct ExecInfo {
     QString apiVersion = QStringLiteral("client.authentication.k8s.io/v1");

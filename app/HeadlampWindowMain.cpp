@@ -1,6 +1,6 @@
 // lamplighter-headlamp-window: shows the in-cluster Headlamp that the local proxy serves, in a
 // window of its own. It is a separate program so that Qt WebEngine is loaded only while the
-// window is open and never in the tray process: linking WebEngine raised a bare Qt Widgets tray
+// window is open, and never in the tray process. Linking WebEngine raised a bare Qt Widgets tray
 // program's resident memory under Xvfb from 27 MB to 111 MB.
 
 #include "HeadlampLauncher.h"

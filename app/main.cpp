@@ -180,7 +180,7 @@ int runTray(const Invocation &invocation, int argc, char *argv[])
     QObject::connect(&windows, &DesktopWindows::messageReady, &tray, &TrayIcon::notify);
 
     // A changed file applies its apps at once. What the session started with (the provider, the
-    // clusters, the proxy's port) stays until the next start, and the notification says so.
+    // clusters, the proxy's port) stays until the next start, and the notification names them.
     ConfigWatcher configWatcher(*config);
     QObject::connect(&configWatcher,
                      &ConfigWatcher::reloaded,

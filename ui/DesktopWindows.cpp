@@ -77,8 +77,8 @@ void DesktopWindows::showWhoAmI()
             tr("The configuration %1 lists no clusters to ask.").arg(m_config.path));
         return;
     }
-    // The dialog asks the first configured cluster, which is the current context of
-    // Lamplighter's kubeconfig.
+    // The review goes to the first configured cluster, the current context of Lamplighter's
+    // kubeconfig.
     const QString clusterName = m_config.clusters.front().name;
     if (m_session->kubeconfigPath().isEmpty()) {
         Q_EMIT messageReady(

@@ -81,9 +81,8 @@ Status ConfigReader::checkKeys(const YAML::Node &map,
             return errorAt(entry.first.Mark(),
                            QStringLiteral("a key in %1 is not a plain name").arg(where));
         const std::string key = entry.first.Scalar();
-        // YAML forbids a key twice in one mapping, but yaml-cpp keeps both and a lookup finds
-        // only the first, so the second block would be lost without a word: two pasted
-        // "openunison" blocks, say.
+        // YAML forbids a key twice in one mapping. yaml-cpp keeps both and a lookup finds only
+        // the first, so a second pasted "openunison" block would be lost without an error.
         if (!seen.insert(key).second)
             return errorAt(entry.first.Mark(),
                            QStringLiteral("\"%1\" appears a second time in %2. Merge the two "

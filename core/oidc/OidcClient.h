@@ -56,8 +56,8 @@ public:
                        std::function<void(const Result<ProviderMetadata> &)> done);
     // The discovered metadata; nullopt until a fetch has succeeded.
     std::optional<ProviderMetadata> metadata() const { return m_metadata; }
-    // Whether the last failed fetch of the metadata may pass on its own (the provider could not
-    // be reached, or answered 5xx or 429), as Discovery::isTransient() says.
+    // Whether the last failed fetch of the metadata may pass on its own (the provider was
+    // unreachable, or returned 5xx or 429), as Discovery::isTransient() reports.
     bool lastMetadataFailureTransient() const { return m_lastMetadataFailureTransient; }
     // The verifier for the provider's ID tokens; null until a fetch of the metadata has succeeded.
     IdTokenVerifier *idTokenVerifier() const { return m_verifier; }

@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Checks lamplighter-headlamp-window against an HTTPS page on loopback: it loads the launch URL
-# from LAMPLIGHTER_HEADLAMP_URL when told to trust the page's certificate, rejects the page when
-# told to trust another one, and never writes the URL's ticket to its log.
+# from LAMPLIGHTER_HEADLAMP_URL when --ca-file names the page's certificate, rejects the page
+# when it names another one, and never writes the URL's ticket to its log.
 # Usage: headlamp-window-check.sh LAMPLIGHTER_HEADLAMP_WINDOW
 set -euo pipefail
 

@@ -268,9 +268,9 @@ void TestPortalWindow::iconFromPngBytes()
 
     QToolButton *badge = badgeLabelled(window, QStringLiteral("GRAFANA"));
     QVERIFY(badge);
-    const QImage shown = badge->icon().pixmap(QSize(16, 16)).toImage();
-    QVERIFY(!shown.isNull());
-    QCOMPARE(shown.pixelColor(shown.rect().center()), QColor(Qt::red));
+    const QImage badgePicture = badge->icon().pixmap(QSize(16, 16)).toImage();
+    QVERIFY(!badgePicture.isNull());
+    QCOMPARE(badgePicture.pixelColor(badgePicture.rect().center()), QColor(Qt::red));
 }
 
 void TestPortalWindow::signInButtonOnlyWhenSignedOut()
