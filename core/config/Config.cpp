@@ -62,6 +62,9 @@ private:
     QStringList m_warnings;
 };
 
+// The largest width or height of an app's icon, in pixels.
+constexpr quint32 maximumIconSide = 1024;
+
 QString joinPath(const QString &prefix, const QString &key)
 {
     return prefix.isEmpty() ? key : prefix + QLatin1Char('.') + key;
@@ -490,11 +493,31 @@ ConfigReader::readAppExtras(const YAML::Node &node, const QString &where, AppCon
             return text.error();
         const auto decoded = QByteArray::fromBase64Encoding(
             text->toLatin1(), QByteArray::AbortOnBase64DecodingErrors);
-        if (!decoded || !(*decoded).startsWith("\x89PNG\r\n\x1a\n"))
+        // A PNG starts with its signature and the IHDR chunk, whose first fields are the width
+        // and the height (PNG specification, section 11.2.2).
+        const QByteArray &png = *decoded;
+        if (!decoded || !png.startsWith("\x89PNG\r\n\x1a\n") || png.size() < 24 ||
+            png.mid(12, 4) != "IHDR")
             return errorAt(
                 icon.Mark(),
                 QStringLiteral("\"%1.icon\" must be a base64-encoded PNG image").arg(where));
-        app->icon = *decoded;
+        const auto bigEndian = [&png](int offset) {
+            return quint32(quint8(png[offset])) << 24 | quint32(quint8(png[offset + 1])) << 16 |
+                   quint32(quint8(png[offset + 2])) << 8 | quint32(quint8(png[offset + 3]));
+        };
+        const quint32 width = bigEndian(16);
+        const quint32 height = bigEndian(20);
+        // A badge shows the icon at a few dozen pixels. A huge one would only be refused when
+        // the portal decodes it, with a log line that names neither the app nor the file.
+        if (width > maximumIconSide || height > maximumIconSide)
+            return errorAt(icon.Mark(),
+                           QStringLiteral("\"%1.icon\" is a PNG of %2x%3 pixels; icons must be at "
+                                          "most %4x%4")
+                               .arg(where)
+                               .arg(width)
+                               .arg(height)
+                               .arg(maximumIconSide));
+        app->icon = png;
     }
 
     Result<QString> header = optionalString(node,

@@ -176,7 +176,10 @@ void TestConfig::openUnisonBlocksAccepted()
 
 void TestConfig::appsAreRead()
 {
-    const QByteArray png = QByteArray("\x89PNG\r\n\x1a\n\0\0\0\rIHDR", 16).toBase64();
+    // A PNG signature and the IHDR chunk of a 16x16 image, which is all the check reads.
+    const QByteArray png =
+        QByteArray("\x89PNG\r\n\x1a\n\0\0\0\rIHDR\0\0\0\x10\0\0\0\x10\x08\x06\0\0\0", 29)
+            .toBase64();
     const Result<Config> config =
         loadConfig(write(QByteArray(validConfig) +
                          "openunison:\n"
@@ -577,6 +580,14 @@ void TestConfig::invalidFile_data()
         << app + proxyTo + "    icon: aGVsbG8=\n"
         << QStringLiteral("config.yaml:11:11: \"openunison.apps[0].icon\" must be a "
                           "base64-encoded PNG image");
+    // A PNG signature and an IHDR chunk for 30000x30000 pixels, without image data.
+    const QByteArray hugePng = QByteArray("\x89PNG\r\n\x1a\n", 8) +
+                               QByteArray("\0\0\0\x0dIHDR", 8) +
+                               QByteArray("\0\0\x75\x30\0\0\x75\x30\x08\x06\0\0\0", 13);
+    QTest::newRow("icon too large")
+        << app + proxyTo + "    icon: " + hugePng.toBase64() + "\n"
+        << QStringLiteral("config.yaml:11:11: \"openunison.apps[0].icon\" is a PNG of "
+                          "30000x30000 pixels; icons must be at most 1024x1024");
     QTest::newRow("az_groups not a list")
         << app + proxyTo + "    az_groups: admins\n"
         << QStringLiteral("config.yaml:11:16: \"openunison.apps[0].az_groups\" must be a list");
