@@ -493,8 +493,8 @@ ConfigReader::readAppExtras(const YAML::Node &node, const QString &where, AppCon
             return text.error();
         const auto decoded = QByteArray::fromBase64Encoding(
             text->toLatin1(), QByteArray::AbortOnBase64DecodingErrors);
-        // A PNG starts with its signature and the IHDR chunk, whose first fields are the width
-        // and the height (PNG specification, section 11.2.2).
+        // A PNG starts with its signature and then the IHDR chunk, whose data begins with the
+        // width and the height as 4-byte big-endian numbers.
         const QByteArray &png = *decoded;
         if (!decoded || !png.startsWith("\x89PNG\r\n\x1a\n") || png.size() < 24 ||
             png.mid(12, 4) != "IHDR")
