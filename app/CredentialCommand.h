@@ -9,8 +9,8 @@
 
 namespace lamplighter {
 
-// What kubectl passes to an exec credential plugin in KUBERNETES_EXEC_INFO: the ExecCredential
-// version it reads, and whether the plugin may interact with the person.
+// The request that kubectl passes to an exec credential plugin in KUBERNETES_EXEC_INFO: the
+// ExecCredential version it reads, and whether the plugin may interact with the person.
 struct ExecInfo {
     QString apiVersion = QStringLiteral("client.authentication.k8s.io/v1");
     bool interactive = true;

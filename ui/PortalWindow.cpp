@@ -65,6 +65,19 @@ QPixmap blankIconPixmap()
     return pixmap;
 }
 
+// The unit of the drawn badge icons, which are laid out on a 16 by 16 grid.
+constexpr qreal iconGridUnit = drawnIconSize / 16.0;
+
+// Fills the background of a drawn badge icon: a rounded square of the badge's colour.
+void drawIconBackground(QPainter &painter, const QColor &color)
+{
+    const qreal u = iconGridUnit;
+    painter.setRenderHint(QPainter::Antialiasing);
+    painter.setPen(Qt::NoPen);
+    painter.setBrush(color);
+    painter.drawRoundedRect(QRectF(0.5 * u, 0.5 * u, 15 * u, 15 * u), 3 * u, 3 * u);
+}
+
 // Draws the first letter of the label on a coloured rounded square, for apps without an icon.
 QIcon letterIcon(const QString &label)
 {
@@ -98,12 +111,8 @@ QIcon headlampIcon()
 {
     QPixmap pixmap = blankIconPixmap();
     QPainter painter(&pixmap);
-    painter.setRenderHint(QPainter::Antialiasing);
-    const qreal u = drawnIconSize / 16.0;
-
-    painter.setPen(Qt::NoPen);
-    painter.setBrush(QColor(0x25, 0x63, 0xeb));
-    painter.drawRoundedRect(QRectF(0.5 * u, 0.5 * u, 15 * u, 15 * u), 3 * u, 3 * u);
+    const qreal u = iconGridUnit;
+    drawIconBackground(painter, QColor(0x25, 0x63, 0xeb));
 
     QPainterPath beam;
     beam.moveTo(8 * u, 6.5 * u);
@@ -131,12 +140,8 @@ QIcon tokensIcon()
 {
     QPixmap pixmap = blankIconPixmap();
     QPainter painter(&pixmap);
-    painter.setRenderHint(QPainter::Antialiasing);
-    const qreal u = drawnIconSize / 16.0;
-
-    painter.setPen(Qt::NoPen);
-    painter.setBrush(QColor(0x05, 0x96, 0x69));
-    painter.drawRoundedRect(QRectF(0.5 * u, 0.5 * u, 15 * u, 15 * u), 3 * u, 3 * u);
+    const qreal u = iconGridUnit;
+    drawIconBackground(painter, QColor(0x05, 0x96, 0x69));
 
     painter.setPen(QPen(Qt::white, 1.4 * u, Qt::SolidLine, Qt::RoundCap, Qt::RoundJoin));
     painter.setBrush(Qt::NoBrush);
@@ -152,12 +157,8 @@ QIcon whoAmIIcon()
 {
     QPixmap pixmap = blankIconPixmap();
     QPainter painter(&pixmap);
-    painter.setRenderHint(QPainter::Antialiasing);
-    const qreal u = drawnIconSize / 16.0;
-
-    painter.setPen(Qt::NoPen);
-    painter.setBrush(QColor(0x7c, 0x3a, 0xed));
-    painter.drawRoundedRect(QRectF(0.5 * u, 0.5 * u, 15 * u, 15 * u), 3 * u, 3 * u);
+    const qreal u = iconGridUnit;
+    drawIconBackground(painter, QColor(0x7c, 0x3a, 0xed));
 
     painter.setBrush(Qt::white);
     painter.drawEllipse(QRectF(5.5 * u, 2.5 * u, 5 * u, 5 * u));
