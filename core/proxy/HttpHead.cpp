@@ -1,42 +1,65 @@
 #include "HttpHead.h"
 
 #include <algorithm>
+#include <charconv>
+#include <cstring>
+#include <initializer_list>
+#include <iterator>
 
 namespace lamplighter {
 
 namespace {
 
-bool nameEquals(const QByteArray &name, QByteArrayView other)
+// Writes a start line and the fields into one buffer sized up front, because a head is
+// serialized for every request and every response the proxy forwards.
+QByteArray serializeHead(std::initializer_list<QByteArrayView> startLine,
+                         const std::vector<HttpHeader> &headers)
 {
-    return name.compare(other, Qt::CaseInsensitive) == 0;
-}
-
-void appendFields(QByteArray &text, const std::vector<HttpHeader> &headers)
-{
-    qsizetype size = text.size() + 2;
+    qsizetype size = 2;
+    for (QByteArrayView part : startLine)
+        size += part.size();
     for (const HttpHeader &header : headers)
         size += header.name.size() + header.value.size() + 4;
-    text.reserve(size);
+
+    QByteArray text(size, Qt::Uninitialized);
+    char *out = text.data();
+    const auto put = [&out](QByteArrayView part) {
+        if (part.isEmpty())
+            return; // memcpy must not see the null data pointer of an empty array
+        std::memcpy(out, part.data(), size_t(part.size()));
+        out += part.size();
+    };
+    for (QByteArrayView part : startLine)
+        put(part);
     for (const HttpHeader &header : headers) {
-        text += header.name;
-        text += ": ";
-        text += header.value;
-        text += "\r\n";
+        put(header.name);
+        put(": ");
+        put(header.value);
+        put("\r\n");
     }
-    text += "\r\n";
+    put("\r\n");
+    return text;
 }
 
 } // namespace
 
+bool fieldNameEquals(QByteArrayView name, QByteArrayView other)
+{
+    // The size check first: most lookups pass many fields of other lengths.
+    return name.size() == other.size() && name.compare(other, Qt::CaseInsensitive) == 0;
+}
+
 bool HttpHead::contains(QByteArrayView name) const
 {
-    return count(name) > 0;
+    return std::any_of(headers.begin(), headers.end(), [name](const HttpHeader &header) {
+        return fieldNameEquals(header.name, name);
+    });
 }
 
 QByteArray HttpHead::value(QByteArrayView name) const
 {
     for (const HttpHeader &header : headers) {
-        if (nameEquals(header.name, name))
+        if (fieldNameEquals(header.name, name))
             return header.value;
     }
     return {};
@@ -46,7 +69,7 @@ QList<QByteArray> HttpHead::values(QByteArrayView name) const
 {
     QList<QByteArray> result;
     for (const HttpHeader &header : headers) {
-        if (nameEquals(header.name, name))
+        if (fieldNameEquals(header.name, name))
             result.append(header.value);
     }
     return result;
@@ -55,7 +78,7 @@ QList<QByteArray> HttpHead::values(QByteArrayView name) const
 qsizetype HttpHead::count(QByteArrayView name) const
 {
     return std::count_if(headers.begin(), headers.end(), [name](const HttpHeader &header) {
-        return nameEquals(header.name, name);
+        return fieldNameEquals(header.name, name);
     });
 }
 
@@ -79,11 +102,12 @@ void HttpHead::append(const QByteArray &name, const QByteArray &value)
 
 void HttpHead::removeAll(QByteArrayView name)
 {
-    headers.erase(
-        std::remove_if(headers.begin(),
-                       headers.end(),
-                       [name](const HttpHeader &header) { return nameEquals(header.name, name); }),
-        headers.end());
+    headers.erase(std::remove_if(headers.begin(),
+                                 headers.end(),
+                                 [name](const HttpHeader &header) {
+                                     return fieldNameEquals(header.name, name);
+                                 }),
+                  headers.end());
 }
 
 void HttpHead::removeAllWithPrefix(QByteArrayView lowercasePrefix)
@@ -102,16 +126,16 @@ void HttpHead::removeAllWithPrefix(QByteArrayView lowercasePrefix)
 
 QByteArray HttpHead::serializeRequest() const
 {
-    QByteArray text = method + ' ' + target + " HTTP/1.1\r\n";
-    appendFields(text, headers);
-    return text;
+    return serializeHead({method, " ", target, " HTTP/1.1\r\n"}, headers);
 }
 
 QByteArray HttpHead::serializeResponse() const
 {
-    QByteArray text = "HTTP/1.1 " + QByteArray::number(statusCode) + ' ' + reasonPhrase + "\r\n";
-    appendFields(text, headers);
-    return text;
+    char code[16];
+    const auto converted = std::to_chars(std::begin(code), std::end(code), statusCode);
+    return serializeHead(
+        {"HTTP/1.1 ", QByteArrayView(code, converted.ptr - code), " ", reasonPhrase, "\r\n"},
+        headers);
 }
 
 QByteArray encodeChunk(QByteArrayView data)

@@ -51,6 +51,9 @@ struct HttpHead {
     QByteArray serializeResponse() const;
 };
 
+// Compares two field names, ignoring case as HTTP does.
+bool fieldNameEquals(QByteArrayView name, QByteArrayView other);
+
 // Frames `data` as one chunk of a chunked body. Empty data gives an empty result, because an
 // empty chunk would end the body.
 QByteArray encodeChunk(QByteArrayView data);

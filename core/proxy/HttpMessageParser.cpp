@@ -1,6 +1,8 @@
 #include "HttpMessageParser.h"
 
 #include <algorithm>
+#include <array>
+#include <string_view>
 
 namespace lamplighter {
 
@@ -14,13 +16,23 @@ const char *messageNoun(HttpMessageParser::Type type)
 // Returns true when `name` is a token (RFC 9110, section 5.6.2), the only valid field name.
 bool isToken(const QByteArray &name)
 {
-    static const QByteArray punctuation = QByteArrayLiteral("!#$%&'*+-.^_`|~");
+    // One lookup per byte, because every field name of every message passes through here.
+    static constexpr auto tokenBytes = [] {
+        std::array<bool, 256> table{};
+        for (int c = '0'; c <= '9'; ++c)
+            table[size_t(c)] = true;
+        for (int c = 'a'; c <= 'z'; ++c) {
+            table[size_t(c)] = true;
+            table[size_t(c - 'a' + 'A')] = true;
+        }
+        for (char c : std::string_view("!#$%&'*+-.^_`|~"))
+            table[size_t(static_cast<unsigned char>(c))] = true;
+        return table;
+    }();
     if (name.isEmpty())
         return false;
-    return std::all_of(name.begin(), name.end(), [](char c) {
-        return (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') ||
-               punctuation.contains(c);
-    });
+    return std::all_of(
+        name.begin(), name.end(), [](char c) { return tokenBytes[static_cast<unsigned char>(c)]; });
 }
 
 bool responseStatusHasNoBody(int statusCode)
@@ -33,6 +45,15 @@ bool responseStatusHasNoBody(int statusCode)
 // Adapters from http_parser's C callbacks to the parser object stored in http_parser::data.
 // A nonzero return stops http_parser_execute with a callback error.
 struct HttpMessageParser::Callbacks {
+    // A field usually arrives in one piece, and constructing costs less than appending.
+    static void appendBytes(QByteArray &target, const char *at, size_t length)
+    {
+        if (target.isEmpty())
+            target = QByteArray(at, static_cast<qsizetype>(length));
+        else
+            target.append(at, static_cast<qsizetype>(length));
+    }
+
     static HttpMessageParser &self(http_parser *parser)
     {
         return *static_cast<HttpMessageParser *>(parser->data);
@@ -77,7 +98,7 @@ struct HttpMessageParser::Callbacks {
             if (!owner.addHeadBytes(4)) // ": " and CRLF
                 return 1;
         }
-        owner.m_head.headers.back().name.append(at, static_cast<qsizetype>(length));
+        appendBytes(owner.m_head.headers.back().name, at, length);
         return owner.addHeadBytes(static_cast<qsizetype>(length)) ? 0 : 1;
     }
 
@@ -88,7 +109,7 @@ struct HttpMessageParser::Callbacks {
             return 0; // a trailer field
 
         owner.m_lastCallbackWasField = false;
-        owner.m_head.headers.back().value.append(at, static_cast<qsizetype>(length));
+        appendBytes(owner.m_head.headers.back().value, at, length);
         return owner.addHeadBytes(static_cast<qsizetype>(length)) ? 0 : 1;
     }
 
@@ -180,7 +201,12 @@ void HttpMessageParser::startNextMessage(bool responseHasNoBody)
 {
     http_parser_init(&m_parser, m_type == Type::Request ? HTTP_REQUEST : HTTP_RESPONSE);
     m_parser.data = this;
+    // The field list keeps its capacity, so that a kept-alive connection does not allocate it anew
+    // for every message.
+    std::vector<HttpHeader> headers = std::move(m_head.headers);
+    headers.clear();
     m_head = HttpHead{};
+    m_head.headers = std::move(headers);
     m_body.clear();
     m_error.reset();
     m_headBytes = 0;
@@ -214,26 +240,29 @@ bool HttpMessageParser::addHeadBytes(qsizetype count)
 // (request smuggling, RFC 9112 section 6.3).
 std::optional<HttpParseError> HttpMessageParser::validateHead() const
 {
-    const QString noun = QLatin1String(messageNoun(m_type));
+    const auto noun = [this] {
+        return QLatin1String(messageNoun(m_type));
+    };
     if (m_parser.http_major != 1)
         return HttpParseError{505, QStringLiteral("HTTP version is not 1.0 or 1.1")};
     for (const HttpHeader &header : m_head.headers) {
         // http_parser accepts "Name : value", which another server may read differently.
         if (!isToken(header.name))
-            return HttpParseError{400, QStringLiteral("%1 has an invalid header name").arg(noun)};
+            return HttpParseError{400, QStringLiteral("%1 has an invalid header name").arg(noun())};
     }
     if (m_head.count("Content-Length") > 1)
-        return HttpParseError{400, QStringLiteral("%1 has more than one Content-Length").arg(noun)};
+        return HttpParseError{400,
+                              QStringLiteral("%1 has more than one Content-Length").arg(noun())};
 
     const qsizetype transferEncodings = m_head.count("Transfer-Encoding");
     if (transferEncodings > 0 && m_head.contains("Content-Length")) {
         return HttpParseError{
-            400, QStringLiteral("%1 has both Content-Length and Transfer-Encoding").arg(noun)};
+            400, QStringLiteral("%1 has both Content-Length and Transfer-Encoding").arg(noun())};
     }
     if (transferEncodings > 1 || (transferEncodings == 1 && m_head.tokens("Transfer-Encoding") !=
                                                                 QList<QByteArray>{"chunked"})) {
         return HttpParseError{
-            400, QStringLiteral("%1 has a Transfer-Encoding other than chunked").arg(noun)};
+            400, QStringLiteral("%1 has a Transfer-Encoding other than chunked").arg(noun())};
     }
 
     if (m_type == Type::Request) {

@@ -3,7 +3,7 @@
 #include "ProxyRoute.h"
 
 #include <algorithm>
-#include <array>
+#include <vector>
 
 namespace lamplighter {
 
@@ -44,17 +44,57 @@ bool isUpgradeRequest(const HttpHead &request)
     return request.contains("Upgrade") && request.tokens("Connection").contains("upgrade");
 }
 
+namespace {
+
+// The fields that RFC 9110, section 7.6.1, names as meant for one hop, and the proxy-* fields.
+bool isHopByHopName(QByteArrayView name)
+{
+    static constexpr QByteArrayView hopByHop[] = {
+        "Connection", "Keep-Alive", "TE", "Trailer", "Transfer-Encoding", "Upgrade"};
+    for (QByteArrayView entry : hopByHop) {
+        if (fieldNameEquals(name, entry))
+            return true;
+    }
+    constexpr QByteArrayView proxyPrefix = "proxy-";
+    return name.size() >= proxyPrefix.size() &&
+           name.first(proxyPrefix.size()).compare(proxyPrefix, Qt::CaseInsensitive) == 0;
+}
+
+} // namespace
+
 void removeHopByHopHeaders(HttpHead &head)
 {
-    static const std::array<QByteArray, 6> hopByHop = {
-        "Connection", "Keep-Alive", "TE", "Trailer", "Transfer-Encoding", "Upgrade"};
+    // Connection may name further fields that only this hop uses. Its values are held here, so
+    // that the names taken from them stay valid while the fields are removed in one pass.
+    QList<QByteArray> connectionValues;
+    std::vector<QByteArrayView> namedFields;
+    for (const HttpHeader &header : head.headers) {
+        if (fieldNameEquals(header.name, "Connection"))
+            connectionValues.append(header.value);
+    }
+    for (const QByteArray &value : connectionValues) {
+        for (QByteArrayView rest(value); !rest.isEmpty();) {
+            const qsizetype comma = rest.indexOf(',');
+            const QByteArrayView token = (comma < 0 ? rest : rest.first(comma)).trimmed();
+            rest = comma < 0 ? QByteArrayView() : rest.sliced(comma + 1);
+            if (!token.isEmpty())
+                namedFields.push_back(token);
+        }
+    }
 
-    // Connection may name fields that only this hop uses. Tokens such as "close" name none.
-    for (const QByteArray &name : head.tokens("Connection"))
-        head.removeAll(name);
-    for (const QByteArray &name : hopByHop)
-        head.removeAll(name);
-    head.removeAllWithPrefix("proxy-");
+    head.headers.erase(std::remove_if(head.headers.begin(),
+                                      head.headers.end(),
+                                      [&namedFields](const HttpHeader &header) {
+                                          if (isHopByHopName(header.name))
+                                              return true;
+                                          return std::any_of(namedFields.cbegin(),
+                                                             namedFields.cend(),
+                                                             [&header](QByteArrayView named) {
+                                                                 return fieldNameEquals(header.name,
+                                                                                        named);
+                                                             });
+                                      }),
+                       head.headers.end());
 }
 
 namespace {
@@ -83,14 +123,16 @@ HttpHead forwardedHead(const HttpHead &request,
     upstream.removeAll("Host");
     upstream.removeAll("Content-Length");
 
+    // QByteArrayLiteral names cost no allocation, and this runs for every forwarded request.
     upstream.headers.insert(upstream.headers.begin(),
-                            HttpHeader{"Host", upstreamHostHeader(server)});
+                            HttpHeader{QByteArrayLiteral("Host"), upstreamHostHeader(server)});
     for (const HttpHeader &credential : credentials)
         upstream.append(credential.name, credential.value);
     if (request.framing == HttpBodyFraming::Chunked)
-        upstream.append("Transfer-Encoding", "chunked");
+        upstream.append(QByteArrayLiteral("Transfer-Encoding"), QByteArrayLiteral("chunked"));
     else if (request.framing == HttpBodyFraming::ContentLength)
-        upstream.append("Content-Length", QByteArray::number(request.contentLength));
+        upstream.append(QByteArrayLiteral("Content-Length"),
+                        QByteArray::number(request.contentLength));
     if (upgrade) {
         appendUpgradeFields(upstream, request.value("Upgrade"));
         removeBearerSubprotocols(upstream);
@@ -141,8 +183,10 @@ HttpHead upstreamRequestHead(const HttpHead &request,
                              const QUrl &server,
                              const QByteArray &idToken)
 {
-    return forwardedHead(
-        request, target, server, {HttpHeader{"Authorization", "Bearer " + idToken}});
+    return forwardedHead(request,
+                         target,
+                         server,
+                         {HttpHeader{QByteArrayLiteral("Authorization"), "Bearer " + idToken}});
 }
 
 HttpHead upstreamRequestHead(const HttpHead &request,
@@ -163,7 +207,7 @@ HttpHead appUpstreamRequestHead(const HttpHead &request,
     if (!idToken.isEmpty() && forwardedIdTokenHeader)
         credentials.push_back(HttpHeader{"X-Forwarded-Id-Token", idToken});
     else if (!idToken.isEmpty())
-        credentials.push_back(HttpHeader{"Authorization", "Bearer " + idToken});
+        credentials.push_back(HttpHeader{QByteArrayLiteral("Authorization"), "Bearer " + idToken});
 
     HttpHead stripped = request;
     stripped.removeAll("X-Forwarded-Id-Token");
@@ -188,11 +232,13 @@ clientResponseHead(const HttpHead &response, HttpBodyFraming clientFraming, bool
                        }),
         client.headers.end());
     // Pages of other loopback ports must not frame anything served through the proxy.
-    client.append("Content-Security-Policy", "frame-ancestors 'self'");
+    client.append(QByteArrayLiteral("Content-Security-Policy"),
+                  QByteArrayLiteral("frame-ancestors 'self'"));
     if (clientFraming != HttpBodyFraming::None)
         client.removeAll("Content-Length");
     if (clientFraming == HttpBodyFraming::ContentLength)
-        client.append("Content-Length", QByteArray::number(response.contentLength));
+        client.append(QByteArrayLiteral("Content-Length"),
+                      QByteArray::number(response.contentLength));
     else if (clientFraming == HttpBodyFraming::Chunked)
         client.append("Transfer-Encoding", "chunked");
     if (closeConnection)

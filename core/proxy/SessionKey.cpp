@@ -22,17 +22,23 @@ bool constantTimeEquals(QByteArrayView expected, QByteArrayView presented)
 
 SessionKeyCheck checkSessionKey(const HttpHead &request, const QByteArray &sessionKey)
 {
-    const QList<QByteArray> authorizations = request.values("Authorization");
-    if (authorizations.isEmpty())
+    // Every request passes here, so the fields are read in place rather than copied.
+    const HttpHeader *authorization = nullptr;
+    for (const HttpHeader &header : request.headers) {
+        if (!fieldNameEquals(header.name, "Authorization"))
+            continue;
+        if (authorization)
+            return SessionKeyCheck::Invalid; // two Authorization fields
+        authorization = &header;
+    }
+    if (!authorization)
         return SessionKeyCheck::Missing;
-    if (authorizations.size() > 1)
-        return SessionKeyCheck::Invalid;
 
-    const QByteArray value = authorizations.first().trimmed();
+    const QByteArrayView value = QByteArrayView(authorization->value).trimmed();
     const qsizetype space = value.indexOf(' ');
-    if (space < 0 || value.left(space).compare("bearer", Qt::CaseInsensitive) != 0)
+    if (space < 0 || value.first(space).compare("bearer", Qt::CaseInsensitive) != 0)
         return SessionKeyCheck::Missing;
-    const QByteArray token = value.mid(space + 1).trimmed();
+    const QByteArrayView token = value.sliced(space + 1).trimmed();
     if (token.isEmpty())
         return SessionKeyCheck::Missing;
 
