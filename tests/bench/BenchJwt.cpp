@@ -21,19 +21,20 @@ using namespace lamplighter::test;
 
 namespace {
 
-constexpr qint64 kRunMs = 3000;
+// How long each figure is timed, unless --milliseconds N is given.
+constexpr qint64 kDefaultRunMs = 3000;
 const QString kIssuer = QStringLiteral("https://issuer.bench.test");
 const QString kClientId = QStringLiteral("lamplighter");
 
-// Calls `operation` until kRunMs have passed and returns the calls per second. Stops at the
+// Calls `operation` until runMs have passed and returns the calls per second. Stops at the
 // first failure, which it reports.
 template <typename Operation>
-double perSecond(Operation operation, bool *failed)
+double perSecond(qint64 runMs, Operation operation, bool *failed)
 {
     QElapsedTimer timer;
     timer.start();
     qint64 calls = 0;
-    while (timer.elapsed() < kRunMs) {
+    while (timer.elapsed() < runMs) {
         for (int i = 0; i < 64; ++i) {
             if (!operation()) {
                 *failed = true;
@@ -50,6 +51,22 @@ double perSecond(Operation operation, bool *failed)
 int main(int argc, char *argv[])
 {
     QCoreApplication app(argc, argv);
+    qint64 runMs = kDefaultRunMs;
+    const QStringList arguments = app.arguments();
+    if (arguments.size() == 3 && arguments.at(1) == QLatin1String("--milliseconds")) {
+        bool valid = false;
+        runMs = arguments.at(2).toLongLong(&valid);
+        if (!valid || runMs <= 0) {
+            std::fprintf(stderr,
+                         "lamplighter-bench-jwt: --milliseconds needs a positive number, not "
+                         "\"%s\".\n",
+                         qPrintable(arguments.at(2)));
+            return 2;
+        }
+    } else if (arguments.size() != 1) {
+        std::fprintf(stderr, "Usage: lamplighter-bench-jwt [--milliseconds N]\n");
+        return 2;
+    }
 
     const TestKey key = TestKey::generateRsa(2048);
     const QByteArray keySetJson =
@@ -82,6 +99,7 @@ int main(int argc, char *argv[])
 
     bool failed = false;
     const double uncached = perSecond(
+        runMs,
         [&] { return IdTokenVerifier::verifyWithKeys(token, *keys, expectations, now).ok(); },
         &failed);
     if (failed) {
@@ -103,7 +121,8 @@ int main(int argc, char *argv[])
                       {}},
         now.addSecs(3600),
         now);
-    const double cached = perSecond([&] { return cache.find(token, now) != nullptr; }, &failed);
+    const double cached = perSecond(
+        runMs, [&] { return cache.find(token, now) != nullptr; }, &failed);
     if (failed) {
         std::fprintf(stderr, "lamplighter-bench-jwt: the cache lost the verified token\n");
         return 1;
