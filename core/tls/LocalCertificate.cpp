@@ -36,10 +36,13 @@ QByteArray readBio(BIO *bio)
     return QByteArray(data, static_cast<qsizetype>(size));
 }
 
+// Reads `data` in place, so `data` must outlive the BIO. The deleted overload below rejects a
+// temporary at compile time.
 BioPointer memoryBio(const QByteArray &data)
 {
     return BioPointer(BIO_new_mem_buf(data.constData(), static_cast<int>(data.size())));
 }
+BioPointer memoryBio(QByteArray &&data) = delete;
 
 // Refuses every passphrase prompt, so an encrypted key fails instead of reading the terminal.
 int refusePassphrase(char *, int, int, void *)

@@ -17,10 +17,13 @@ constexpr unsigned char kAlpnHttp11[] = {8, 'h', 't', 't', 'p', '/', '1', '.', '
 
 using ContextPointer = std::unique_ptr<SSL_CTX, OpenSslDeleter<SSL_CTX_free>>;
 
+// Reads `data` in place, so `data` must outlive the BIO. The deleted overload below rejects a
+// temporary at compile time.
 BioPointer memoryBio(const QByteArray &data)
 {
     return BioPointer(BIO_new_mem_buf(data.constData(), static_cast<int>(data.size())));
 }
+BioPointer memoryBio(QByteArray &&data) = delete;
 
 X509Pointer toX509(const QSslCertificate &certificate)
 {
@@ -88,7 +91,8 @@ Result<std::shared_ptr<const TlsContext>> TlsContext::forServer(const QSslCertif
                          .arg(takeOpenSslError())};
 
     const X509Pointer x509 = toX509(certificate);
-    const BioPointer keyBio = memoryBio(privateKey.toPem());
+    const QByteArray keyPem = privateKey.toPem();
+    const BioPointer keyBio = memoryBio(keyPem);
     const KeyPointer key(PEM_read_bio_PrivateKey(keyBio.get(), nullptr, nullptr, nullptr));
     if (!x509 || !key || SSL_CTX_use_certificate(context.get(), x509.get()) != 1 ||
         SSL_CTX_use_PrivateKey(context.get(), key.get()) != 1 ||
