@@ -2,6 +2,7 @@
 // upstream, for tests/bench/run. The session key comes from LAMPLIGHTER_BENCH_SESSION_KEY and
 // the forwarded ID token from LAMPLIGHTER_BENCH_ID_TOKEN, so neither shows up in `ps` output.
 
+#include "TerminationSignals.h"
 #include "proxy/LocalProxy.h"
 #include "proxy/UpstreamCluster.h"
 #include "tls/LocalCertificate.h"
@@ -30,6 +31,8 @@ int main(int argc, char *argv[])
 {
     QCoreApplication app(argc, argv);
     QCoreApplication::setApplicationName(QStringLiteral("lamplighter-bench-proxy"));
+    // Ends normally on SIGTERM, so that a leak checker runs after every object is destroyed.
+    quitOnTerminationSignals(&app);
 
     QCommandLineParser parser;
     parser.setApplicationDescription(
