@@ -177,7 +177,7 @@ Result<ProviderConfig> ConfigReader::provider(const YAML::Node &root)
     const Status keys = checkKeys(
         oidc,
         QStringLiteral("oidc"),
-        {"issuer", "client_id", "scopes", "claims", "ca_file"},
+        {"issuer", "client_id", "scopes", "claims", "ca_file", "clock_skew_seconds"},
         {"auth_url", "token_url", "userinfo_url", "user_in_idtoken", "domain", "client_secret"},
         OtherKeys::Unknown);
     if (!keys)
@@ -229,6 +229,16 @@ Result<ProviderConfig> ConfigReader::provider(const YAML::Node &root)
         if (!certificates)
             return certificates.error();
         provider.caCertificates = certificates.value();
+    }
+
+    if (const YAML::Node skew = oidc["clock_skew_seconds"]; skew && !skew.IsNull()) {
+        bool valid = skew.IsScalar();
+        const int seconds = valid ? QString::fromStdString(skew.Scalar()).toInt(&valid) : 0;
+        if (!valid || seconds < 0 || seconds > 900)
+            return errorAt(skew.Mark(),
+                           QStringLiteral("\"oidc.clock_skew_seconds\" must be a whole number "
+                                          "from 0 to 900"));
+        provider.clockSkew = std::chrono::seconds(seconds);
     }
     return provider;
 }

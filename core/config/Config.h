@@ -21,6 +21,12 @@ struct ProviderConfig {
     QString groupsClaim;   // oidc.claims.groups, default "groups"
     QString caFile;        // oidc.ca_file, extra CA for the issuer's TLS; may be empty
     QList<QSslCertificate> caCertificates; // read from caFile
+    // oidc.clock_skew_seconds: how far the provider's clock may be from the desktop's when the
+    // "exp", "nbf" and "iat" of its ID tokens are checked.
+    // NOTE: the refresh schedule and the local proxy compare "exp" with the desktop's clock
+    // without this allowance, so tokens from a provider that runs behind by more than their
+    // lifetime count as expired on arrival.
+    std::chrono::seconds clockSkew{60};
 };
 
 // The way a cluster learns who the person is.

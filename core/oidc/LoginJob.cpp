@@ -165,6 +165,7 @@ void LoginJob::handleTokenResponse()
     expectations.issuer = m_metadata->issuer;
     expectations.clientId = m_client->config().clientId;
     expectations.nonce = m_nonce;
+    expectations.leeway = m_client->config().clockSkew;
     QPointer<LoginJob> self(this);
     verifier->verify(response.idToken, expectations, [self](Result<IdTokenClaims> claims) {
         if (self)

@@ -73,6 +73,7 @@ void RefreshJob::handleMetadata(const Result<ProviderMetadata> &metadata)
     };
     m_tokenRequest =
         new TokenRequest(m_client->network(), m_metadata->tokenEndpoint, parameters, this);
+    m_tokenRequest->setIdTokenRequired(false);
     connect(m_tokenRequest, &TokenRequest::finished, this, &RefreshJob::handleTokenResponse);
     m_tokenRequest->start();
 }
@@ -97,11 +98,20 @@ void RefreshJob::handleTokenResponse()
     m_tokens.refreshToken =
         response.refreshToken.isEmpty() ? m_current.refreshToken : response.refreshToken;
 
+    // OpenID Connect Core 1.0, section 12.2, lets the provider leave out the ID token. The
+    // identity is then the one of the current ID token, which stays in use until it expires.
+    if (response.idToken.isEmpty()) {
+        m_tokens.idToken = m_current.idToken;
+        finishWithClaims(m_current.claims);
+        return;
+    }
+
     // A refreshed ID token carries no nonce (OpenID Connect Core 1.0, section 12.2), so the
     // expectations leave it empty.
     IdTokenExpectations expectations;
     expectations.issuer = m_metadata->issuer;
     expectations.clientId = m_client->config().clientId;
+    expectations.leeway = m_client->config().clockSkew;
     QPointer<RefreshJob> self(this);
     m_client->idTokenVerifier()->verify(
         response.idToken, expectations, [self](Result<IdTokenClaims> claims) {
@@ -127,11 +137,21 @@ void RefreshJob::handleIdTokenClaims(Result<IdTokenClaims> claims)
         return;
     }
 
-    m_tokens.claims = std::move(claims).value();
+    finishWithClaims(std::move(claims).value());
+}
+
+void RefreshJob::finishWithClaims(IdTokenClaims claims)
+{
+    m_tokens.claims = std::move(claims);
     m_finished = true;
-    qCInfo(lcOidc).noquote() << QStringLiteral("Refreshed the tokens of %1; the ID token expires "
-                                               "at %2; the refresh token was %3")
+    const QString idToken = m_tokens.idToken == m_current.idToken
+                                ? QStringLiteral("The provider sent no new ID token, so the "
+                                                 "current one stays in use")
+                                : QStringLiteral("The new ID token is in use");
+    qCInfo(lcOidc).noquote() << QStringLiteral("Refreshed the tokens of %1. %2 until %3. The "
+                                               "refresh token was %4.")
                                     .arg(m_tokens.claims.subject,
+                                         idToken,
                                          m_tokens.claims.expiresAt.toString(Qt::ISODate),
                                          m_tokens.refreshToken == m_current.refreshToken
                                              ? QStringLiteral("kept")

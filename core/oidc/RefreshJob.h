@@ -14,9 +14,10 @@ class OidcClient;
 class TokenRequest;
 
 // Exchanges a refresh token for new tokens (RFC 6749, section 6, and OpenID Connect Core 1.0,
-// section 12). The response must contain a new ID token for the same subject, so the current
-// tokens must carry the verified claims of their ID token. A new refresh token replaces the old
-// one; without one the old one is kept. One object per refresh; OidcClient::refresh() creates it.
+// section 12). A new ID token in the response must be for the same subject, so the current
+// tokens must carry the verified claims of their ID token. A response without an ID token keeps
+// the current ID token and its claims. A new refresh token replaces the old one; without one the
+// old one is kept. One object per refresh; OidcClient::refresh() creates it.
 class RefreshJob : public QObject {
     Q_OBJECT
 public:
@@ -53,6 +54,7 @@ private:
     void handleMetadata(const Result<ProviderMetadata> &metadata);
     void handleTokenResponse();
     void handleIdTokenClaims(Result<IdTokenClaims> claims);
+    void finishWithClaims(IdTokenClaims claims);
     Status checkSameAuthentication(const IdTokenClaims &claims) const;
     void finishWithError(const Error &error);
 

@@ -90,7 +90,8 @@ void TokenRequest::handleReply()
 
     const QString url = m_tokenEndpoint.toDisplayString();
     const QVariant status = reply->attribute(QNetworkRequest::HttpStatusCodeAttribute);
-    const QByteArray body = reply->read(maxResponseBytes + 1);
+    // A reply ended by the transfer timeout is closed, and reading it would only warn.
+    const QByteArray body = reply->isOpen() ? reply->read(maxResponseBytes + 1) : QByteArray();
 
     if (m_tooLarge || body.size() > maxResponseBytes) {
         finish(Error{QStringLiteral("The token response from %1 is larger than %2 bytes.")
@@ -100,6 +101,16 @@ void TokenRequest::handleReply()
     }
     if (!status.isValid()) {
         m_transient = isTransientNetworkError(reply->error());
+        // abort() disconnects the reply first, so a cancelled reply that gets here was ended by
+        // the network access manager's transfer timeout.
+        if (reply->error() == QNetworkReply::OperationCanceledError) {
+            finish(Error{QStringLiteral("The token request to %1 timed out: the identity provider "
+                                        "sent no data for %2 s. Check that the provider is "
+                                        "running and try again.")
+                             .arg(url)
+                             .arg(m_network->transferTimeout() / 1000.0)});
+            return;
+        }
         finish(Error{QStringLiteral("The token request to %1 failed: %2. Check the network "
                                     "connection and try again.")
                          .arg(url, reply->errorString())});
@@ -157,7 +168,7 @@ Result<TokenResponse> TokenRequest::readTokenResponse(const QByteArray &body) co
             QStringLiteral("The token response from %1 contains no access_token.").arg(url)};
     }
     response.idToken = object.value(QStringLiteral("id_token")).toString().toUtf8();
-    if (response.idToken.isEmpty()) {
+    if (response.idToken.isEmpty() && m_idTokenRequired) {
         return Error{QStringLiteral("The token response from %1 contains no id_token. Check that "
                                     "oidc.scopes in the configuration file contains \"openid\".")
                          .arg(url)};

@@ -24,10 +24,10 @@ struct TokenResponse {
     std::optional<std::chrono::seconds> expiresIn; // of the access token
 };
 
-// One POST to the token endpoint. The response must contain an access_token and an id_token.
-// An error response (RFC 6749, section 5.2) becomes an Error with its "error" and
-// "error_description" and the endpoint URL, and never with the response body, which could
-// contain tokens.
+// One POST to the token endpoint. The response must contain an access_token, and an id_token
+// unless setIdTokenRequired(false) was called before start(). An error response (RFC 6749,
+// section 5.2) becomes an Error with its "error" and "error_description" and the endpoint URL, and
+// never with the response body, which could contain tokens.
 class TokenRequest : public QObject {
     Q_OBJECT
 public:
@@ -37,6 +37,9 @@ public:
                  QObject *parent = nullptr);
     ~TokenRequest() override;
 
+    // A refresh response may leave out the id_token (OpenID Connect Core 1.0, section 12.2), so a
+    // refresh calls this with false. The default is true.
+    void setIdTokenRequired(bool required) { m_idTokenRequired = required; }
     // Sends the request. finished() is always emitted later, from the event loop.
     void start();
     // Stops the request. finished() is not emitted after this.
@@ -71,6 +74,7 @@ private:
     QString m_oauthError;
     bool m_transient = false;
     bool m_tooLarge = false;
+    bool m_idTokenRequired = true;
 };
 
 } // namespace lamplighter

@@ -171,6 +171,7 @@ struct Session::Private {
     void acceptTokens(TokenSet tokens, std::function<void()> stored = {});
     void storeTokens(std::function<void()> stored = {});
     void scheduleRefresh();
+    void scheduleRefreshAtExpiry();
     void refreshNow();
     void lockForRefresh();
     void adoptStoredTokensOrRefresh();
@@ -410,6 +411,18 @@ void Session::Private::scheduleRefresh()
     refreshTimer.start(duration_cast<milliseconds>(delay));
 }
 
+// Refreshing again before the kept ID token expires would most likely bring no new one either,
+// so the next try waits until it has expired.
+void Session::Private::scheduleRefreshAtExpiry()
+{
+    using namespace std::chrono;
+    const seconds remaining{QDateTime::currentDateTimeUtc().secsTo(tokens.claims.expiresAt)};
+    const seconds delay = std::max(minimumRefreshDelay, remaining);
+    qCDebug(lcSession) << "The provider sent no new ID token; next refresh in" << delay.count()
+                       << "s, when the current one has expired";
+    refreshTimer.start(duration_cast<milliseconds>(delay));
+}
+
 void Session::Private::refreshNow()
 {
     if (refreshing)
@@ -541,6 +554,19 @@ void Session::Private::handleRefreshJobFinished(RefreshJob *job, quint64 started
         return;
     }
 
+    // A provider may refresh without a new ID token. Once the current one has expired, only a
+    // new sign-in gets another.
+    const bool idTokenKept = job->tokens().idToken == tokens.idToken;
+    const QDateTime now = QDateTime::currentDateTimeUtc();
+    if (idTokenKept && tokens.claims.expiresAt <= now) {
+        failRefresh(Error{QStringLiteral("The identity provider refreshed the tokens without a new "
+                                         "ID token, and the current one expired at %1.")
+                              .arg(tokens.claims.expiresAt.toString(Qt::ISODate))},
+                    true,
+                    false);
+        return;
+    }
+
     // The lock is held until the keychain has the new tokens, so the next process that takes
     // it reads them.
     acceptTokens(job->tokens(), [this, started] {
@@ -551,6 +577,8 @@ void Session::Private::handleRefreshJobFinished(RefreshJob *job, quint64 started
     });
     qCInfo(lcSession) << "Refreshed the tokens; the ID token is valid until"
                       << tokens.claims.expiresAt.toString(Qt::ISODate);
+    if (idTokenKept)
+        scheduleRefreshAtExpiry();
     if (state != State::SigningIn)
         setState(State::SignedIn);
     Q_EMIT q->tokensRefreshed();
@@ -676,6 +704,7 @@ Session::Session(Config config, Options options, QObject *parent)
     , d(std::make_unique<Private>(this, std::move(config), std::move(options)))
 {
     connect(&d->store, &SecretStore::keychainUnavailable, this, &Session::notice);
+    connect(&d->store, &SecretStore::keychainAvailable, this, &Session::notice);
     connect(&d->refreshTimer, &QTimer::timeout, this, [this] { d->refreshNow(); });
     connect(&d->refreshLockTimer, &QTimer::timeout, this, [this] { d->lockForRefresh(); });
 }

@@ -2,7 +2,9 @@
 
 #include "Logging.h"
 
+#include <QLibrary>
 #include <qt6keychain/keychain.h>
+#include <utility>
 
 namespace lamplighter {
 namespace {
@@ -12,6 +14,21 @@ bool meansNoKeychain(QKeychain::Error error)
 {
     return error == QKeychain::NoBackendAvailable || error == QKeychain::OtherError ||
            error == QKeychain::NotImplemented;
+}
+
+// libsecret (0.20) keeps one Secret Service connection, with its encryption session, for the
+// whole process. After the keychain daemon restarts, each call through it fails with "The session
+// wrapping the secret does not exist" until secret_service_disconnect() drops it. QtKeychain
+// loads libsecret itself and never calls that, so the store does before it tries the keychain
+// again. Loading the library here shares QtKeychain's copy of it; without libsecret this does
+// nothing.
+void dropLibsecretConnection()
+{
+    using Disconnect = void (*)();
+    static const auto disconnect = reinterpret_cast<Disconnect>(
+        QLibrary::resolve(QStringLiteral("secret-1"), 0, "secret_service_disconnect"));
+    if (disconnect)
+        disconnect();
 }
 
 template <typename Job>
@@ -31,18 +48,74 @@ SecretStore::SecretStore(QString service, QObject *parent)
     , m_service(std::move(service))
 {}
 
+void SecretStore::setKeychainRetryInterval(std::chrono::milliseconds interval)
+{
+    m_keychainRetryInterval = interval;
+}
+
 void SecretStore::switchToMemory(const QString &reason)
 {
+    m_keychainRetryAt.setRemainingTime(m_keychainRetryInterval);
     if (m_inMemoryOnly)
         return;
     m_inMemoryOnly = true;
     const QString message =
-        QStringLiteral("No keychain service answered (%1). Tokens are kept in memory until "
-                       "Lamplighter quits, so you will have to sign in again next time. Start a "
-                       "Secret Service such as gnome-keyring or KWallet to keep them.")
+        QStringLiteral("No keychain service answered (%1). Tokens are kept in memory until the "
+                       "keychain responds again or Lamplighter quits. Start a Secret Service such "
+                       "as gnome-keyring or KWallet to keep them.")
             .arg(reason);
     qCWarning(lcStore).noquote() << message;
     Q_EMIT keychainUnavailable(message);
+}
+
+// Keeps the secret in memory and, once the retry interval has passed, writes it to the keychain
+// to find out whether the keychain responds again.
+void SecretStore::writeToMemory(const QString &key, const QByteArray &secret, WriteCallback done)
+{
+    m_memory.insert(key, secret);
+    m_removedInMemory.remove(key);
+    if (m_keychainRetryRunning || !m_keychainRetryAt.hasExpired()) {
+        done(Done{});
+        return;
+    }
+
+    m_keychainRetryRunning = true;
+    dropLibsecretConnection();
+    auto *job = makeJob<QKeychain::WritePasswordJob>(m_service, key, this);
+    job->setBinaryData(secret);
+    connect(job, &QKeychain::Job::finished, this, [this, job, done = std::move(done)] {
+        m_keychainRetryRunning = false;
+        if (job->error() == QKeychain::NoError) {
+            moveMemoryToKeychain();
+        } else {
+            qCDebug(lcStore) << "The keychain still does not respond:" << job->errorString();
+            m_keychainRetryAt.setRemainingTime(m_keychainRetryInterval);
+        }
+        done(Done{});
+    });
+    job->start();
+}
+
+// QtKeychain runs its jobs one after another, so a read that follows finds what these wrote.
+void SecretStore::moveMemoryToKeychain()
+{
+    m_inMemoryOnly = false;
+    const QHash<QString, QByteArray> secrets = std::exchange(m_memory, {});
+    const QSet<QString> removed = std::exchange(m_removedInMemory, {});
+    for (auto it = secrets.begin(); it != secrets.end(); ++it) {
+        write(it.key(), it.value(), [key = it.key()](Status written) {
+            if (!written)
+                qCWarning(lcStore).noquote()
+                    << "Moving" << key << "into the keychain failed:" << written.errorMessage();
+        });
+    }
+    for (const QString &key : removed)
+        remove(key, [](Status) {});
+
+    const QString message = QStringLiteral("The keychain responds again, so Lamplighter keeps the "
+                                           "tokens in it from now on.");
+    qCInfo(lcStore).noquote() << message;
+    Q_EMIT keychainAvailable(message);
 }
 
 void SecretStore::read(const QString &key, ReadCallback done)
@@ -80,8 +153,7 @@ void SecretStore::read(const QString &key, ReadCallback done)
 void SecretStore::write(const QString &key, const QByteArray &secret, WriteCallback done)
 {
     if (m_inMemoryOnly) {
-        m_memory.insert(key, secret);
-        done(Done{});
+        writeToMemory(key, secret, std::move(done));
         return;
     }
     auto *job = makeJob<QKeychain::WritePasswordJob>(m_service, key, this);
@@ -98,7 +170,8 @@ void SecretStore::write(const QString &key, const QByteArray &secret, WriteCallb
             return;
         }
         qCWarning(lcStore) << "Writing" << key << "to the keychain failed:" << job->errorString();
-        done(Error{QStringLiteral("Writing \"%1\" to the keychain failed: %2")
+        done(Error{QStringLiteral("Writing \"%1\" to the keychain failed: %2. Unlock the keychain "
+                                  "and try again.")
                        .arg(key, job->errorString())});
     });
     job->start();
@@ -108,6 +181,7 @@ void SecretStore::remove(const QString &key, WriteCallback done)
 {
     if (m_inMemoryOnly) {
         m_memory.remove(key);
+        m_removedInMemory.insert(key);
         done(Done{});
         return;
     }

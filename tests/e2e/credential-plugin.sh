@@ -29,7 +29,7 @@ cleanup() {
 trap cleanup EXIT
 
 # The number of parallel calls in each run with a stale ID token.
-parallel_calls=24
+parallel_calls=50
 
 exec_info_v1='{"kind":"ExecCredential","apiVersion":"client.authentication.k8s.io/v1","spec":{"interactive":true}}'
 exec_info_v1beta1='{"kind":"ExecCredential","apiVersion":"client.authentication.k8s.io/v1beta1","spec":{"interactive":true}}'
@@ -94,7 +94,7 @@ stored_field() {
 }
 
 # Sleeps until less than 10 s of the ID token in the ExecCredential FILE are left, so that the
-# next call refreshes it. The provider's ID tokens live 20 s, see start_test_parts below.
+# next call refreshes it. The provider's ID tokens live 60 s, see start_test_parts below.
 wait_until_stale() {
     local expires
     expires=$(date -u -d "$(credential_field "$1" expirationTimestamp)" +%s)
@@ -181,8 +181,10 @@ whoami_through_plugin() {
         grep -q 'jane@example.test' "$work/out/whoami.txt"
 }
 
-# 1. The parts. ID tokens live 20 s, so one that has less than 10 s left is refreshed first.
-BROWSER_COMMAND="[$here/counting-browser]" ID_TOKEN_TTL=20 start_test_parts "$work"
+# 1. The parts. ID tokens live 60 s, so one that has less than 15 s left is refreshed first. The
+# running Lamplighter's next scheduled refresh then comes 45 s after the one that the parallel
+# calls share, which leaves them that long to finish before it would be counted too.
+BROWSER_COMMAND="[$here/counting-browser]" ID_TOKEN_TTL=60 start_test_parts "$work"
 export LAMPLIGHTER_CONFIG
 
 # 2. Before sign-in: errors, and no browser.

@@ -143,6 +143,7 @@ SessionHarness::respondToTokenRequest(const ProviderDouble::Request &request)
         response.body = oauthError("invalid_grant");
         return response;
     case TokenEndpoint::Issue:
+    case TokenEndpoint::IssueWithoutIdToken:
         break;
     }
 
@@ -154,16 +155,16 @@ SessionHarness::respondToTokenRequest(const ProviderDouble::Request &request)
         codeGrant ? queryValue(m_openedUrls.value(m_openedUrls.size() - 1), QStringLiteral("nonce"))
                   : QString();
     ++m_refreshTokenNumber;
-    response.body =
-        QJsonDocument(QJsonObject{
-                          {QStringLiteral("access_token"), QStringLiteral("access")},
-                          {QStringLiteral("token_type"), QStringLiteral("Bearer")},
-                          {QStringLiteral("id_token"), QString::fromLatin1(signIdToken(nonce))},
-                          {QStringLiteral("refresh_token"),
-                           QStringLiteral("refresh-%1").arg(m_refreshTokenNumber)},
-                          {QStringLiteral("expires_in"), m_idTokenLifetime},
-                      })
-            .toJson(QJsonDocument::Compact);
+    QJsonObject body{
+        {QStringLiteral("access_token"), QStringLiteral("access")},
+        {QStringLiteral("token_type"), QStringLiteral("Bearer")},
+        {QStringLiteral("id_token"), QString::fromLatin1(signIdToken(nonce))},
+        {QStringLiteral("refresh_token"), QStringLiteral("refresh-%1").arg(m_refreshTokenNumber)},
+        {QStringLiteral("expires_in"), m_idTokenLifetime},
+    };
+    if (!codeGrant && m_tokenEndpoint == TokenEndpoint::IssueWithoutIdToken)
+        body.remove(QStringLiteral("id_token"));
+    response.body = QJsonDocument(body).toJson(QJsonDocument::Compact);
     return response;
 }
 

@@ -24,6 +24,8 @@ public:
         DropConnection, // closes the connection: the provider cannot be reached
         RejectClient,   // HTTP 400 invalid_client: a failure that a retry does not mend
         RejectGrant,    // HTTP 400 invalid_grant: the provider ended the session
+        // returns new tokens, but no ID token for a refresh (OpenID Connect Core 1.0, 12.2)
+        IssueWithoutIdToken,
     };
 
     explicit SessionHarness(QObject *parent = nullptr);

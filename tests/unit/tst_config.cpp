@@ -57,6 +57,7 @@ private Q_SLOTS:
     void restartBlocksListChanges();
     void portalHeadlampChoiceRead();
     void missingFileNamesPath();
+    void clockSkewRead();
 
 private:
     QString write(const QByteArray &text);
@@ -146,6 +147,21 @@ void TestConfig::defaultsApply()
     QCOMPARE(config->proxy.port, quint16(0));
     QVERIFY(config->login.browserCommand.isEmpty());
     QCOMPARE(config->login.timeout, std::chrono::seconds(300));
+    QCOMPARE(config->provider.clockSkew, std::chrono::seconds(60));
+}
+
+void TestConfig::clockSkewRead()
+{
+    const Result<Config> config = loadConfig(write("oidc:\n"
+                                                   "  issuer: https://idp.example.test\n"
+                                                   "  client_id: k\n"
+                                                   "  clock_skew_seconds: 360\n"
+                                                   "clusters:\n"
+                                                   "- name: a\n"
+                                                   "  server: https://a.example.test\n"));
+    QVERIFY2(config.ok(), qPrintable(config.errorMessage()));
+    QCOMPARE(config->provider.clockSkew, std::chrono::seconds(360));
+    QVERIFY(config->warnings.isEmpty());
 }
 
 void TestConfig::openUnisonBlocksAccepted()
@@ -523,6 +539,16 @@ void TestConfig::invalidFile_data()
     QTest::newRow("timeout too short")
         << provider + cluster + "login:\n  timeout_seconds: 1\n"
         << QStringLiteral("config.yaml:8:20: \"login.timeout_seconds\" must be a whole number");
+    const QString clockSkewError = QStringLiteral(
+        "config.yaml:4:23: \"oidc.clock_skew_seconds\" must be a whole number from 0 to 900");
+    QTest::newRow("negative clock skew")
+        << provider + "  clock_skew_seconds: -5\n" + cluster << clockSkewError;
+    QTest::newRow("clock skew over 15 minutes")
+        << provider + "  clock_skew_seconds: 901\n" + cluster << clockSkewError;
+    QTest::newRow("clock skew in minutes")
+        << provider + "  clock_skew_seconds: 5m\n" + cluster << clockSkewError;
+    QTest::newRow("clock skew as list")
+        << provider + "  clock_skew_seconds: [60]\n" + cluster << clockSkewError;
 
     // Line 7 starts the "openunison" block, line 9 the first app.
     const QByteArray apps = provider + cluster + "openunison:\n  apps:\n";

@@ -82,6 +82,7 @@ private Q_SLOTS:
     void tokenEndpointErrorFails();
     void providerErrorFails();
     void issuerMismatchFails();
+    void forgedStateKeepsLoginPending();
     void cancelClosesListener();
     void cancelBeforeStartFinishes();
     void timeoutClosesListener();
@@ -386,6 +387,32 @@ void TestLoginJob::issuerMismatchFails()
     QVERIFY2(job->error().message.contains(QStringLiteral("https://evil.example.test")),
              qPrintable(job->error().message));
     QVERIFY(m_provider->requestsTo(tokenPath).isEmpty());
+}
+
+// A page in the browser can send requests to the loopback listener, but not with the state of
+// the pending sign-in, so its forged callback must neither end the sign-in nor reach the provider.
+void TestLoginJob::forgedStateKeepsLoginPending()
+{
+    serveTokens();
+    LoginJob *job = startLogin();
+    QSignalSpy finished(job, &LoginJob::finished);
+    const QUrl url = m_openedUrls.first();
+    const QUrl redirectUri(queryValue(url, QStringLiteral("redirect_uri")));
+
+    const int forgedStatus = followRedirect(redirectUri, "code=forged-code&state=forged-state");
+    QCOMPARE(forgedStatus, 400);
+    QTest::qWait(200);
+    QCOMPARE(finished.size(), 0);
+    QVERIFY(!job->isFinished());
+    QVERIFY(m_provider->requestsTo(tokenPath).isEmpty());
+
+    const int status = followRedirect(
+        redirectUri, "code=the-code&state=" + queryValue(url, QStringLiteral("state")).toLatin1());
+    QCOMPARE(status, 200);
+    QTRY_COMPARE_WITH_TIMEOUT(finished.size(), 1, 10'000);
+    QVERIFY2(!job->failed(), qPrintable(job->error().message));
+    QCOMPARE(job->tokens().claims.subject, QStringLiteral("jane"));
+    QCOMPARE(m_provider->requestsTo(tokenPath).size(), 1);
 }
 
 void TestLoginJob::cancelClosesListener()

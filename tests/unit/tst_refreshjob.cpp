@@ -6,6 +6,8 @@
 #include <QDateTime>
 #include <QJsonDocument>
 #include <QSignalSpy>
+#include <QTcpServer>
+#include <QTcpSocket>
 #include <QTemporaryDir>
 #include <QTest>
 #include <QUrlQuery>
@@ -38,7 +40,10 @@ private Q_SLOTS:
     void changedAuthTimeRejected();
     void expiredIdTokenRejected();
     void rotatedRefreshTokenKeptOnFailure();
-    void missingIdTokenFails();
+    void missingIdTokenKeepsIdentity();
+    void slowTokenEndpointTimesOut();
+    void clockSkew_data();
+    void clockSkew();
     void droppedConnectionIsTransient();
     void unreachableDiscoveryIsTransient();
     void missingDiscoveryIsNotTransient();
@@ -47,6 +52,7 @@ private Q_SLOTS:
     void cancelFinishesOnce();
 
 private:
+    ProviderConfig providerConfig() const;
     // Runs a refresh of currentTokens() and waits until it finishes.
     void runRefresh(RefreshJob *job);
     TokenSet currentTokens() const;
@@ -81,13 +87,18 @@ void TestRefreshJob::init()
         return response;
     });
 
+    m_client = new OidcClient(providerConfig(), this);
+}
+
+ProviderConfig TestRefreshJob::providerConfig() const
+{
     ProviderConfig config;
     config.issuer = QUrl(m_provider->issuer());
     config.clientId = clientId;
     config.scopes = {
         QStringLiteral("openid"), QStringLiteral("email"), QStringLiteral("offline_access")};
     config.caCertificates = {m_provider->caCertificate()};
-    m_client = new OidcClient(config, this);
+    return config;
 }
 
 void TestRefreshJob::cleanup()
@@ -262,18 +273,107 @@ void TestRefreshJob::rotatedRefreshTokenKeptOnFailure()
              "a refresh token the provider did not rotate was reported as rotated");
 }
 
-void TestRefreshJob::missingIdTokenFails()
+// OpenID Connect Core 1.0, section 12.2, lets a refresh response leave out the ID token. The
+// identity then stays that of the current ID token, and the new access and refresh tokens are
+// taken.
+void TestRefreshJob::missingIdTokenKeepsIdentity()
 {
     m_provider->setJson(tokenPath,
                         {{QStringLiteral("access_token"), QStringLiteral("new-access")},
+                         {QStringLiteral("token_type"), QStringLiteral("Bearer")},
                          {QStringLiteral("refresh_token"), QStringLiteral("refresh-2")}});
     RefreshJob *job = m_client->refresh(currentTokens());
     runRefresh(job);
 
+    QVERIFY2(!job->failed(), qPrintable(job->error().message));
+    const TokenSet tokens = job->tokens();
+    QCOMPARE(tokens.idToken, currentTokens().idToken);
+    QCOMPARE(tokens.claims.subject, QStringLiteral("jane"));
+    QCOMPARE(tokens.claims.issuer, m_provider->issuer());
+    QCOMPARE(tokens.accessToken, QByteArray("new-access"));
+    QCOMPARE(tokens.refreshToken, QByteArray("refresh-2"));
+    // No key set was fetched, because there was no ID token to verify.
+    QVERIFY(m_provider->requestsTo(QStringLiteral("/jwks")).isEmpty());
+}
+
+// The token endpoint accepts the connection and never responds, not even to the TLS handshake.
+void TestRefreshJob::slowTokenEndpointTimesOut()
+{
+    QTcpServer silentServer;
+    QList<QTcpSocket *> heldConnections;
+    QVERIFY(silentServer.listen(QHostAddress::LocalHost));
+    connect(&silentServer, &QTcpServer::newConnection, this, [&] {
+        while (QTcpSocket *socket = silentServer.nextPendingConnection())
+            heldConnections.append(socket);
+    });
+    const QString slowEndpoint =
+        QStringLiteral("https://127.0.0.1:%1/token").arg(silentServer.serverPort());
+    m_provider->serveDiscovery({{QStringLiteral("token_endpoint"), slowEndpoint}});
+    m_client->network()->setTransferTimeout(500);
+
+    RefreshJob *job = m_client->refresh(currentTokens());
+    runRefresh(job);
+
     QVERIFY(job->failed());
-    QVERIFY2(job->error().message.contains(QStringLiteral("no id_token")),
-             qPrintable(job->error().message));
-    QVERIFY(job->tokens().isEmpty());
+    QVERIFY(job->isTransient());
+    QVERIFY(!job->needsLogin());
+    const QString message = job->error().message;
+    QVERIFY2(message.contains(QStringLiteral("timed out")), qPrintable(message));
+    QVERIFY2(message.contains(slowEndpoint), qPrintable(message));
+    QVERIFY2(message.contains(QStringLiteral("0.5 s")), qPrintable(message));
+    QCOMPARE(heldConnections.size(), 1);
+    qDeleteAll(heldConnections);
+}
+
+// The provider's clock is ahead of the desktop's (positive skew) or behind it (negative skew) by
+// skew seconds, and oidc.clock_skew_seconds is allowedSkew.
+void TestRefreshJob::clockSkew_data()
+{
+    QTest::addColumn<int>("skew");
+    QTest::addColumn<int>("allowedSkew");
+    QTest::addColumn<QString>("expectedError");
+
+    QTest::newRow("5 min ahead, 6 min allowed") << 300 << 360 << QString();
+    QTest::newRow("5 min behind, 6 min allowed") << -300 << 360 << QString();
+    QTest::newRow("no skew, none allowed") << 0 << 0 << QString();
+    QTest::newRow("5 min ahead, default allowed")
+        << 300 << 60 << QStringLiteral("The ID token was issued in the future");
+    QTest::newRow("5 min behind, default allowed")
+        << -300 << 60 << QStringLiteral("The ID token has expired");
+    QTest::newRow("7 min ahead, 6 min allowed")
+        << 420 << 360 << QStringLiteral("The ID token was issued in the future");
+    // The ID token expired two minutes after it was issued, so by seven minutes ago.
+    QTest::newRow("9 min behind, 6 min allowed")
+        << -540 << 360 << QStringLiteral("the allowed clock skew is 360 s");
+}
+
+void TestRefreshJob::clockSkew()
+{
+    QFETCH(int, skew);
+    QFETCH(int, allowedSkew);
+    QFETCH(QString, expectedError);
+
+    ProviderConfig config = providerConfig();
+    config.clockSkew = std::chrono::seconds(allowedSkew);
+    delete m_client;
+    m_client = new OidcClient(config, this);
+    // The provider issues ID tokens that live two minutes by its own clock.
+    const qint64 providerNow = QDateTime::currentSecsSinceEpoch() + skew;
+    serveTokens({{QStringLiteral("iat"), providerNow}, {QStringLiteral("exp"), providerNow + 120}},
+                QStringLiteral("refresh-2"));
+
+    RefreshJob *job = m_client->refresh(currentTokens());
+    runRefresh(job);
+
+    if (expectedError.isEmpty()) {
+        QVERIFY2(!job->failed(), qPrintable(job->error().message));
+        QCOMPARE(job->tokens().claims.subject, QStringLiteral("jane"));
+        return;
+    }
+    QVERIFY(job->failed());
+    QVERIFY(!job->needsLogin());
+    QVERIFY2(job->error().message.contains(expectedError), qPrintable(job->error().message));
+    QCOMPARE(job->rotatedRefreshToken(), QByteArray("refresh-2"));
 }
 
 void TestRefreshJob::droppedConnectionIsTransient()

@@ -1,6 +1,11 @@
 #include "store/SecretStore.h"
 
+#include <QDir>
+#include <QDirIterator>
+#include <QProcess>
+#include <QScopeGuard>
 #include <QSignalSpy>
+#include <QTemporaryDir>
 #include <QTest>
 #include <QUuid>
 
@@ -14,6 +19,8 @@ private Q_SLOTS:
     void writeReadRemoveRoundTrip();
     void absentKeyReadsAsEmpty();
     void binarySecretSurvives();
+    void noFileWithoutKeychain();
+    void lockedKeychainThenUnlocked();
 
 private:
     Status write(SecretStore &store, const QString &key, const QByteArray &secret);
@@ -106,6 +113,127 @@ void TestSecretStore::binarySecretSurvives()
     QVERIFY(write(store, key, secret).ok());
     QCOMPARE(read(store, key)->value(), secret);
     QVERIFY(remove(store, key).ok());
+}
+
+// Runs a command, writing input to its standard input, and returns whether it exited with
+// status 0. Its output goes to the test log.
+static bool
+runCommand(const QString &program, const QStringList &arguments, const QByteArray &input)
+{
+    QProcess process;
+    process.setProcessChannelMode(QProcess::MergedChannels);
+    process.start(program, arguments);
+    if (!process.waitForStarted(10'000))
+        return false;
+    process.write(input);
+    process.closeWriteChannel();
+    if (!process.waitForFinished(30'000))
+        return false;
+    const QByteArray output = process.readAll().trimmed();
+    if (!output.isEmpty())
+        qInfo().noquote() << program << "printed:" << output;
+    return process.exitStatus() == QProcess::NormalExit && process.exitCode() == 0;
+}
+
+// Returns the files below folder, leaving out gnome-keyring's own keyring files and sockets.
+static QStringList filesOutsideKeyring(const QString &folder)
+{
+    QStringList files;
+    QDirIterator it(
+        folder, QDir::Files | QDir::Hidden | QDir::System, QDirIterator::Subdirectories);
+    while (it.hasNext()) {
+        const QString path = it.next();
+        if (!path.contains(QStringLiteral("/.local/share/keyrings/")) &&
+            !path.contains(QStringLiteral("/.cache/keyring-")))
+            files.append(path);
+    }
+    files.sort();
+    return files;
+}
+
+// Without a keychain the secrets stay in memory, so neither the store nor QtKeychain's plain-file
+// fallback may write them below the home folder.
+void TestSecretStore::noFileWithoutKeychain()
+{
+    if (expectKeychain())
+        QSKIP("Needs a session without a keychain");
+    QTemporaryDir home;
+    QVERIFY(home.isValid());
+    const QByteArray previousHome = qgetenv("HOME");
+    const auto restoreHome = qScopeGuard([previousHome] { qputenv("HOME", previousHome); });
+    qputenv("HOME", home.path().toLocal8Bit());
+    qunsetenv("XDG_CONFIG_HOME");
+    qunsetenv("XDG_DATA_HOME");
+
+    SecretStore store(QStringLiteral("lamplighter-test"));
+    QSignalSpy unavailable(&store, &SecretStore::keychainUnavailable);
+    const QString key = uniqueKey();
+    QVERIFY(write(store, key, "kept in memory").ok());
+
+    QVERIFY(store.isInMemoryOnly());
+    QCOMPARE(unavailable.size(), 1);
+    const QString message = unavailable.first().first().toString();
+    QVERIFY2(message.contains(QStringLiteral("No keychain service answered")), qPrintable(message));
+    QVERIFY2(message.contains(QStringLiteral("Start a Secret Service")), qPrintable(message));
+    QCOMPARE(read(store, key)->value(), QByteArray("kept in memory"));
+    QCOMPARE(filesOutsideKeyring(home.path()), QStringList());
+}
+
+// The collection is locked: writes fail with a message and leave no file behind. Then
+// gnome-keyring is replaced by an unlocked one, which ends the old daemon's D-Bus session as a
+// restarted keychain would, and the store finds the keychain again.
+void TestSecretStore::lockedKeychainThenUnlocked()
+{
+    if (!expectKeychain())
+        QSKIP("Needs the keychain of tests/tools/with-keyring");
+    const QString home = QString::fromLocal8Bit(qgetenv("HOME"));
+    const QStringList filesBefore = filesOutsideKeyring(home);
+    SecretStore store(QStringLiteral("lamplighter-test"));
+    store.setKeychainRetryInterval(std::chrono::milliseconds(0));
+    QSignalSpy available(&store, &SecretStore::keychainAvailable);
+    const QString key = uniqueKey();
+    const QString otherKey = uniqueKey();
+    QVERIFY(write(store, key, "before the lock").ok());
+
+    QVERIFY(runCommand(QStringLiteral("dbus-send"),
+                       {QStringLiteral("--session"),
+                        QStringLiteral("--print-reply"),
+                        QStringLiteral("--dest=org.freedesktop.secrets"),
+                        QStringLiteral("/org/freedesktop/secrets"),
+                        QStringLiteral("org.freedesktop.Secret.Service.Lock"),
+                        QStringLiteral("array:objpath:/org/freedesktop/secrets/collection/login")},
+                       QByteArray()));
+    const Status lockedWrite = write(store, key, "while locked");
+    QVERIFY(!lockedWrite.ok());
+    const QString message = lockedWrite.errorMessage();
+    QVERIFY2(message.contains(key), qPrintable(message));
+    QVERIFY2(message.contains(QStringLiteral("locked")), qPrintable(message));
+    QVERIFY2(message.contains(QStringLiteral("Unlock the keychain and try again")),
+             qPrintable(message));
+    QVERIFY(!message.contains(QStringLiteral("while locked")));
+    QVERIFY(!store.isInMemoryOnly());
+    QCOMPARE(filesOutsideKeyring(home), filesBefore);
+
+    QVERIFY(runCommand(QStringLiteral("gnome-keyring-daemon"),
+                       {QStringLiteral("--replace"),
+                        QStringLiteral("--unlock"),
+                        QStringLiteral("--components=secrets")},
+                       "lamplighter-test"));
+    QVERIFY(write(store, key, "after the unlock").ok());
+    QVERIFY(write(store, otherKey, "second secret").ok());
+    QVERIFY(!store.isInMemoryOnly());
+    QCOMPARE(read(store, key)->value(), QByteArray("after the unlock"));
+
+    // A second store reads only from the keychain, so both secrets must have reached it.
+    SecretStore reader(QStringLiteral("lamplighter-test"));
+    QCOMPARE(read(reader, key)->value(), QByteArray("after the unlock"));
+    QCOMPARE(read(reader, otherKey)->value(), QByteArray("second secret"));
+    QVERIFY(!reader.isInMemoryOnly());
+    QCOMPARE(available.size(), 1);
+    QCOMPARE(filesOutsideKeyring(home), filesBefore);
+
+    QVERIFY(remove(store, key).ok());
+    QVERIFY(remove(store, otherKey).ok());
 }
 
 QTEST_GUILESS_MAIN(TestSecretStore)

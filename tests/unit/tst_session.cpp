@@ -2,8 +2,12 @@
 #include "SessionHarness.h"
 #include "session/Session.h"
 
+#include <QFile>
 #include <QSignalSpy>
+#include <QTcpServer>
+#include <QTemporaryDir>
 #include <QTest>
+#include <optional>
 
 using namespace lamplighter;
 using lamplighter::test::SessionHarness;
@@ -40,6 +44,9 @@ private Q_SLOTS:
     void rejectedRefreshFails();
     void endedGrantSignsOut();
     void refreshWithoutTokensIgnored();
+    void occupiedProxyPortNamed();
+    void refreshWithoutIdTokenKeepsIdentity();
+    void expiredIdTokenWithoutNewOneSignsOut();
 
 private:
     // Signs in and returns the session, or nullptr after a failed check.
@@ -216,6 +223,81 @@ void TestSession::refreshWithoutTokensIgnored()
     session->refresh();
     QCOMPARE(session->state(), Session::State::SignedOut);
     QVERIFY(!states.wait(200));
+}
+
+// Another program listens on the configured proxy port, so the session cannot serve.
+void TestSession::occupiedProxyPortNamed()
+{
+    QTcpServer occupant;
+    QVERIFY(occupant.listen(QHostAddress::LocalHost));
+    const quint16 port = occupant.serverPort();
+    QTemporaryDir home;
+    QVERIFY(home.isValid());
+    // The proxy's certificate goes below XDG_DATA_HOME, which must not be the user's own.
+    const QByteArray previousDataHome = qgetenv("XDG_DATA_HOME");
+    qputenv("XDG_DATA_HOME", home.filePath(QStringLiteral("data")).toLocal8Bit());
+    const auto restoreDataHome = qScopeGuard([previousDataHome] {
+        if (previousDataHome.isNull())
+            qunsetenv("XDG_DATA_HOME");
+        else
+            qputenv("XDG_DATA_HOME", previousDataHome);
+    });
+
+    Config config;
+    config.provider.issuer = QUrl(QStringLiteral("https://127.0.0.1:1"));
+    config.provider.clientId = QStringLiteral("lamplighter");
+    config.proxy.port = port;
+    Session::Options options;
+    options.kubeconfigPath = home.filePath(QStringLiteral("kubeconfig"));
+    options.keychainService = QStringLiteral("lamplighter-test-occupied-port");
+    Session session(config, options);
+    std::optional<Status> outcome;
+    connect(
+        &session, &Session::started, this, [&outcome](const Status &status) { outcome = status; });
+    session.start();
+
+    QTRY_VERIFY_WITH_TIMEOUT(outcome.has_value(), waitMs);
+    const Status status = *outcome;
+    QVERIFY(!status.ok());
+    const QString expected = QStringLiteral("127.0.0.1:%1").arg(port);
+    QVERIFY2(status.errorMessage().contains(expected), qPrintable(status.errorMessage()));
+    QVERIFY2(status.errorMessage().contains(QStringLiteral("Choose another port")),
+             qPrintable(status.errorMessage()));
+    QCOMPARE(session.state(), Session::State::Failed);
+    QCOMPARE(session.errorMessage(), status.errorMessage());
+    QVERIFY(!QFile::exists(options.kubeconfigPath));
+    QVERIFY(occupant.isListening());
+}
+
+void TestSession::refreshWithoutIdTokenKeepsIdentity()
+{
+    Session *session = signedInSession();
+    QVERIFY(session);
+    const QDateTime expiresAt = session->expiresAt();
+    m_harness->setTokenEndpoint(Endpoint::IssueWithoutIdToken);
+
+    QCOMPARE(refreshAndWait(session), Session::State::SignedIn);
+    QVERIFY2(session->errorMessage().isEmpty(), qPrintable(session->errorMessage()));
+    QCOMPARE(session->expiresAt(), expiresAt);
+    QCOMPARE(session->userName(), SessionHarness::userName());
+    QCOMPARE(session->subject(), QStringLiteral("jane"));
+}
+
+// Once the kept ID token has expired, a refresh without a new one cannot help, so the session
+// ends instead of refreshing in a loop.
+void TestSession::expiredIdTokenWithoutNewOneSignsOut()
+{
+    m_harness->setIdTokenLifetime(1);
+    Session *session = signedInSession();
+    QVERIFY(session);
+    QTRY_VERIFY_WITH_TIMEOUT(session->expiresAt() <= QDateTime::currentDateTimeUtc(), waitMs);
+    m_harness->setTokenEndpoint(Endpoint::IssueWithoutIdToken);
+
+    QCOMPARE(refreshAndWait(session), Session::State::SignedOut);
+    const QString message = session->errorMessage();
+    QVERIFY2(message.contains(QStringLiteral("without a new ID token")), qPrintable(message));
+    QVERIFY2(message.contains(QStringLiteral("sign in again")), qPrintable(message));
+    QVERIFY(!session->expiresAt().isValid());
 }
 
 QTEST_GUILESS_MAIN(TestSession)
