@@ -418,17 +418,25 @@ void ProxyConnection::onUpstreamFailed(const KubernetesStatus &status, const QSt
     if (!m_exchange.active || !m_exchange.forwarding || m_closing)
         return;
 
+    if (m_exchange.responseStarted) {
+        // The status line is out, so the client can only see the failure as a cut-off body. A
+        // watch ends this way whenever the API server restarts, and clients start a new one.
+        qCInfo(lcProxy).noquote()
+            << QStringLiteral("%1 %2 -> cluster \"%3\": response cut off after its head (%4). %5")
+                   .arg(QString::fromLatin1(m_exchange.method),
+                        m_exchange.logPath,
+                        m_exchange.clusterName,
+                        logReason,
+                        status.message());
+        abort();
+        return;
+    }
     qCWarning(lcProxy).noquote() << QStringLiteral("%1 %2 -> cluster \"%3\": %4 %5. %6")
                                         .arg(QString::fromLatin1(m_exchange.method),
                                              m_exchange.logPath,
                                              m_exchange.clusterName)
                                         .arg(status.code())
                                         .arg(logReason, status.message());
-    if (m_exchange.responseStarted) {
-        // The status line is out, so the client can only see the failure as a cut-off body.
-        abort();
-        return;
-    }
 
     const bool close = !m_exchange.requestComplete || !m_exchange.clientKeepAlive;
     reportResponseStarted(status.code(), true);
