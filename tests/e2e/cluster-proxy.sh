@@ -672,10 +672,10 @@ kubeconfig=$("$lamplighter" kubeconfig 2>/dev/null)
 check "exec through both proxies echoes stdin" \
     bash -c "echo hello | timeout 30 kubectl --kubeconfig '$kubeconfig' exec -i demo-pod -- cat | grep -qx hello"
 # jane may watch the namespace default only, which the double changes every 2.5 s. timeout ends
-# the watch after 7 s, and the loop stamps each line as it arrives. The first event is the
+# the watch after 12 s, and the loop stamps each line as it arrives. The first event is the
 # current object, sent at once, so only the events after it show streaming. kubectl 1.32 prints
 # these rows without the name column.
-timeout 7 kubectl --kubeconfig "$kubeconfig" get namespace default \
+timeout 12 kubectl --kubeconfig "$kubeconfig" get namespace default \
     --watch-only --output-watch-events --request-timeout=0 2>&1 |
     while IFS= read -r line; do echo "$(date +%s.%N) $line"; done >"$work/watch.txt" || true
 check "watch receives two events seconds apart" node -e '
