@@ -111,8 +111,9 @@ Invocation parseCommandLine(const QStringList &arguments)
     const QCommandLineOption configOption(
         {QStringLiteral("c"), QStringLiteral("config")},
         QStringLiteral("Read the configuration from <file> (default: $LAMPLIGHTER_CONFIG if set, "
-                       "otherwise %1).")
-            .arg(defaultConfigPath()),
+                       "otherwise %1, or the system-wide /etc/xdg/lamplighter/config.yaml when "
+                       "that is missing).")
+            .arg(personalConfigPath()),
         QStringLiteral("file"));
     const QCommandLineOption helpOption({QStringLiteral("h"), QStringLiteral("help")},
                                         QStringLiteral("Show this help and exit."));

@@ -795,10 +795,18 @@ Result<Config> loadConfig(const QString &path)
     return config;
 }
 
-QString defaultConfigPath()
+QString personalConfigPath()
 {
     return QStandardPaths::writableLocation(QStandardPaths::GenericConfigLocation) +
            QStringLiteral("/lamplighter/config.yaml");
+}
+
+QString defaultConfigPath()
+{
+    // locate() searches $XDG_CONFIG_HOME first and then each folder of $XDG_CONFIG_DIRS.
+    const QString found = QStandardPaths::locate(QStandardPaths::GenericConfigLocation,
+                                                 QStringLiteral("lamplighter/config.yaml"));
+    return found.isEmpty() ? personalConfigPath() : found;
 }
 
 QStringList blocksNeedingRestart(const Config &running, const Config &reloaded)

@@ -119,7 +119,12 @@ Result<Config> loadConfig(const QString &path);
 // Lamplighter starts again ("oidc", "clusters", "proxy", "login"), in that order.
 QStringList blocksNeedingRestart(const Config &running, const Config &reloaded);
 
-// The default path: $XDG_CONFIG_HOME/lamplighter/config.yaml.
+// Returns the person's own configuration path, $XDG_CONFIG_HOME/lamplighter/config.yaml.
+QString personalConfigPath();
+// Returns the file read when no other is named: the person's own when it exists, otherwise the
+// first lamplighter/config.yaml in $XDG_CONFIG_DIRS (the Debian package installs
+// /etc/xdg/lamplighter/config.yaml). When neither exists it returns the person's own path, so
+// that the error names the file to create.
 QString defaultConfigPath();
 
 } // namespace lamplighter

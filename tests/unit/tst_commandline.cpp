@@ -1,8 +1,12 @@
 #include "CommandLine.h"
 #include "CredentialCommand.h"
 
+#include <QDir>
+#include <QFile>
+#include <QFileInfo>
 #include <QJsonDocument>
 #include <QJsonObject>
+#include <QTemporaryDir>
 #include <QTest>
 
 using namespace lamplighter;
@@ -18,6 +22,7 @@ private Q_SLOTS:
     void invalid_data();
     void invalid();
     void configOptionWinsOverEnvironment();
+    void systemConfigWhenPersonalMissing();
     void helpPerCommand();
     void openTakesAppName();
     void credentialTakesClusterAndLogin();
@@ -128,6 +133,34 @@ void TestCommandLine::configOptionWinsOverEnvironment()
     QVERIFY(!parseCommandLine({}).configPathGiven);
     QVERIFY(parseCommandLine({QStringLiteral("-c"), QStringLiteral("/from/option.yaml")})
                 .configPathGiven);
+}
+
+void TestCommandLine::systemConfigWhenPersonalMissing()
+{
+    const QTemporaryDir personal;
+    const QTemporaryDir system;
+    QVERIFY(personal.isValid() && system.isValid());
+    qputenv("XDG_CONFIG_HOME", personal.path().toUtf8());
+    qputenv("XDG_CONFIG_DIRS", system.path().toUtf8());
+    const QString personalFile = personal.filePath(QStringLiteral("lamplighter/config.yaml"));
+    const QString systemFile = system.filePath(QStringLiteral("lamplighter/config.yaml"));
+
+    // Neither exists: the error should name the person's own file.
+    QCOMPARE(parseCommandLine({}).configPath, personalFile);
+
+    const auto create = [](const QString &path) {
+        QVERIFY(QDir().mkpath(QFileInfo(path).path()));
+        QFile file(path);
+        QVERIFY(file.open(QIODevice::WriteOnly));
+    };
+    create(systemFile);
+    QCOMPARE(parseCommandLine({}).configPath, systemFile);
+
+    create(personalFile);
+    QCOMPARE(parseCommandLine({}).configPath, personalFile);
+
+    qunsetenv("XDG_CONFIG_HOME");
+    qunsetenv("XDG_CONFIG_DIRS");
 }
 
 void TestCommandLine::helpPerCommand()
