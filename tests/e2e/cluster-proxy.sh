@@ -916,5 +916,6 @@ check "whoami works after the second rotation" \
 check "no second browser sign-in" test "$(browser_starts)" -eq 1
 
 finished=true
+check_no_issued_secrets
 echo "$((checks - failures)) passed, $failures failed"
 [ "$failures" -eq 0 ]

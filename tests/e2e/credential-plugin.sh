@@ -13,6 +13,9 @@ here=$(cd "$(dirname "$0")" && pwd)
 
 source "$here/../tools/e2e-session.sh"
 e2e_start_session lamplighter-credential "$@"
+# The ExecCredentials that `lamplighter credential` prints carry the ID token by design, and so do
+# the token lists this test extracts from them.
+E2E_TOKEN_OUTPUTS="out/*.out out/*.token out/*.tokens"
 
 tray_pid=
 cleanup() {
@@ -316,5 +319,6 @@ no_output_contains() { ! grep -rqsF -- "$1" "$work"/out/*.err "$work"/logs/ "$wo
 check "no stderr or log contains the ID token" no_output_contains "$(cat "$work/out/tray.token")"
 check "no stderr or log contains the refresh token" no_output_contains "$refresh_token"
 
+check_no_issued_secrets
 echo "$((checks - failures)) passed, $failures failed"
 [ "$failures" -eq 0 ]

@@ -227,5 +227,6 @@ kube auth whoami >"$work/expired.txt" 2>&1 || true
 check "expired token explained" grep -q "Lamplighter's ID token" "$work/expired.txt"
 check "expired token never reaches the double" test "$(apiserver_requests)" -eq "$before"
 
+check_no_issued_secrets
 echo "$((checks - failures)) passed, $failures failed"
 [ "$failures" -eq 0 ]

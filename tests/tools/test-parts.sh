@@ -13,6 +13,7 @@
 #   ID_TOKEN_TTL      ID token lifetime in seconds (default 30)
 #   WATCH_INTERVAL    seconds between the double's watch events (default 2)
 #   BROWSER_COMMAND   YAML list for login.browser (default: the system browser)
+#   ISSUED_SECRETS_FILE  where the provider records every secret it issues (default: nowhere)
 
 tests_dir=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
 fixtures_dir=$tests_dir/fixtures
@@ -43,6 +44,7 @@ start_oidc_provider() {
     node "$fixtures_dir/oidc-provider/server.mjs" --port 0 \
         --cert "$TEST_PKI/provider.crt" --key "$TEST_PKI/provider.key" \
         --id-token-ttl "${ID_TOKEN_TTL:-30}" --ready-file "$work/provider.ready" \
+        ${ISSUED_SECRETS_FILE:+--issued-secrets-file "$ISSUED_SECRETS_FILE"} \
         >"$work/logs/provider.out" 2>"$work/logs/provider.log" &
     test_part_pids+=($!)
     wait_for_ready_file "$work/provider.ready" "The OpenID provider" "$work/logs/provider.log"
