@@ -368,8 +368,11 @@ Result<LoginConfig> ConfigReader::login(const YAML::Node &root)
         return login;
     if (!block.IsMap())
         return errorAt(block.Mark(), QStringLiteral("\"login\" must be a mapping"));
-    const Status keys = checkKeys(
-        block, QStringLiteral("login"), {"browser", "timeout_seconds"}, {}, OtherKeys::Unknown);
+    const Status keys = checkKeys(block,
+                                  QStringLiteral("login"),
+                                  {"browser", "timeout_seconds", "redirect_host"},
+                                  {},
+                                  OtherKeys::Unknown);
     if (!keys)
         return keys.error();
     if (const YAML::Node browser = block["browser"]; browser && !browser.IsNull()) {
@@ -392,6 +395,14 @@ Result<LoginConfig> ConfigReader::login(const YAML::Node &root)
                            QStringLiteral("\"login.timeout_seconds\" must be a "
                                           "whole number from 10 to 3600"));
         login.timeout = std::chrono::seconds(seconds);
+    }
+    if (const YAML::Node host = block["redirect_host"]) {
+        const QString value = host.IsScalar() ? QString::fromStdString(host.Scalar()) : QString();
+        if (value != QLatin1String("127.0.0.1") && value != QLatin1String("localhost"))
+            return errorAt(host.Mark(),
+                           QStringLiteral("\"login.redirect_host\" must be 127.0.0.1 or "
+                                          "localhost"));
+        login.redirectToLocalhost = value == QLatin1String("localhost");
     }
     return login;
 }

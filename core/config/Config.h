@@ -55,6 +55,8 @@ struct LoginConfig {
     // empty opens the system browser.
     QStringList browserCommand;
     std::chrono::seconds timeout{300}; // login.timeout_seconds
+    // login.redirect_host: "127.0.0.1" (the default) or "localhost", the host of the redirect URI.
+    bool redirectToLocalhost = false;
 };
 
 // The portal window, from the "portal" block.

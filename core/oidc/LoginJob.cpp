@@ -79,7 +79,9 @@ void LoginJob::handleMetadata(const Result<ProviderMetadata> &metadata)
         m_state, m_metadata->issuer, m_metadata->authorizationResponseIssParameterSupported};
     m_listener = new RedirectListener(expectations, this);
     connect(m_listener, &RedirectListener::finished, this, &LoginJob::handleAuthorizationResponse);
-    const Status listening = m_listener->listen();
+    const Status listening = m_listener->listen(m_config.redirectToLocalhost
+                                                    ? RedirectListener::RedirectHost::Localhost
+                                                    : RedirectListener::RedirectHost::Loopback4);
     if (!listening) {
         finishWithError(listening.error());
         return;

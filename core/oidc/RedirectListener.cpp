@@ -91,7 +91,10 @@ RedirectListener::RedirectListener(AuthorizationExpectations expectations, QObje
     : QObject(parent)
     , m_expectations(std::move(expectations))
 {
-    connect(&m_server, &QTcpServer::newConnection, this, &RedirectListener::acceptConnections);
+    connect(&m_server, &QTcpServer::newConnection, this, [this] { acceptConnections(&m_server); });
+    connect(&m_ipv6Server, &QTcpServer::newConnection, this, [this] {
+        acceptConnections(&m_ipv6Server);
+    });
 }
 
 RedirectListener::~RedirectListener()
@@ -99,15 +102,25 @@ RedirectListener::~RedirectListener()
     close();
 }
 
-Status RedirectListener::listen()
+Status RedirectListener::listen(RedirectHost host)
 {
     if (!m_server.listen(QHostAddress(QHostAddress::LocalHost), 0)) {
         return Error{QStringLiteral("Failed to listen on 127.0.0.1 for the sign-in redirect: %1.")
                          .arg(m_server.errorString())};
     }
+    if (host == RedirectHost::Localhost &&
+        !m_ipv6Server.listen(QHostAddress(QHostAddress::LocalHostIPv6), m_server.serverPort())) {
+        // Without IPv6, or with the port taken on ::1, a browser that tries ::1 first falls back
+        // to 127.0.0.1 when ::1 refuses the connection.
+        qCInfo(lcOidc).noquote() << QStringLiteral(
+                                        "Not listening on [::1]:%1 for the sign-in redirect: %2")
+                                        .arg(m_server.serverPort())
+                                        .arg(m_ipv6Server.errorString());
+    }
 
     m_redirectUri.setScheme(QStringLiteral("http"));
-    m_redirectUri.setHost(QStringLiteral("127.0.0.1"));
+    m_redirectUri.setHost(host == RedirectHost::Localhost ? QStringLiteral("localhost")
+                                                          : QStringLiteral("127.0.0.1"));
     m_redirectUri.setPort(m_server.serverPort());
     m_redirectUri.setPath(callbackPath);
     qCInfo(lcOidc).noquote() << "Waiting for the authorization response on"
@@ -118,6 +131,7 @@ Status RedirectListener::listen()
 void RedirectListener::close()
 {
     m_server.close();
+    m_ipv6Server.close();
     const QList<QTcpSocket *> sockets = m_requestHeads.keys();
     m_requestHeads.clear();
     for (QTcpSocket *socket : sockets) {
@@ -127,9 +141,9 @@ void RedirectListener::close()
     }
 }
 
-void RedirectListener::acceptConnections()
+void RedirectListener::acceptConnections(QTcpServer *server)
 {
-    while (QTcpSocket *socket = m_server.nextPendingConnection()) {
+    while (QTcpSocket *socket = server->nextPendingConnection()) {
         if (m_finished || m_requestHeads.size() >= maxConnections) {
             qCDebug(lcOidc) << "Closing a connection to the redirect listener: the flow has ended "
                                "or too many connections are open";

@@ -25,26 +25,34 @@ struct AuthorizationExpectations {
 // The one-shot loopback HTTP listener that receives the authorization response from the browser.
 //
 // It listens on 127.0.0.1 and a port that the system picks, with the redirect URI
-// http://127.0.0.1:<port>/callback. The URI names the IP literal and not "localhost", as RFC 8252
-// recommends for native apps, because a browser can resolve "localhost" to ::1 or to an address
-// that this listener does not bind. The listener reads one request
-// per connection, responds and closes the connection. Only a GET of /callback with the expected
-// state ends the flow, with a code or with the provider's error. Any other request gets 400, 404
-// or 405 and the listener keeps waiting. After the flow ends it stops listening at once.
+// http://127.0.0.1:<port>/callback. The URI names the IP literal and not "localhost" by default,
+// as RFC 8252 recommends for native apps. Some providers accept only "localhost" (Entra ID for
+// some app registrations), so listen() can name it instead. It then also listens on ::1 on the
+// same port, because a browser may resolve "localhost" to either address. The listener reads one
+// request per connection, responds and closes the connection. Only a GET of /callback with the
+// expected state ends the flow, with a code or with the provider's error. Any other request gets
+// 400, 404 or 405 and the listener keeps waiting. After the flow ends it stops listening at once.
 class RedirectListener : public QObject {
     Q_OBJECT
 public:
     explicit RedirectListener(AuthorizationExpectations expectations, QObject *parent = nullptr);
     ~RedirectListener() override;
 
-    // Starts listening on 127.0.0.1 on a port that the system picks.
-    Status listen();
+    // The host names that a redirect URI may use.
+    enum class RedirectHost { Loopback4, Localhost };
+
+    // Starts listening on 127.0.0.1 on a port that the system picks, and with
+    // RedirectHost::Localhost on ::1 on the same port as well, when the system has IPv6.
+    Status listen(RedirectHost host = RedirectHost::Loopback4);
     // Stops listening and drops the open connections; finished() is not emitted.
     void close();
 
     bool isListening() const { return m_server.isListening(); }
+    // Returns true when listen() with RedirectHost::Localhost also bound ::1.
+    bool isListeningOnIpv6() const { return m_ipv6Server.isListening(); }
     quint16 port() const { return m_server.serverPort(); }
-    // http://127.0.0.1:<port>/callback; empty before listen(), and kept after close().
+    // http://127.0.0.1:<port>/callback, or http://localhost:<port>/callback; empty before
+    // listen(), and kept after close().
     QUrl redirectUri() const { return m_redirectUri; }
 
     bool isFinished() const { return m_finished; }
@@ -75,7 +83,7 @@ private:
         Result<QByteArray> result{QByteArray()};
     };
 
-    void acceptConnections();
+    void acceptConnections(QTcpServer *server);
     void readRequest(QTcpSocket *socket);
     Response handleRequestHead(const QByteArray &head) const;
     Response handleCallback(const QUrlQuery &query) const;
@@ -83,7 +91,8 @@ private:
     void endFlow(Result<QByteArray> result);
 
     AuthorizationExpectations m_expectations;
-    QTcpServer m_server;
+    QTcpServer m_server;     // on 127.0.0.1
+    QTcpServer m_ipv6Server; // on ::1, for a redirect URI that names localhost
     QUrl m_redirectUri;
     QHash<QTcpSocket *, QByteArray> m_requestHeads; // connections still waiting for a response
     Result<QByteArray> m_result{QByteArray()};

@@ -58,6 +58,7 @@ private Q_SLOTS:
     void portalHeadlampChoiceRead();
     void missingFileNamesPath();
     void clockSkewRead();
+    void redirectHostRead();
 
 private:
     QString write(const QByteArray &text);
@@ -162,6 +163,25 @@ void TestConfig::clockSkewRead()
     QVERIFY2(config.ok(), qPrintable(config.errorMessage()));
     QCOMPARE(config->provider.clockSkew, std::chrono::seconds(360));
     QVERIFY(config->warnings.isEmpty());
+}
+
+void TestConfig::redirectHostRead()
+{
+    const QByteArray base = "oidc:\n"
+                            "  issuer: https://idp.example.test\n"
+                            "  client_id: k\n"
+                            "clusters:\n"
+                            "- name: a\n"
+                            "  server: https://a.example.test\n";
+    const Result<Config> defaults = loadConfig(write(base));
+    QVERIFY2(defaults.ok(), qPrintable(defaults.errorMessage()));
+    QVERIFY(!defaults->login.redirectToLocalhost);
+
+    const Result<Config> localhost =
+        loadConfig(write(base + "login:\n  redirect_host: localhost\n"));
+    QVERIFY2(localhost.ok(), qPrintable(localhost.errorMessage()));
+    QVERIFY(localhost->login.redirectToLocalhost);
+    QVERIFY(localhost->warnings.isEmpty());
 }
 
 void TestConfig::openUnisonBlocksAccepted()
@@ -536,6 +556,10 @@ void TestConfig::invalidFile_data()
     QTest::newRow("browser not a list")
         << provider + cluster + "login:\n  browser: firefox\n"
         << QStringLiteral("config.yaml:8:12: \"login.browser\" must be a list");
+    QTest::newRow("redirect host not loopback")
+        << provider + cluster + "login:\n  redirect_host: example.com\n"
+        << QStringLiteral("config.yaml:8:18: \"login.redirect_host\" must be 127.0.0.1 or "
+                          "localhost");
     QTest::newRow("timeout too short")
         << provider + cluster + "login:\n  timeout_seconds: 1\n"
         << QStringLiteral("config.yaml:8:20: \"login.timeout_seconds\" must be a whole number");

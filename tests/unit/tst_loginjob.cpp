@@ -75,6 +75,7 @@ private Q_SLOTS:
 
     void authorizationUrlCarriesPkceStateNonce();
     void endpointQueryKept();
+    void localhostRedirectHostUsed();
     void offlineAccessRequestsConsent();
     void signInReturnsVerifiedTokens();
     void metadataFetchedOnce();
@@ -237,6 +238,19 @@ void TestLoginJob::authorizationUrlCarriesPkceStateNonce()
     QVERIFY(redirectUri.port() > 0);
     QCOMPARE(redirectUri.path(), QStringLiteral("/callback"));
     QVERIFY(!job->isFinished());
+    job->cancel();
+}
+
+void TestLoginJob::localhostRedirectHostUsed()
+{
+    LoginConfig config;
+    config.redirectToLocalhost = true;
+    LoginJob *job = startLogin(config);
+    QCOMPARE(m_openedUrls.size(), 1);
+
+    const QUrl redirectUri(queryValue(m_openedUrls.first(), QStringLiteral("redirect_uri")));
+    QCOMPARE(redirectUri.host(), QStringLiteral("localhost"));
+    QVERIFY(redirectUri.port() > 0);
     job->cancel();
 }
 

@@ -2,6 +2,7 @@
 
 #include <QHostAddress>
 #include <QSignalSpy>
+#include <QTcpServer>
 #include <QTcpSocket>
 #include <QTest>
 
@@ -14,12 +15,14 @@ const QString issuer = QStringLiteral("https://idp.example.test");
 
 // Sends raw bytes to the listener and returns its whole response. The waits
 // run the event loop, because the listener lives on this thread.
-QByteArray exchange(quint16 port, const QByteArray &request)
+QByteArray exchange(quint16 port,
+                    const QByteArray &request,
+                    const QHostAddress &address = QHostAddress(QHostAddress::LocalHost))
 {
     QTcpSocket socket;
     QByteArray response;
     QObject::connect(&socket, &QTcpSocket::readyRead, [&] { response += socket.readAll(); });
-    socket.connectToHost(QHostAddress(QHostAddress::LocalHost), port);
+    socket.connectToHost(address, port);
     const bool connected =
         QTest::qWaitFor([&] { return socket.state() == QAbstractSocket::ConnectedState; }, 5000);
     if (!connected)
@@ -75,6 +78,8 @@ private Q_SLOTS:
     void matchingIssuerAccepted();
     void connectRefusedAfterFinish();
     void closeStopsListening();
+    void localhostRedirectUri();
+    void localhostAnsweredOnIpv6();
 };
 
 void TestRedirectListener::listensOnLoopbackWithSystemPort()
@@ -327,6 +332,41 @@ void TestRedirectListener::closeStopsListening()
     QVERIFY(!listener.isListening());
     QCOMPARE(connectError(port), QAbstractSocket::ConnectionRefusedError);
     QCOMPARE(finished.size(), 0);
+}
+
+void TestRedirectListener::localhostRedirectUri()
+{
+    RedirectListener listener({expectedState, issuer, false});
+    QVERIFY(listener.listen(RedirectListener::RedirectHost::Localhost).ok());
+    QCOMPARE(listener.redirectUri(),
+             QUrl(QStringLiteral("http://localhost:%1/callback").arg(listener.port())));
+
+    // 127.0.0.1 still answers, for browsers that resolve localhost to it.
+    const QByteArray response = get(listener.port(), "/callback?code=abc&state=" + expectedState);
+    QCOMPARE(statusOf(response), 200);
+    QCOMPARE(listener.code(), QByteArray("abc"));
+}
+
+void TestRedirectListener::localhostAnsweredOnIpv6()
+{
+    QTcpServer probe;
+    if (!probe.listen(QHostAddress(QHostAddress::LocalHostIPv6), 0))
+        QSKIP("This machine has no IPv6 loopback, so only 127.0.0.1 can answer for localhost.");
+    probe.close();
+
+    RedirectListener listener({expectedState, issuer, false});
+    QVERIFY(listener.listen(RedirectListener::RedirectHost::Localhost).ok());
+    QVERIFY(listener.isListeningOnIpv6());
+
+    const QByteArray response = exchange(listener.port(),
+                                         "GET /callback?code=v6&state=" + expectedState +
+                                             " HTTP/1.1\r\nHost: localhost\r\n\r\n",
+                                         QHostAddress(QHostAddress::LocalHostIPv6));
+    QCOMPARE(statusOf(response), 200);
+    QCOMPARE(listener.code(), QByteArray("v6"));
+
+    listener.close();
+    QVERIFY(!listener.isListeningOnIpv6());
 }
 
 QTEST_GUILESS_MAIN(TestRedirectListener)
