@@ -110,8 +110,8 @@ Status RedirectListener::listen(RedirectHost host)
     }
     if (host == RedirectHost::Localhost &&
         !m_ipv6Server.listen(QHostAddress(QHostAddress::LocalHostIPv6), m_server.serverPort())) {
-        // Without IPv6, or with the port taken on ::1, a browser that tries ::1 first falls back
-        // to 127.0.0.1 when ::1 refuses the connection.
+        // Without IPv6, or with the port taken on ::1, a browser that tries ::1 first has to fall
+        // back to 127.0.0.1 after ::1 refuses the connection, which common browsers do.
         qCInfo(lcOidc).noquote() << QStringLiteral(
                                         "Not listening on [::1]:%1 for the sign-in redirect: %2")
                                         .arg(m_server.serverPort())

@@ -26,8 +26,8 @@ struct AuthorizationExpectations {
 //
 // It listens on 127.0.0.1 and a port that the system picks, with the redirect URI
 // http://127.0.0.1:<port>/callback. The URI names the IP literal and not "localhost" by default,
-// as RFC 8252 recommends for native apps. Some providers accept only "localhost" (Entra ID for
-// some app registrations), so listen() can name it instead. It then also listens on ::1 on the
+// as RFC 8252 recommends for native apps. Some providers accept only "localhost", so listen()
+// can name it instead. It then also listens on ::1 on the
 // same port, because a browser may resolve "localhost" to either address. The listener reads one
 // request per connection, responds and closes the connection. Only a GET of /callback with the
 // expected state ends the flow, with a code or with the provider's error. Any other request gets

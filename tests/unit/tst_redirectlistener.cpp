@@ -341,7 +341,7 @@ void TestRedirectListener::localhostRedirectUri()
     QCOMPARE(listener.redirectUri(),
              QUrl(QStringLiteral("http://localhost:%1/callback").arg(listener.port())));
 
-    // 127.0.0.1 still answers, for browsers that resolve localhost to it.
+    // 127.0.0.1 still accepts the callback, for browsers that resolve localhost to it.
     const QByteArray response = get(listener.port(), "/callback?code=abc&state=" + expectedState);
     QCOMPARE(statusOf(response), 200);
     QCOMPARE(listener.code(), QByteArray("abc"));
