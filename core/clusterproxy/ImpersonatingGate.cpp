@@ -97,6 +97,19 @@ Result<Impersonation> impersonationFromClaims(const QJsonObject &claims,
         return Error{QStringLiteral("The ID token's groups claim \"%1\" is not a list of "
                                     "strings.")
                          .arg(config.groupsClaim)};
+    } else if (claims.value(QStringLiteral("_claim_names"))
+                   .toObject()
+                   .contains(config.groupsClaim)) {
+        // OpenID Connect Core 1.0, section 5.6.2: the claim is held elsewhere, as Entra ID does for
+        // a user in more groups than fit in a token. Carrying on without them would hide the
+        // person's group permissions rather than explain their absence.
+        return Error{
+            QStringLiteral("The ID token names its groups claim \"%1\" in \"_claim_names\" "
+                           "instead of carrying it, because the issuer left the groups out "
+                           "(a groups overage). The cluster proxy does not fetch them from "
+                           "\"_claim_sources\". Make the issuer send fewer groups, for "
+                           "example only those assigned to the application.")
+                .arg(config.groupsClaim)};
     }
 
     // A group such as system:masters from the issuer would grant the API server's own roles, so

@@ -170,6 +170,7 @@ struct Session::Private {
 
     void acceptTokens(TokenSet tokens, std::function<void()> stored = {});
     void storeTokens(std::function<void()> stored = {});
+    void reportGroupsOverage();
     void scheduleRefresh();
     void scheduleRefreshAtExpiry();
     void refreshNow();
@@ -202,6 +203,7 @@ struct Session::Private {
     QDateTime retryAt; // when the retry of a failed refresh starts, or invalid when none is pending
     QPointer<LoginJob> loginJob;
     QPointer<RefreshJob> refreshJob;
+    bool groupsOverageReported = false; // once per session, not at every refresh
     bool startPending = false; // started() waits for the first refresh of a restored session
 
     // A refresh runs from refreshNow() until the new tokens are stored: it takes the lock, reads
@@ -369,10 +371,31 @@ void Session::Private::acceptTokens(TokenSet fresh, std::function<void()> stored
 {
     tokens = std::move(fresh);
     retryDelay = firstRetryDelay;
+    reportGroupsOverage();
     if (proxy)
         proxy->setIdToken(tokens.idToken, tokens.claims.expiresAt);
     storeTokens(std::move(stored));
     scheduleRefresh();
+}
+
+void Session::Private::reportGroupsOverage()
+{
+    // OpenID Connect Core 1.0, section 5.6.2: an issuer may name a claim in "_claim_names" and
+    // hold it elsewhere, as Entra ID does with the groups of a user in too many groups.
+    const QString claim = config.provider.groupsClaim;
+    const QJsonObject &all = tokens.claims.all;
+    if (groupsOverageReported || all.contains(claim) ||
+        !all.value(QStringLiteral("_claim_names")).toObject().contains(claim))
+        return;
+    groupsOverageReported = true;
+    const QString message =
+        QStringLiteral("The ID token names its \"%1\" claim in \"_claim_names\" instead of "
+                       "carrying it (a groups overage), so Lamplighter sees no groups: apps "
+                       "limited by az_groups stay hidden. Ask the provider's administrator to "
+                       "send fewer groups, for example only those assigned to the application.")
+            .arg(claim);
+    qCWarning(lcSession).noquote() << message;
+    Q_EMIT q->notice(message);
 }
 
 void Session::Private::storeTokens(std::function<void()> stored)

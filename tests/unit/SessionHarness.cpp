@@ -182,6 +182,16 @@ QByteArray SessionHarness::signIdToken(const QString &nonce) const
     };
     if (!nonce.isEmpty())
         claims.insert(QStringLiteral("nonce"), nonce);
+    if (m_groupsOverage) {
+        claims.remove(QStringLiteral("groups"));
+        claims.insert(QStringLiteral("_claim_names"),
+                      QJsonObject{{QStringLiteral("groups"), QStringLiteral("src1")}});
+        claims.insert(
+            QStringLiteral("_claim_sources"),
+            QJsonObject{{QStringLiteral("src1"),
+                         QJsonObject{{QStringLiteral("endpoint"),
+                                      QStringLiteral("https://graph.example.test/groups")}}}});
+    }
     return TestJwt::sign(TestJwt::header(QStringLiteral("RS256"), keyId), claims, *m_key);
 }
 

@@ -45,6 +45,9 @@ public:
     void setTokenEndpoint(TokenEndpoint behaviour) { m_tokenEndpoint = behaviour; }
     // The lifetime of the ID tokens that the token endpoint issues from now on.
     void setIdTokenLifetime(qint64 seconds) { m_idTokenLifetime = seconds; }
+    // Replaces the "groups" claim of the ID tokens issued from now on with an Entra ID style
+    // groups overage: "_claim_names" and "_claim_sources" in its place.
+    void setGroupsOverage(bool overage) { m_groupsOverage = overage; }
 
     // The folder of the session's kubeconfig path, where its refresh lock is too.
     QString stateFolder() const { return m_directory.filePath(QStringLiteral("state")); }
@@ -62,6 +65,7 @@ private:
     QList<QUrl> m_openedUrls;
     TokenEndpoint m_tokenEndpoint = TokenEndpoint::Issue;
     qint64 m_idTokenLifetime = 3600;
+    bool m_groupsOverage = false;
     int m_refreshTokenNumber = 0;
 };
 

@@ -301,6 +301,21 @@ void TestImpersonatingGate::impersonationRejectsClaims_data()
                        {QStringLiteral("groups"), QJsonArray{QStringLiteral("developers"), 7}}}
         << QStringLiteral("The ID token's groups claim \"groups\" contains a value that is not a "
                           "string.");
+    QTest::newRow("groups overage")
+        << QJsonObject{{QStringLiteral("sub"), sub},
+                       {QStringLiteral("email"), email},
+                       {QStringLiteral("_claim_names"),
+                        QJsonObject{{QStringLiteral("groups"), QStringLiteral("src1")}}},
+                       {QStringLiteral("_claim_sources"),
+                        QJsonObject{
+                            {QStringLiteral("src1"),
+                             QJsonObject{{QStringLiteral("endpoint"),
+                                          QStringLiteral("https://graph.example.test/")}}}}}}
+        << QStringLiteral("The ID token names its groups claim \"groups\" in \"_claim_names\" "
+                          "instead of carrying it, because the issuer left the groups out (a "
+                          "groups overage). The cluster proxy does not fetch them from "
+                          "\"_claim_sources\". Make the issuer send fewer groups, for example "
+                          "only those assigned to the application.");
     QTest::newRow("groups claim an object")
         << QJsonObject{{QStringLiteral("sub"), sub},
                        {QStringLiteral("email"), email},

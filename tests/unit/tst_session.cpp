@@ -47,6 +47,7 @@ private Q_SLOTS:
     void occupiedProxyPortNamed();
     void refreshWithoutIdTokenKeepsIdentity();
     void expiredIdTokenWithoutNewOneSignsOut();
+    void groupsOverageReportedOnce();
 
 private:
     // Signs in and returns the session, or nullptr after a failed check.
@@ -100,6 +101,26 @@ void TestSession::signInPassesThroughSigningIn()
     QCOMPARE(session->userName(), SessionHarness::userName());
     QVERIFY(session->expiresAt().isValid());
     QVERIFY(!session->nextRetryAt().isValid());
+}
+
+void TestSession::groupsOverageReportedOnce()
+{
+    m_harness->setGroupsOverage(true);
+    Session *session = m_harness->createSession();
+    QVERIFY(session);
+    QSignalSpy notices(session, &Session::notice);
+
+    QVERIFY(m_harness->signIn(session));
+    QVERIFY(session->groups().isEmpty());
+    QCOMPARE(notices.size(), 1);
+    const QString notice = notices.first().first().toString();
+    QVERIFY2(notice.contains(QStringLiteral("\"groups\" claim in \"_claim_names\"")),
+             qPrintable(notice));
+    QVERIFY2(notice.contains(QStringLiteral("az_groups")), qPrintable(notice));
+
+    // A refresh brings the same overage and no second notice.
+    QCOMPARE(refreshAndWait(session), Session::State::SignedIn);
+    QCOMPARE(notices.size(), 1);
 }
 
 void TestSession::refreshPassesThroughRefreshing()
