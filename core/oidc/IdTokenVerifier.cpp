@@ -414,8 +414,23 @@ Status checkIssuer(const QJsonObject &claims, const IdTokenExpectations &expecta
     if (!issuer)
         return issuer.error();
     if (*issuer != expectations.issuer) {
-        return Error{QStringLiteral("The ID token's issuer %1 is not the configured issuer %2.")
-                         .arg(quoted(*issuer), quoted(expectations.issuer))};
+        QString message =
+            QStringLiteral("The ID token's issuer %1 is not the configured issuer %2.")
+                .arg(quoted(*issuer), quoted(expectations.issuer));
+        // Entra ID names each tenant with two issuers, and which one a token carries depends on
+        // the endpoint version and the app registration, so the two are easily confused.
+        const auto isEntra = [](const QString &url) {
+            return url.startsWith(QLatin1String("https://sts.windows.net/")) ||
+                   url.startsWith(QLatin1String("https://login.microsoftonline.com/"));
+        };
+        if (isEntra(*issuer) && isEntra(expectations.issuer)) {
+            message += QStringLiteral(" Entra ID issues tokens as https://sts.windows.net/TENANT/ "
+                                      "from its v1.0 endpoints and as "
+                                      "https://login.microsoftonline.com/TENANT/v2.0 from its "
+                                      "v2.0 endpoints: set oidc.issuer to the issuer of the "
+                                      "discovery document that the tokens come from.");
+        }
+        return Error{message};
     }
     return Done{};
 }

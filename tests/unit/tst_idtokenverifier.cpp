@@ -209,6 +209,7 @@ private Q_SLOTS:
     void validTokenAccepted();
     void claimsRejected_data();
     void claimsRejected();
+    void entraIssuerVersionsExplained();
     void claimsAcceptedWithinRules_data();
     void claimsAcceptedWithinRules();
     void tamperedPayloadRejected();
@@ -421,6 +422,34 @@ void TestIdTokenVerifier::claimsRejected()
     QVERIFY2(result.errorMessage().contains(expectedError), qPrintable(result.errorMessage()));
     const QString signature = QString::fromLatin1(token.mid(token.lastIndexOf('.') + 1));
     QVERIFY(!result.errorMessage().contains(signature));
+}
+
+void TestIdTokenVerifier::entraIssuerVersionsExplained()
+{
+    const QString tenant = QStringLiteral("11111111-2222-3333-4444-555555555555");
+    IdTokenExpectations v2 = expectations();
+    v2.issuer = QStringLiteral("https://login.microsoftonline.com/%1/v2.0").arg(tenant);
+    const QByteArray v1Token =
+        signToken(QStringLiteral("RS256"),
+                  QStringLiteral("rsa-1"),
+                  claimsWith(QStringLiteral("iss"),
+                             QStringLiteral("https://sts.windows.net/%1/").arg(tenant)));
+
+    const Result<IdTokenClaims> result = verifyLocally(v1Token, v2);
+    QVERIFY(!result.ok());
+    QVERIFY2(result.errorMessage().contains(QStringLiteral("is not the configured issuer")),
+             qPrintable(result.errorMessage()));
+    QVERIFY2(result.errorMessage().contains(QStringLiteral("set oidc.issuer to the issuer of the "
+                                                           "discovery document")),
+             qPrintable(result.errorMessage()));
+
+    // Other issuers get no word about Entra ID.
+    const Result<IdTokenClaims> other = verifyLocally(
+        signToken(QStringLiteral("RS256"),
+                  QStringLiteral("rsa-1"),
+                  claimsWith(QStringLiteral("iss"), QStringLiteral("https://evil.example"))));
+    QVERIFY(!other.ok());
+    QVERIFY(!other.errorMessage().contains(QStringLiteral("Entra")));
 }
 
 void TestIdTokenVerifier::claimsAcceptedWithinRules_data()
