@@ -170,7 +170,7 @@ struct Session::Private {
 
     void acceptTokens(TokenSet tokens, std::function<void()> stored = {});
     void storeTokens(std::function<void()> stored = {});
-    void reportGroupsOverage();
+    void reportMissingGroups();
     void scheduleRefresh();
     void scheduleRefreshAtExpiry();
     void refreshNow();
@@ -203,7 +203,7 @@ struct Session::Private {
     QDateTime retryAt; // when the retry of a failed refresh starts, or invalid when none is pending
     QPointer<LoginJob> loginJob;
     QPointer<RefreshJob> refreshJob;
-    bool groupsOverageReported = false; // once per session, not at every refresh
+    bool missingGroupsReported = false; // once per session, not at every refresh
     bool startPending = false; // started() waits for the first refresh of a restored session
 
     // A refresh runs from refreshNow() until the new tokens are stored: it takes the lock, reads
@@ -371,29 +371,41 @@ void Session::Private::acceptTokens(TokenSet fresh, std::function<void()> stored
 {
     tokens = std::move(fresh);
     retryDelay = firstRetryDelay;
-    reportGroupsOverage();
+    reportMissingGroups();
     if (proxy)
         proxy->setIdToken(tokens.idToken, tokens.claims.expiresAt);
     storeTokens(std::move(stored));
     scheduleRefresh();
 }
 
-void Session::Private::reportGroupsOverage()
+void Session::Private::reportMissingGroups()
 {
-    // OpenID Connect Core 1.0, section 5.6.2: an issuer may name a claim in "_claim_names" and
-    // hold it elsewhere, as Entra ID does with the groups of a user in too many groups.
     const QString claim = config.provider.groupsClaim;
     const QJsonObject &all = tokens.claims.all;
-    if (groupsOverageReported || all.contains(claim) ||
-        !all.value(QStringLiteral("_claim_names")).toObject().contains(claim))
+    if (missingGroupsReported || all.contains(claim))
         return;
-    groupsOverageReported = true;
-    const QString message =
-        QStringLiteral("The ID token names its \"%1\" claim in \"_claim_names\" instead of "
-                       "carrying it (a groups overage), so Lamplighter sees no groups: apps "
-                       "limited by az_groups stay hidden. Ask the provider's administrator to "
-                       "send fewer groups, for example only those assigned to the application.")
-            .arg(claim);
+
+    QString message;
+    if (all.value(QStringLiteral("_claim_names")).toObject().contains(claim)) {
+        // OpenID Connect Core 1.0, section 5.6.2: an issuer may name a claim in "_claim_names"
+        // and hold it elsewhere, as Entra ID does with the groups of a user in too many groups.
+        message = QStringLiteral("The ID token names its \"%1\" claim in \"_claim_names\" "
+                                 "instead of carrying it (a groups overage), so Lamplighter sees "
+                                 "no groups: apps limited by az_groups stay hidden. Ask the "
+                                 "provider's administrator to send fewer groups, for example "
+                                 "only those assigned to the application.")
+                      .arg(claim);
+    } else if (!config.provider.scopes.contains(QStringLiteral("groups"))) {
+        message = QStringLiteral("The ID token has no \"%1\" claim, and oidc.scopes does not "
+                                 "ask for groups. Providers such as Okta and Keycloak send groups "
+                                 "only when a scope asks for them: add groups to oidc.scopes (or "
+                                 "the scope that the provider names for them). Until then, apps "
+                                 "limited by az_groups stay hidden.")
+                      .arg(claim);
+    } else {
+        return; // the person is in no group
+    }
+    missingGroupsReported = true;
     qCWarning(lcSession).noquote() << message;
     Q_EMIT q->notice(message);
 }

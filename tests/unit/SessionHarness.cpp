@@ -182,8 +182,9 @@ QByteArray SessionHarness::signIdToken(const QString &nonce) const
     };
     if (!nonce.isEmpty())
         claims.insert(QStringLiteral("nonce"), nonce);
-    if (m_groupsOverage) {
+    if (m_groups != Groups::Claim)
         claims.remove(QStringLiteral("groups"));
+    if (m_groups == Groups::Overage) {
         claims.insert(QStringLiteral("_claim_names"),
                       QJsonObject{{QStringLiteral("groups"), QStringLiteral("src1")}});
         claims.insert(

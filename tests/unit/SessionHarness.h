@@ -45,9 +45,13 @@ public:
     void setTokenEndpoint(TokenEndpoint behaviour) { m_tokenEndpoint = behaviour; }
     // The lifetime of the ID tokens that the token endpoint issues from now on.
     void setIdTokenLifetime(qint64 seconds) { m_idTokenLifetime = seconds; }
-    // Replaces the "groups" claim of the ID tokens issued from now on with an Entra ID style
-    // groups overage: "_claim_names" and "_claim_sources" in its place.
-    void setGroupsOverage(bool overage) { m_groupsOverage = overage; }
+    // What the ID tokens issued from now on carry in place of the "groups" claim.
+    enum class Groups {
+        Claim,   // the "groups" claim
+        Overage, // "_claim_names" and "_claim_sources", as Entra ID sends for many groups
+        LeftOut, // nothing, as Okta and Keycloak do unless a scope asks for groups
+    };
+    void setGroups(Groups groups) { m_groups = groups; }
 
     // The folder of the session's kubeconfig path, where its refresh lock is too.
     QString stateFolder() const { return m_directory.filePath(QStringLiteral("state")); }
@@ -65,7 +69,7 @@ private:
     QList<QUrl> m_openedUrls;
     TokenEndpoint m_tokenEndpoint = TokenEndpoint::Issue;
     qint64 m_idTokenLifetime = 3600;
-    bool m_groupsOverage = false;
+    Groups m_groups = Groups::Claim;
     int m_refreshTokenNumber = 0;
 };
 

@@ -48,6 +48,7 @@ private Q_SLOTS:
     void refreshWithoutIdTokenKeepsIdentity();
     void expiredIdTokenWithoutNewOneSignsOut();
     void groupsOverageReportedOnce();
+    void groupsScopeMissingReported();
 
 private:
     // Signs in and returns the session, or nullptr after a failed check.
@@ -105,7 +106,7 @@ void TestSession::signInPassesThroughSigningIn()
 
 void TestSession::groupsOverageReportedOnce()
 {
-    m_harness->setGroupsOverage(true);
+    m_harness->setGroups(SessionHarness::Groups::Overage);
     Session *session = m_harness->createSession();
     QVERIFY(session);
     QSignalSpy notices(session, &Session::notice);
@@ -121,6 +122,20 @@ void TestSession::groupsOverageReportedOnce()
     // A refresh brings the same overage and no second notice.
     QCOMPARE(refreshAndWait(session), Session::State::SignedIn);
     QCOMPARE(notices.size(), 1);
+}
+
+void TestSession::groupsScopeMissingReported()
+{
+    // The harness asks for the scopes openid and offline_access only.
+    m_harness->setGroups(SessionHarness::Groups::LeftOut);
+    Session *session = m_harness->createSession();
+    QVERIFY(session);
+    QSignalSpy notices(session, &Session::notice);
+
+    QVERIFY(m_harness->signIn(session));
+    QCOMPARE(notices.size(), 1);
+    const QString notice = notices.first().first().toString();
+    QVERIFY2(notice.contains(QStringLiteral("add groups to oidc.scopes")), qPrintable(notice));
 }
 
 void TestSession::refreshPassesThroughRefreshing()
