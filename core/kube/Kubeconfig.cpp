@@ -17,6 +17,9 @@ std::string toStd(const QString &text)
 
 } // namespace
 
+// Names and the token are written double-quoted. yaml-cpp 0.7 writes "123", "1e3", "true" or "on"
+// unquoted, and kubectl's YAML 1.1 reader takes such a name for a number or a boolean and then
+// rejects the whole file.
 QByteArray Kubeconfig::toYaml() const
 {
     YAML::Emitter out;
@@ -26,7 +29,8 @@ QByteArray Kubeconfig::toYaml() const
 
     out << YAML::Key << "clusters" << YAML::Value << YAML::BeginSeq;
     for (const KubeconfigContext &context : contexts) {
-        out << YAML::BeginMap << YAML::Key << "name" << YAML::Value << toStd(context.name);
+        out << YAML::BeginMap << YAML::Key << "name" << YAML::Value << YAML::DoubleQuoted
+            << toStd(context.name);
         out << YAML::Key << "cluster" << YAML::Value << YAML::BeginMap;
         out << YAML::Key << "server" << YAML::Value
             << toStd(context.server.toString(QUrl::FullyEncoded));
@@ -39,21 +43,23 @@ QByteArray Kubeconfig::toYaml() const
     out << YAML::Key << "users" << YAML::Value << YAML::BeginSeq;
     out << YAML::BeginMap << YAML::Key << "name" << YAML::Value << userName;
     out << YAML::Key << "user" << YAML::Value << YAML::BeginMap;
-    out << YAML::Key << "token" << YAML::Value << sessionKey.toStdString();
+    out << YAML::Key << "token" << YAML::Value << YAML::DoubleQuoted << sessionKey.toStdString();
     out << YAML::EndMap << YAML::EndMap << YAML::EndSeq;
 
     out << YAML::Key << "contexts" << YAML::Value << YAML::BeginSeq;
     for (const KubeconfigContext &context : contexts) {
-        out << YAML::BeginMap << YAML::Key << "name" << YAML::Value << toStd(context.name);
+        out << YAML::BeginMap << YAML::Key << "name" << YAML::Value << YAML::DoubleQuoted
+            << toStd(context.name);
         out << YAML::Key << "context" << YAML::Value << YAML::BeginMap;
-        out << YAML::Key << "cluster" << YAML::Value << toStd(context.name);
+        out << YAML::Key << "cluster" << YAML::Value << YAML::DoubleQuoted << toStd(context.name);
         out << YAML::Key << "user" << YAML::Value << userName;
         out << YAML::EndMap << YAML::EndMap;
     }
     out << YAML::EndSeq;
 
     if (!contexts.empty())
-        out << YAML::Key << "current-context" << YAML::Value << toStd(contexts.front().name);
+        out << YAML::Key << "current-context" << YAML::Value << YAML::DoubleQuoted
+            << toStd(contexts.front().name);
     out << YAML::Key << "preferences" << YAML::Value << YAML::BeginMap << YAML::EndMap;
     out << YAML::EndMap;
     return QByteArray(out.c_str()) + '\n';

@@ -14,6 +14,7 @@ class TestKubeconfig : public QObject {
 private Q_SLOTS:
     void writtenFileIsPrivate();
     void kubectlReadsContexts();
+    void kubectlReadsNamesLikeNumbers();
     void defaultPathFollowsXdgStateHome();
 
 private:
@@ -74,6 +75,55 @@ void TestKubeconfig::kubectlReadsContexts()
     QCOMPARE(process.readAllStandardOutput(),
              QByteArray("prod dev prod https://127.0.0.1:40123/clusters/prod "
                         "c2Vzc2lvbi1rZXktZm9yLXRlc3Rz"));
+}
+
+// Cluster names such as "123", "1e3" or "on" pass the configuration's check. Written unquoted,
+// kubectl's YAML 1.1 reader took them for numbers or booleans and rejected the whole file.
+void TestKubeconfig::kubectlReadsNamesLikeNumbers()
+{
+    const QString kubectl = QStandardPaths::findExecutable(QStringLiteral("kubectl"));
+    if (kubectl.isEmpty())
+        QSKIP("kubectl is not installed");
+    const QStringList names = {QStringLiteral("123"),
+                               QStringLiteral("1e3"),
+                               QStringLiteral("017"),
+                               QStringLiteral("0x1f"),
+                               QStringLiteral("1.10"),
+                               QStringLiteral("true"),
+                               QStringLiteral("on"),
+                               QStringLiteral("null")};
+    Kubeconfig kubeconfig = sample();
+    kubeconfig.contexts.clear();
+    for (const QString &name : names) {
+        kubeconfig.contexts.push_back(
+            {name, QUrl(QStringLiteral("https://127.0.0.1:40123/clusters/") + name)});
+    }
+    kubeconfig.sessionKey = "12345";
+    QTemporaryDir dir;
+    const QString path = dir.filePath(QStringLiteral("kubeconfig"));
+    QVERIFY(kubeconfig.writeTo(path).ok());
+
+    QProcess process;
+    process.start(kubectl,
+                  {QStringLiteral("--kubeconfig"),
+                   path,
+                   QStringLiteral("config"),
+                   QStringLiteral("view"),
+                   QStringLiteral("--raw"),
+                   QStringLiteral("-o"),
+                   QStringLiteral("jsonpath={.current-context}|{.contexts[*].name}|"
+                                  "{.clusters[*].name}|{.users[0].user.token}")});
+    QVERIFY(process.waitForFinished(30000));
+    QVERIFY2(process.exitCode() == 0, process.readAllStandardError().constData());
+    const QList<QByteArray> fields = process.readAllStandardOutput().split('|');
+    QCOMPARE(fields.size(), 4);
+    QCOMPARE(fields[0], QByteArray("123"));
+    // kubectl config view sorts clusters and contexts by name.
+    QStringList sorted = names;
+    sorted.sort();
+    QCOMPARE(QString::fromUtf8(fields[1]), sorted.join(QLatin1Char(' ')));
+    QCOMPARE(QString::fromUtf8(fields[2]), sorted.join(QLatin1Char(' ')));
+    QCOMPARE(fields[3], QByteArray("12345"));
 }
 
 void TestKubeconfig::defaultPathFollowsXdgStateHome()

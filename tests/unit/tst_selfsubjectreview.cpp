@@ -175,11 +175,11 @@ void TestSelfSubjectReview::invalidKubeconfig_data()
     QTest::newRow("a list") << QByteArray("- a\n- b\n") << QString()
                             << QStringLiteral("not a YAML mapping");
     QTest::newRow("no current context")
-        << QByteArray(valid).replace("current-context: prod", "") << QString()
+        << QByteArray(valid).replace("current-context: \"prod\"", "") << QString()
         << QStringLiteral("current-context is missing");
     QTest::newRow("unknown context")
         << valid << QStringLiteral("staging") << QStringLiteral("context staging not found");
-    QTest::newRow("no token") << QByteArray(valid).replace("token: session-key-for-test",
+    QTest::newRow("no token") << QByteArray(valid).replace("token: \"session-key-for-test\"",
                                                            "tokenFile: /run/token")
                               << QString()
                               << QStringLiteral("users[lamplighter].user.token is missing");
