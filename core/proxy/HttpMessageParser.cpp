@@ -35,6 +35,16 @@ bool isToken(const QByteArray &name)
         name.begin(), name.end(), [](char c) { return tokenBytes[static_cast<unsigned char>(c)]; });
 }
 
+// Returns true when `value` holds a control character other than a tab, which RFC 9110,
+// section 5.5, does not allow in a field value. http_parser 2.9 checks only from the second byte.
+bool hasControlCharacter(const QByteArray &value)
+{
+    return std::any_of(value.begin(), value.end(), [](char c) {
+        const auto byte = static_cast<unsigned char>(c);
+        return (byte < 0x20 && byte != '\t') || byte == 0x7f;
+    });
+}
+
 bool responseStatusHasNoBody(int statusCode)
 {
     return statusCode / 100 == 1 || statusCode == 204 || statusCode == 304;
@@ -249,7 +259,14 @@ std::optional<HttpParseError> HttpMessageParser::validateHead() const
         // http_parser accepts "Name : value", which another server may read differently.
         if (!isToken(header.name))
             return HttpParseError{400, QStringLiteral("%1 has an invalid header name").arg(noun())};
+        if (hasControlCharacter(header.value)) {
+            return HttpParseError{
+                400, QStringLiteral("%1 has a control character in a header value").arg(noun())};
+        }
     }
+    // A status code has three digits (RFC 9110, section 15), and http_parser also takes "0".
+    if (m_type == Type::Response && (m_head.statusCode < 100 || m_head.statusCode > 599))
+        return HttpParseError{400, QStringLiteral("response has an invalid status code")};
     if (m_head.count("Content-Length") > 1)
         return HttpParseError{400,
                               QStringLiteral("%1 has more than one Content-Length").arg(noun())};

@@ -15,14 +15,15 @@ namespace {
 constexpr QByteArrayView kBearerSubprotocolPrefix = "base64url.bearer.authorization.k8s.io.";
 
 // Removes the bearer token subprotocols from every Sec-WebSocket-Protocol field and drops a
-// field that has no subprotocol left.
+// field that has no subprotocol left. An entry that contains the prefix anywhere goes, because
+// kube-apiserver trims Unicode spaces such as U+00A0 around each entry, not only ASCII ones.
 void removeBearerSubprotocols(HttpHead &head)
 {
     QList<QByteArray> kept;
     for (const QByteArray &value : head.values("Sec-WebSocket-Protocol")) {
         for (const QByteArray &entry : value.split(',')) {
             const QByteArray protocol = entry.trimmed();
-            if (!protocol.isEmpty() && !protocol.toLower().startsWith(kBearerSubprotocolPrefix))
+            if (!protocol.isEmpty() && !protocol.toLower().contains(kBearerSubprotocolPrefix))
                 kept.append(protocol);
         }
     }
@@ -112,6 +113,8 @@ HttpHead forwardedHead(const HttpHead &request,
     upstream.versionMinor = 1;
     removeHopByHopHeaders(upstream);
     upstream.removeAll("Authorization");
+    // Headlamp's -proxy-auth mode reads the token from this field, which only the proxy sets.
+    upstream.removeAll("X-Forwarded-Id-Token");
     upstream.removeAllWithPrefix("impersonate-");
     // CGI-style servers read "Impersonate_User" as "Impersonate-User", so no header name with an
     // underscore passes, as nginx does by default.

@@ -14,6 +14,8 @@ private Q_SLOTS:
     void responseFraming();
     void responseUntilCloseEndsAtEndOfStream();
     void trailerFieldsDropped();
+    void invalidHeadRejected_data();
+    void invalidHeadRejected();
 };
 
 void TestHttpMessageParser::pipelinedRequestsStopAtMessageEnd()
@@ -119,6 +121,37 @@ void TestHttpMessageParser::trailerFieldsDropped()
     QVERIFY(parser.isMessageComplete());
     QVERIFY(!parser.head().contains("X-Trailer"));
     QCOMPARE(parser.head().headers.size(), size_t(1));
+}
+
+void TestHttpMessageParser::invalidHeadRejected_data()
+{
+    QTest::addColumn<bool>("request");
+    QTest::addColumn<QByteArray>("message");
+    QTest::addColumn<QString>("reason");
+
+    // http_parser 2.9 checks a value's bytes only from the second one on.
+    QTest::newRow("control character first in a request value")
+        << true << QByteArray("GET / HTTP/1.1\r\nHost: a\r\nX-Note:\x1dvalue\r\n\r\n")
+        << QStringLiteral("request has a control character in a header value");
+    QTest::newRow("control character first in a response value")
+        << false << QByteArray("HTTP/1.1 200 OK\r\nX-Note: \x7fvalue\r\nContent-Length: 0\r\n\r\n")
+        << QStringLiteral("response has a control character in a header value");
+    QTest::newRow("status code 0")
+        << false << QByteArray("HTTP/1.1 0 OK\r\nContent-Length: 0\r\n\r\n")
+        << QStringLiteral("response has an invalid status code");
+}
+
+void TestHttpMessageParser::invalidHeadRejected()
+{
+    QFETCH(bool, request);
+    QFETCH(QByteArray, message);
+    QFETCH(QString, reason);
+
+    HttpMessageParser parser(
+        request ? HttpMessageParser::Type::Request : HttpMessageParser::Type::Response, {});
+    parser.parse(message);
+    QVERIFY(parser.error().has_value());
+    QCOMPARE(parser.error()->reason, reason);
 }
 
 QTEST_GUILESS_MAIN(TestHttpMessageParser)

@@ -227,6 +227,10 @@ void TestLocalProxy::headerRewrite_data()
     QTest::newRow("Impersonate-Extra removed")
         << QList<QByteArray>{"Impersonate-Extra-Scopes: view"}
         << QByteArray("Impersonate-Extra-Scopes") << none;
+    // Only an app may get this field, and only from the proxy.
+    QTest::newRow("X-Forwarded-Id-Token removed")
+        << QList<QByteArray>{"X-Forwarded-Id-Token: forged"} << QByteArray("X-Forwarded-Id-Token")
+        << none;
     QTest::newRow("Connection-named header removed")
         << QList<QByteArray>{"Connection: keep-alive, X-Hop", "X-Hop: 1"} << QByteArray("X-Hop")
         << none;

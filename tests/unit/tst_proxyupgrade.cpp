@@ -416,6 +416,9 @@ void TestProxyUpgrade::bearerSubprotocolStripped_data()
                                 << QList<QByteArray>{"v4.channel.k8s.io"};
     QTest::newRow("nothing left") << QList<QByteArray>{field + kBearerSubprotocol}
                                   << QList<QByteArray>{};
+    // kube-apiserver trims U+00A0 around an entry, so it would read this one as the token.
+    QTest::newRow("after a no-break space")
+        << QList<QByteArray>{field + "v5.channel.k8s.io,\xC2\xA0" + kBearerSubprotocol} << v5Only;
 }
 
 void TestProxyUpgrade::bearerSubprotocolStripped()
