@@ -35,7 +35,7 @@ bool isToken(const QByteArray &name)
         name.begin(), name.end(), [](char c) { return tokenBytes[static_cast<unsigned char>(c)]; });
 }
 
-// Returns true when `value` holds a control character other than a tab, which RFC 9110,
+// Returns true when `value` contains a control character other than a tab, which RFC 9110,
 // section 5.5, does not allow in a field value. http_parser 2.9 checks only from the second byte.
 bool hasControlCharacter(const QByteArray &value)
 {

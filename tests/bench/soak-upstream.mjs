@@ -1,5 +1,5 @@
 // An HTTPS server in place of the API server for tests/bench/run soak. A GET whose query
-// has watch=true is answered like a Kubernetes watch: status 200, a chunked body, and one event
+// has watch=true gets a response like a Kubernetes watch: status 200, a chunked body, and one event
 // every EVENT_SECONDS until the client closes. Any other GET gets a small ConfigMap. A request
 // without the bearer token from SOAK_ID_TOKEN gets 401, so the proxy must inject it every time.
 //

@@ -6,8 +6,8 @@
 # Usage: tests/bench/soak.sh BUILD_DIR [--seconds N] [--watches N] [--rate N] [--warmup N]
 #                                      [--valgrind]
 # With --valgrind the proxy runs under valgrind's memcheck, which reports leaks when the proxy
-# ends; the load is then lighter by default (100 watches, 20 requests per second), because every
-# instruction runs many times slower. Called by tests/bench/run, which builds BUILD_DIR.
+# ends. The load is then lighter by default (100 watches, 20 requests per second), because every
+# instruction runs many times slower under memcheck. Called by tests/bench/run, which builds BUILD_DIR.
 set -euo pipefail
 
 here=$(cd "$(dirname "$0")" && pwd)

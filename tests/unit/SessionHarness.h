@@ -49,7 +49,7 @@ public:
     enum class Groups {
         Claim,   // the "groups" claim
         Overage, // "_claim_names" and "_claim_sources", as Entra ID sends for many groups
-        LeftOut, // nothing, as Okta and Keycloak do unless a scope asks for groups
+        LeftOut, // nothing, as Okta and Keycloak do unless a scope requests groups
     };
     void setGroups(Groups groups) { m_groups = groups; }
 

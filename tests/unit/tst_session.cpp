@@ -126,7 +126,7 @@ void TestSession::groupsOverageReportedOnce()
 
 void TestSession::groupsScopeMissingReported()
 {
-    // The harness asks for the scopes openid and offline_access only.
+    // The harness requests the scopes openid and offline_access only.
     m_harness->setGroups(SessionHarness::Groups::LeftOut);
     Session *session = m_harness->createSession();
     QVERIFY(session);
