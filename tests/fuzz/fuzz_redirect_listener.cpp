@@ -59,6 +59,20 @@ void checkResponse(const QByteArray &response, const RedirectListener &listener)
     }
 }
 
+// Returns the listener for the next input. One listener serves the inputs until one of them ends
+// its flow, as a browser's retries would. A listener per input took a new port each time, and the
+// ports held in TIME_WAIT ran out after about 30,000 inputs.
+RedirectListener &currentListener()
+{
+    static std::unique_ptr<RedirectListener> listener;
+    if (!listener || listener->isFinished()) {
+        listener =
+            std::make_unique<RedirectListener>(AuthorizationExpectations{kState, kIssuer, false});
+        requireProperty(listener->listen().ok(), "the listener listens on 127.0.0.1");
+    }
+    return *listener;
+}
+
 } // namespace
 
 extern "C" int LLVMFuzzerInitialize(int *, char ***)
@@ -72,8 +86,7 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     const QByteArray request = substitutePlaceholders(
         QByteArray(reinterpret_cast<const char *>(data), qsizetype(size)), {{"@STATE@", kState}});
 
-    RedirectListener listener(AuthorizationExpectations{kState, kIssuer, false});
-    requireProperty(listener.listen().ok(), "the listener listens on 127.0.0.1");
+    RedirectListener &listener = currentListener();
 
     QTcpSocket socket;
     QByteArray response;
