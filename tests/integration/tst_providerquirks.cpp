@@ -191,7 +191,8 @@ void TestProviderQuirks::groupsOverageRejectedClearly()
              qPrintable(person.errorMessage()));
 }
 
-// Okta and Keycloak, like this provider, put groups in the ID token only for a scope that asks.
+// Okta and Keycloak, like this provider, put groups in the ID token only when a scope requests
+// them.
 void TestProviderQuirks::groupsOnlyWithGroupsScope()
 {
     const QString started = startProvider({});
@@ -209,7 +210,7 @@ void TestProviderQuirks::groupsOnlyWithGroupsScope()
     QCOMPARE(grouped->tokens().claims.all.value(QStringLiteral("groups")).toArray().size(), 2);
 }
 
-// Google answers a refresh without a refresh token, and the first one stays valid.
+// Google returns no refresh token from a refresh, and the first one stays valid.
 void TestProviderQuirks::refreshKeepsOnlyRefreshToken()
 {
     const QString started = startProvider({QStringLiteral("refresh-without-refresh-token")});
