@@ -22,6 +22,8 @@ const QString fixturesDirectory = QStringLiteral(LAMPLIGHTER_FIXTURES_DIR);
 // Signing in starts Chromium, which takes a few seconds. The browser script gives up after 60 s.
 constexpr int loginTimeoutMs = 120'000;
 constexpr int refreshTimeoutMs = 30'000;
+// An Entra ID tenant id has the form of a UUID. This one is made up.
+const QString entraTenantPath = QStringLiteral("/3f6a1c2e-8b4d-4e7a-9c15-2d0b7e9f4a61/v2.0");
 
 QString readFile(const QString &path)
 {
@@ -34,9 +36,10 @@ QString readFile(const QString &path)
 } // namespace
 
 // Signs in against the real OpenID provider (oidc-provider on 127.0.0.1) set up to behave like
-// particular providers: Entra ID's groups overage, Okta's and Keycloak's groups that only a
-// scope brings, and Google's refresh without a new refresh token. Headless Chromium completes the
-// sign-in form.
+// particular providers: Entra ID's groups overage and its two issuers, Okta's and Keycloak's
+// issuers with paths and their groups that only a scope brings, Google's refresh without a new
+// refresh token, and a refresh whose ID token names another subject. Headless Chromium completes
+// the sign-in form.
 class TestProviderQuirks : public QObject {
     Q_OBJECT
 private Q_SLOTS:
@@ -46,14 +49,24 @@ private Q_SLOTS:
     void groupsOverageRejectedClearly();
     void groupsOnlyWithGroupsScope();
     void refreshKeepsOnlyRefreshToken();
+    void entraV1IssuerRejected();
+    void entraTenantPathSignsIn();
+    void pathIssuerSignsInAndRefreshes_data();
+    void pathIssuerSignsInAndRefreshes();
+    void refreshDifferentSubjectRejected();
 
 private:
-    // Starts the provider with the given --quirk values and returns an empty string or why it
-    // failed.
-    QString startProvider(const QStringList &quirks);
+    // Starts the provider with the given --quirk values, and with --issuer-path when issuerPath
+    // is not empty, and returns an empty string or why it failed.
+    QString startProvider(const QStringList &quirks, const QString &issuerPath = QString());
+    // Runs a sign-in with the client's scopes and returns the finished job, failed or not, or
+    // nullptr when it did not finish in time.
+    LoginJob *runLogin(OidcClient &client);
     // Signs in with the client's scopes and returns the finished job, or nullptr after a failed
     // check.
     LoginJob *signIn(OidcClient &client);
+    // Runs a refresh of tokens and returns the finished job, or nullptr when it did not finish.
+    RefreshJob *runRefresh(OidcClient &client, const TokenSet &tokens);
     ProviderConfig providerConfig(const QStringList &scopes) const;
     QString logs() const;
 
@@ -94,7 +107,7 @@ void TestProviderQuirks::cleanup()
     m_provider.waitForFinished(5000);
 }
 
-QString TestProviderQuirks::startProvider(const QStringList &quirks)
+QString TestProviderQuirks::startProvider(const QStringList &quirks, const QString &issuerPath)
 {
     QStringList arguments{fixturesDirectory + QStringLiteral("/oidc-provider/server.mjs"),
                           QStringLiteral("--port"),
@@ -105,6 +118,8 @@ QString TestProviderQuirks::startProvider(const QStringList &quirks)
                           m_pki + QStringLiteral("/provider.key")};
     for (const QString &quirk : quirks)
         arguments << QStringLiteral("--quirk") << quirk;
+    if (!issuerPath.isEmpty())
+        arguments << QStringLiteral("--issuer-path") << issuerPath;
     m_provider.setProgram(m_node);
     m_provider.setArguments(arguments);
     m_provider.setStandardErrorFile(m_work.filePath(QStringLiteral("provider.log")),
@@ -135,7 +150,7 @@ ProviderConfig TestProviderQuirks::providerConfig(const QStringList &scopes) con
     return config;
 }
 
-LoginJob *TestProviderQuirks::signIn(OidcClient &client)
+LoginJob *TestProviderQuirks::runLogin(OidcClient &client)
 {
     LoginConfig loginConfig;
     loginConfig.browserCommand = {QStringLiteral("/bin/sh"),
@@ -152,11 +167,31 @@ LoginJob *TestProviderQuirks::signIn(OidcClient &client)
         qWarning().noquote() << "The sign-in did not finish." << logs();
         return nullptr;
     }
+    return login;
+}
+
+LoginJob *TestProviderQuirks::signIn(OidcClient &client)
+{
+    LoginJob *login = runLogin(client);
+    if (!login)
+        return nullptr;
     if (login->failed()) {
         qWarning().noquote() << "The sign-in failed:" << login->error().message << logs();
         return nullptr;
     }
     return login;
+}
+
+RefreshJob *TestProviderQuirks::runRefresh(OidcClient &client, const TokenSet &tokens)
+{
+    RefreshJob *refresh = client.refresh(tokens);
+    QSignalSpy finished(refresh, &RefreshJob::finished);
+    refresh->start();
+    if (!finished.wait(refreshTimeoutMs)) {
+        qWarning().noquote() << "The refresh did not finish." << logs();
+        return nullptr;
+    }
+    return refresh;
 }
 
 QString TestProviderQuirks::logs() const
@@ -236,6 +271,124 @@ void TestProviderQuirks::refreshKeepsOnlyRefreshToken()
     QVERIFY2(readFile(m_work.filePath(QStringLiteral("provider.log")))
                  .contains(QStringLiteral("left the refresh_token out")),
              "the provider did not leave the refresh token out");
+}
+
+// Entra ID's v2.0 discovery document names https://login.microsoftonline.com/TENANT/v2.0, but
+// its tokens can carry https://sts.windows.net/TENANT/, the issuer of its v1.0 endpoints. The
+// provider copies the path shape of the two on loopback.
+void TestProviderQuirks::entraV1IssuerRejected()
+{
+    const QString started = startProvider({QStringLiteral("entra-v1-issuer")}, entraTenantPath);
+    QVERIFY2(started.isEmpty(), qPrintable(started));
+    const QString v2Issuer = m_issuer.toString();
+    QVERIFY2(v2Issuer.endsWith(entraTenantPath), qPrintable(v2Issuer));
+    const QString v1Issuer = v2Issuer.chopped(int(QStringLiteral("v2.0").size()));
+
+    OidcClient client(providerConfig({QStringLiteral("openid"), QStringLiteral("email")}));
+    LoginJob *login = runLogin(client);
+    QVERIFY(login);
+    QVERIFY2(login->failed(), "the sign-in with a token of the v1.0 issuer succeeded");
+    const QString message = login->error().message;
+    // The v1.0 issuer is a prefix of the v2.0 one, so the quotes tell the two apart.
+    QVERIFY2(message.contains(QStringLiteral("ID token's issuer \"%1\"").arg(v1Issuer)),
+             qPrintable(message));
+    QVERIFY2(message.contains(QStringLiteral("configured issuer \"%1\"").arg(v2Issuer)),
+             qPrintable(message + QLatin1Char('\n') + logs()));
+}
+
+// The same tenant path without the quirk: the discovery document and the tokens name the same
+// issuer, which has a path.
+void TestProviderQuirks::entraTenantPathSignsIn()
+{
+    const QString started = startProvider({}, entraTenantPath);
+    QVERIFY2(started.isEmpty(), qPrintable(started));
+    QVERIFY2(m_issuer.path() == entraTenantPath, qPrintable(m_issuer.toString()));
+
+    OidcClient client(providerConfig({QStringLiteral("openid"), QStringLiteral("email")}));
+    LoginJob *login = signIn(client);
+    QVERIFY(login);
+    QCOMPARE(login->tokens().claims.all.value(QStringLiteral("iss")).toString(),
+             m_issuer.toString());
+}
+
+void TestProviderQuirks::pathIssuerSignsInAndRefreshes_data()
+{
+    QTest::addColumn<QString>("issuerPath");
+    QTest::newRow("Okta custom authorization server")
+        << QStringLiteral("/oauth2/aus8k2xq9cVdL3tY5e7");
+    QTest::newRow("Keycloak realm") << QStringLiteral("/realms/lamplighter");
+}
+
+// Okta custom authorization servers and Keycloak realms have issuers with paths, under which
+// the discovery document and every endpoint sit. The provider returns 404 outside the path.
+void TestProviderQuirks::pathIssuerSignsInAndRefreshes()
+{
+    QFETCH(QString, issuerPath);
+    const QString started = startProvider({}, issuerPath);
+    QVERIFY2(started.isEmpty(), qPrintable(started));
+    QCOMPARE(m_issuer.path(), issuerPath);
+    const QString issuer = m_issuer.toString();
+
+    OidcClient client(providerConfig(
+        {QStringLiteral("openid"), QStringLiteral("email"), QStringLiteral("offline_access")}));
+    LoginJob *login = signIn(client);
+    QVERIFY(login);
+    const TokenSet signedIn = login->tokens();
+    QCOMPARE(signedIn.claims.all.value(QStringLiteral("iss")).toString(), issuer);
+    QCOMPARE(signedIn.claims.subject, QStringLiteral("jane"));
+    QVERIFY(!signedIn.refreshToken.isEmpty());
+
+    // ID tokens carry times in whole seconds, so a refresh in the same second as the sign-in
+    // could return a token that expires at the same time.
+    QTest::qWait(1100);
+    RefreshJob *refresh = runRefresh(client, signedIn);
+    QVERIFY(refresh);
+    QVERIFY2(!refresh->failed(), qPrintable(refresh->error().message + QLatin1Char('\n') + logs()));
+    const TokenSet refreshed = refresh->tokens();
+    QVERIFY(refreshed.idToken != signedIn.idToken);
+    QCOMPARE(refreshed.claims.all.value(QStringLiteral("iss")).toString(), issuer);
+    QCOMPARE(refreshed.claims.subject, QStringLiteral("jane"));
+    QVERIFY(refreshed.claims.expiresAt > signedIn.claims.expiresAt);
+
+    const QString providerLog = readFile(m_work.filePath(QStringLiteral("provider.log")));
+    for (const QString &endpoint : {QStringLiteral("GET %1/.well-known/openid-configuration 200"),
+                                    QStringLiteral("GET %1/jwks 200"),
+                                    QStringLiteral("POST %1/token 200")}) {
+        QVERIFY2(providerLog.contains(endpoint.arg(issuerPath)),
+                 qPrintable(endpoint.arg(issuerPath) + QStringLiteral(" is not in the ") + logs()));
+    }
+    QVERIFY2(!providerLog.contains(QStringLiteral(" 404")), qPrintable(logs()));
+}
+
+// A refreshed ID token for another subject than the signed-in one must be rejected (OpenID
+// Connect Core 1.0, section 12.2), so that a mixed-up refresh cannot switch the person.
+void TestProviderQuirks::refreshDifferentSubjectRejected()
+{
+    const QString started = startProvider({QStringLiteral("refresh-different-sub")});
+    QVERIFY2(started.isEmpty(), qPrintable(started));
+    OidcClient client(providerConfig(
+        {QStringLiteral("openid"), QStringLiteral("email"), QStringLiteral("offline_access")}));
+    LoginJob *login = signIn(client);
+    QVERIFY(login);
+    const TokenSet signedIn = login->tokens();
+    QCOMPARE(signedIn.claims.subject, QStringLiteral("jane"));
+
+    QTest::qWait(1100);
+    RefreshJob *refresh = runRefresh(client, signedIn);
+    QVERIFY(refresh);
+    QVERIFY2(readFile(m_work.filePath(QStringLiteral("provider.log")))
+                 .contains(QStringLiteral("the refreshed ID token carries another sub")),
+             qPrintable(logs()));
+    QVERIFY2(refresh->failed(), "the refresh with an ID token for another subject succeeded");
+    const QString message = refresh->error().message;
+    QVERIFY2(message.contains(QStringLiteral("\"other-jane\"")), qPrintable(message));
+    QVERIFY2(message.contains(QStringLiteral("\"jane\"")), qPrintable(message));
+    QVERIFY2(message.contains(QStringLiteral("sign in again")), qPrintable(message));
+    QVERIFY(refresh->needsLogin());
+    QVERIFY(!refresh->isTransient());
+    // The job hands out none of the rejected tokens, not even the rotated refresh token.
+    QVERIFY(refresh->tokens().isEmpty());
+    QVERIFY(refresh->rotatedRefreshToken().isEmpty());
 }
 
 QTEST_GUILESS_MAIN(TestProviderQuirks)
