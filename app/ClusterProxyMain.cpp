@@ -2,6 +2,7 @@
 // OpenID Connect tokens. It verifies each request's ID token and forwards the request with its
 // own service account token, impersonating the person.
 
+#include "CertsCommand.h"
 #include "TerminationSignals.h"
 #include "clusterproxy/ClusterProxy.h"
 #include "clusterproxy/ClusterProxyConfig.h"
@@ -67,10 +68,14 @@ int main(int argc, char *argv[])
     QCoreApplication::setApplicationName(QStringLiteral("lamplighter-cluster-proxy"));
     QCoreApplication::setApplicationVersion(QStringLiteral(LAMPLIGHTER_VERSION));
 
+    if (app.arguments().size() > 1 && app.arguments().at(1) == QLatin1String("certs"))
+        return runCertsCommand(app, writeJsonLine);
+
     QCommandLineParser parser;
     parser.setApplicationDescription(
         QStringLiteral("Verifies the ID token of each request and forwards the request to the "
-                       "Kubernetes API server as the person it names, through impersonation."));
+                       "Kubernetes API server as the person it names, through impersonation.\n"
+                       "The subcommand certs creates and renews TLS Secrets; see certs --help."));
     parser.addHelpOption();
     parser.addVersionOption();
     const QCommandLineOption configOption(

@@ -18,7 +18,10 @@ const CommandInfo commands[] = {
      Invocation::Command::Login,
      "Sign in through the browser. A running Lamplighter signs in itself; otherwise the tokens "
      "are stored in the keychain for the next start."},
-    {"logout", Invocation::Command::Logout, "Sign out and remove the tokens from the keychain."},
+    {"logout",
+     Invocation::Command::Logout,
+     "Sign out and remove the tokens from the keychain. With --all, remove every keychain entry "
+     "that Lamplighter wrote, for any provider, as before uninstalling."},
     {"status",
      Invocation::Command::Status,
      "Print who is signed in, until when the ID token is valid, and where the proxy listens."},
@@ -33,7 +36,22 @@ const CommandInfo commands[] = {
      Invocation::Command::Credential,
      "Print an ExecCredential with the ID token for kubectl's exec credential plugin, refreshed "
      "first when it expires soon."},
+    {"plugin",
+     Invocation::Command::PluginInstall,
+     "With `install`, copy Lamplighter's Headlamp plugin into Headlamp desktop's plugins "
+     "folder, replacing an older copy."},
 };
+
+// What `logout --help` adds after the options.
+const char logoutDetails[] = R"(
+Without --all, logout removes the tokens of the configured provider only.
+
+With --all, logout also removes the tokens of providers that are no longer in the
+configuration, the local proxy's private key and the index in which Lamplighter lists
+its keychain entries, and prints how many entries it removed (the index included).
+A running Lamplighter does this itself and creates a new proxy key when it starts
+again.
+)";
 
 // What `credential --help` adds after the options: behaviour, exit codes and the kubeconfig entry.
 const char credentialDetails[] = R"(
@@ -81,10 +99,14 @@ QString usage(QCommandLineParser &parser, const CommandInfo *command)
         QString argument;
         if (command->command == Invocation::Command::Open)
             argument = QStringLiteral(" APP");
+        if (command->command == Invocation::Command::Logout)
+            text += QLatin1String(logoutDetails);
         if (command->command == Invocation::Command::Credential) {
             argument = QStringLiteral(" --cluster NAME");
             text += QLatin1String(credentialDetails);
         }
+        if (command->command == Invocation::Command::PluginInstall)
+            argument = QStringLiteral(" install [--from DIR]");
         return QStringLiteral("Usage: lamplighter %1%2 [options]\n%3")
             .arg(QLatin1String(command->name), argument, text);
     }
@@ -128,19 +150,35 @@ Invocation parseCommandLine(const QStringList &arguments)
         QStringLiteral("login"),
         QStringLiteral("Open the browser to sign in when no session can be refreshed. "
                        "Without it, the command fails instead."));
+    QCommandLineOption fromOption(
+        QStringLiteral("from"),
+        QStringLiteral("Copy the plugin from <dir>, which contains package.json and main.js or "
+                       "dist/main.js (default: the copy that Lamplighter's package installs)."),
+        QStringLiteral("dir"));
+    QCommandLineOption allOption(
+        QStringLiteral("all"),
+        QStringLiteral("Also remove the tokens of every other provider, the proxy's private key "
+                       "and the entry index: every keychain entry that Lamplighter wrote."));
     // The general help lists only the options that every command takes.
+    if (!arguments.contains(QStringLiteral("logout")))
+        allOption.setFlags(QCommandLineOption::HiddenFromHelp);
     if (!arguments.contains(QStringLiteral("credential"))) {
         clusterOption.setFlags(QCommandLineOption::HiddenFromHelp);
         loginOption.setFlags(QCommandLineOption::HiddenFromHelp);
     }
+    if (!arguments.contains(QStringLiteral("plugin")))
+        fromOption.setFlags(QCommandLineOption::HiddenFromHelp);
     parser.addOption(configOption);
     parser.addOption(helpOption);
     parser.addOption(versionOption);
     parser.addOption(clusterOption);
     parser.addOption(loginOption);
+    parser.addOption(allOption);
+    parser.addOption(fromOption);
     parser.addPositionalArgument(
         QStringLiteral("command"),
-        QStringLiteral("login, logout, status, kubeconfig, open APP or credential."));
+        QStringLiteral("login, logout, status, kubeconfig, open APP, credential or plugin "
+                       "install."));
 
     Invocation invocation;
     if (!parser.parse(QStringList{QStringLiteral("lamplighter")} + arguments)) {
@@ -158,7 +196,7 @@ Invocation parseCommandLine(const QStringList &arguments)
         if (!named) {
             invocation.errorMessage =
                 QStringLiteral("Unknown command \"%1\"; expected login, logout, status, "
-                               "kubeconfig, open or credential.")
+                               "kubeconfig, open, credential or plugin.")
                     .arg(positional.first());
             return invocation;
         }
@@ -170,7 +208,25 @@ Invocation parseCommandLine(const QStringList &arguments)
         }
         if (takesApp && positional.size() == 2)
             invocation.appName = positional.at(1);
-        if (!takesApp && positional.size() > 1) {
+        const bool plugin = named->command == Invocation::Command::PluginInstall;
+        if (plugin && !parser.isSet(helpOption)) {
+            if (positional.size() < 2)
+                invocation.errorMessage =
+                    QStringLiteral("The command \"plugin\" needs the subcommand \"install\".");
+            else if (positional.at(1) != QLatin1String("install"))
+                invocation.errorMessage =
+                    QStringLiteral("Unknown subcommand \"%1\" of \"plugin\"; expected "
+                                   "\"install\".")
+                        .arg(positional.at(1));
+            else if (positional.size() > 2)
+                invocation.errorMessage =
+                    QStringLiteral("The command \"plugin install\" takes no arguments, got "
+                                   "\"%1\". Name the source folder with --from.")
+                        .arg(positional.at(2));
+            if (!invocation.errorMessage.isEmpty())
+                return invocation;
+        }
+        if (!takesApp && !plugin && positional.size() > 1) {
             invocation.errorMessage = QStringLiteral("The command \"%1\" takes no arguments, got "
                                                      "\"%2\".")
                                           .arg(positional.first(), positional.at(1));
@@ -185,6 +241,26 @@ Invocation parseCommandLine(const QStringList &arguments)
             QStringLiteral("The options --cluster and --login apply only to the command "
                            "\"credential\".");
         return invocation;
+    }
+    if (parser.isSet(allOption) && invocation.command != Invocation::Command::Logout) {
+        invocation.errorMessage =
+            QStringLiteral("The option --all applies only to the command \"logout\".");
+        return invocation;
+    }
+    invocation.removeAllEntries = parser.isSet(allOption);
+    const bool pluginInstall = invocation.command == Invocation::Command::PluginInstall;
+    if (!pluginInstall && parser.isSet(fromOption)) {
+        invocation.errorMessage =
+            QStringLiteral("The option --from applies only to the command \"plugin install\".");
+        return invocation;
+    }
+    if (pluginInstall) {
+        invocation.pluginSource = parser.value(fromOption);
+        if (parser.isSet(fromOption) && invocation.pluginSource.isEmpty()) {
+            invocation.errorMessage =
+                QStringLiteral("The option --from needs a folder, got an empty value.");
+            return invocation;
+        }
     }
     if (credential) {
         invocation.clusterName = parser.value(clusterOption);

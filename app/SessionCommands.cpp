@@ -99,6 +99,13 @@ QString formatSessionDescription(const QJsonObject &description)
         add(QStringLiteral("Keychain:"),
             QStringLiteral("none answered; tokens are kept in memory only"));
     add(QStringLiteral("Error:"), description.value(QStringLiteral("error")).toString());
+    if (description.contains(QStringLiteral("removedEntries"))) {
+        const int removed = description.value(QStringLiteral("removedEntries")).toInt();
+        add(QStringLiteral("Removed:"),
+            QStringLiteral("%1 keychain %2")
+                .arg(removed)
+                .arg(removed == 1 ? QStringLiteral("entry") : QStringLiteral("entries")));
+    }
     return lines.join(QLatin1Char('\n')) + QLatin1Char('\n');
 }
 
@@ -155,9 +162,19 @@ void runSessionCommand(Session *session, const QString &command, ControlServer::
     } else if (command == QLatin1String("logout")) {
         session->signOut();
         reply(describeSession(*session));
+    } else if (command == logoutAllCommand) {
+        session->signOutAndRemoveAllEntries([session, reply](Result<int> removed) {
+            if (!removed) {
+                reply(failure(removed.errorMessage()));
+                return;
+            }
+            QJsonObject answer = describeSession(*session);
+            answer.insert(QStringLiteral("removedEntries"), removed.value());
+            reply(answer);
+        });
     } else {
         reply(failure(QStringLiteral("Unknown command \"%1\"; expected status, login, logout, "
-                                     "open or credential.")
+                                     "logout-all, open or credential.")
                           .arg(command)));
     }
 }

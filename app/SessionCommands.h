@@ -22,10 +22,16 @@ QJsonObject openApp(Session *session, const QString &appName);
 // The reply contains the ID token, so it must not be logged or shown.
 void replyWithFreshIdToken(Session *session, ControlServer::Reply reply);
 
-// Serves the control socket's commands (status, login, logout, open, credential) with session.
+// The control command of `lamplighter logout --all`. It is a command of its own rather than an
+// option of "logout", so that an older running instance rejects it instead of signing out only.
+inline const QString logoutAllCommand = QStringLiteral("logout-all");
+
+// Serves the control socket's commands (status, login, logout, logout-all, open, credential)
+// with session.
 ControlServer::Handler makeControlHandler(Session *session);
 
 // Runs the command on session and calls reply once it is done; login waits for the browser.
+// The reply to logout-all adds "removedEntries", the number of keychain entries removed.
 void runSessionCommand(Session *session, const QString &command, ControlServer::Reply reply);
 
 } // namespace lamplighter

@@ -2,6 +2,7 @@
 #include "CredentialCommand.h"
 #include "DesktopWindows.h"
 #include "Logging.h"
+#include "PluginCommand.h"
 #include "SessionCommands.h"
 #include "TerminationSignals.h"
 #include "TrayIcon.h"
@@ -71,6 +72,7 @@ QString commandName(Invocation::Command command)
     case Invocation::Command::Open:
         return QStringLiteral("open");
     case Invocation::Command::Credential:
+    case Invocation::Command::PluginInstall:
     case Invocation::Command::Tray:
         break;
     }
@@ -259,7 +261,8 @@ int runOneShot(const Invocation &invocation, int argc, char *argv[])
     options.refreshOnStart = false;
     options.urlOpener = openUrlWithoutDesktopSession;
     Session session(*config, options);
-    const QString command = commandName(invocation.command);
+    const QString command =
+        invocation.removeAllEntries ? logoutAllCommand : commandName(invocation.command);
     QObject::connect(&session, &Session::started, &app, [&](const Status &status) {
         if (!status) {
             printError(status.errorMessage());
@@ -277,6 +280,14 @@ int runOneShot(const Invocation &invocation, int argc, char *argv[])
                                             "cannot be kept after this command ends. Start a "
                                             "Secret Service such as gnome-keyring, or sign in "
                                             "from the tray."));
+            } else if (command == QLatin1String("login") &&
+                       reply.value(QStringLiteral("ok")).toBool() &&
+                       !session.tokensNotStoredReason().isEmpty()) {
+                reply.insert(QStringLiteral("ok"), false);
+                reply.insert(QStringLiteral("message"),
+                             QStringLiteral("Signed in, but the tokens cannot be kept after this "
+                                            "command ends: %1")
+                                 .arg(session.tokensNotStoredReason()));
             }
             const bool succeeded = printReply(reply);
             // Let pending keychain writes finish before the process ends.
@@ -343,6 +354,8 @@ int runCommand(const Invocation &invocation, int argc, char *argv[])
         return runOpen(invocation, argc, argv);
     if (invocation.command == Invocation::Command::Credential)
         return runCredential(invocation, argc, argv);
+    if (invocation.command == Invocation::Command::PluginInstall)
+        return runPluginInstall(invocation);
 
     const QString socketPath = defaultControlSocketPath();
     if (invocation.command == Invocation::Command::Kubeconfig) {
@@ -363,8 +376,10 @@ int runCommand(const Invocation &invocation, int argc, char *argv[])
         invocation.command == Invocation::Command::Login ? 60 * 60 * 1000 : statusTimeoutMs;
     {
         QCoreApplication app(argc, argv);
-        const Result<QJsonObject> reply = sendControlRequest(
-            socketPath, {{QStringLiteral("command"), commandName(invocation.command)}}, timeoutMs);
+        const QString command =
+            invocation.removeAllEntries ? logoutAllCommand : commandName(invocation.command);
+        const Result<QJsonObject> reply =
+            sendControlRequest(socketPath, {{QStringLiteral("command"), command}}, timeoutMs);
         if (reply)
             return printReply(reply.value()) ? 0 : exitFailure;
         qCDebug(lcApp) << reply.errorMessage() << "- running the command here instead";

@@ -410,7 +410,9 @@ Result<ClusterProxyConfig> loadClusterProxyConfig(const QString &path)
                                                    "allowed_groups",
                                                    "allow_client_impersonation",
                                                    "api_server",
-                                                   "namespaces"},
+                                                   "namespaces",
+                                                   // Read by the certs subcommand only.
+                                                   "keys"},
                                                   QStringLiteral("the top level"));
     if (!known)
         return known.error();

@@ -9,6 +9,7 @@
 #include <QRegularExpression>
 #include <QStandardPaths>
 #include <algorithm>
+#include <array>
 #include <set>
 #include <utility>
 #include <yaml-cpp/yaml.h>
@@ -710,7 +711,8 @@ Result<Config> readConfig(ConfigReader &reader, const YAML::Node &root)
 {
     const Status blocks = reader.checkKeys(root,
                                            QString(),
-                                           {"oidc",
+                                           {"format_version",
+                                            "oidc",
                                             "clusters",
                                             "proxy",
                                             "login",
@@ -774,6 +776,61 @@ Result<Config> readConfig(ConfigReader &reader, const YAML::Node &root)
     return config;
 }
 
+// Reads "format_version": 1 when the key is missing or null, and otherwise a whole number from 1
+// to currentConfigFormatVersion.
+Result<int> readFormatVersion(const YamlReader &reader, const YAML::Node &root)
+{
+    const YAML::Node node = root["format_version"];
+    if (!node || node.IsNull())
+        return 1;
+    if (!node.IsScalar())
+        return reader.errorAt(
+            node.Mark(),
+            QStringLiteral("\"format_version\" must be a whole number from 1 to %1, got a %2")
+                .arg(currentConfigFormatVersion)
+                .arg(node.IsMap() ? QStringLiteral("mapping") : QStringLiteral("list")));
+    const QString text = QString::fromStdString(node.Scalar());
+    bool valid = false;
+    const int version = text.toInt(&valid);
+    if (!valid || version < 1)
+        return reader.errorAt(
+            node.Mark(),
+            QStringLiteral("\"format_version\" must be a whole number from 1 to %1, got \"%2\"")
+                .arg(currentConfigFormatVersion)
+                .arg(text));
+    if (version > currentConfigFormatVersion)
+        return reader.errorAt(node.Mark(),
+                              QStringLiteral("\"format_version\" is %1, but this Lamplighter "
+                                             "reads format versions up to %2: the file was "
+                                             "written by a newer Lamplighter. Install a "
+                                             "Lamplighter that reads version %1, or use a file "
+                                             "of format version %2.")
+                                  .arg(version)
+                                  .arg(currentConfigFormatVersion));
+    return version;
+}
+
+// Turns a parsed file of one format version into the next version. It changes only the parsed
+// tree in memory, because rewriting the file would lose the person's comments and layout.
+using ConfigMigration = Status (*)(const YamlReader &reader, YAML::Node &root);
+
+// configMigrations[i] turns format version i + 1 into version i + 2. Version 1 is still the
+// current format, so the list is empty: a format change appends its step here and raises
+// currentConfigFormatVersion.
+constexpr std::array<ConfigMigration, currentConfigFormatVersion - 1> configMigrations{};
+
+Status migrateConfig(const YamlReader &reader, YAML::Node &root, int version)
+{
+    for (int from = version; from < currentConfigFormatVersion; ++from) {
+        const Status migrated = configMigrations.at(std::size_t(from - 1))(reader, root);
+        if (!migrated)
+            return migrated;
+        qCDebug(lcConfig) << "Read" << reader.path() << "as format version" << from + 1
+                          << "instead of" << from;
+    }
+    return Done{};
+}
+
 } // namespace
 
 Result<Config> loadConfig(const QString &path)
@@ -798,12 +855,20 @@ Result<Config> loadConfig(const QString &path)
                               QStringLiteral("the file must be a YAML mapping with "
                                              "the blocks \"oidc\" and \"clusters\""));
 
+    const Result<int> version = readFormatVersion(reader, root);
+    if (!version)
+        return version.error();
+    if (const Status migrated = migrateConfig(reader, root, version.value()); !migrated)
+        return migrated.error();
+
     Result<Config> config = readConfig(reader, root);
     if (!config)
         return config.error();
-    qCDebug(lcConfig) << "Read" << path << "with" << config->clusters.size() << "clusters,"
-                      << config->apps.size() << "apps and" << config->warnings.size() << "warnings";
-    return config;
+    Config read = std::move(config).value();
+    read.formatVersion = version.value();
+    qCDebug(lcConfig) << "Read" << path << "with" << read.clusters.size() << "clusters,"
+                      << read.apps.size() << "apps and" << read.warnings.size() << "warnings";
+    return read;
 }
 
 QString personalConfigPath()

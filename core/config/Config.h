@@ -91,9 +91,16 @@ struct AppConfig {
     QList<QSslCertificate> caCertificates;                      // read from caFile
 };
 
+// The format version of the configuration file that this build writes in its examples and reads
+// without migration. A file without "format_version" is version 1.
+constexpr int currentConfigFormatVersion = 1;
+
 // The whole configuration file.
 struct Config {
     QString path; // the file it was read from
+    // format_version as the file gives it, 1 when missing. Older versions are migrated in memory
+    // when read, and the file itself is never rewritten.
+    int formatVersion = 1;
     ProviderConfig provider;
     std::vector<ClusterConfig> clusters;
     ProxyConfig proxy;

@@ -12,8 +12,8 @@ class QLocalSocket;
 
 namespace lamplighter {
 
-// The local socket through which `lamplighter login`, `logout`, `status`, `open` and
-// `credential` reach a running tray instance. It lives in a folder only the user can open, so
+// The local socket through which `lamplighter login`, `logout` (also with --all), `status`,
+// `open` and `credential` reach a running tray instance. It lives in a folder only the user can open, so
 // only the user's own processes can send commands, and the reply to `credential` contains the ID
 // token. Each connection carries one JSON request line and one JSON reply line.
 class ControlServer : public QObject {

@@ -7,6 +7,7 @@
 #include "oidc/OidcClient.h"
 #include "oidc/RefreshJob.h"
 #include "proxy/LocalProxy.h"
+#include "store/EntryFormats.h"
 #include "store/SecretStore.h"
 #include "tls/LocalCertificate.h"
 #include "util/Redact.h"
@@ -50,12 +51,11 @@ QString tokensEntry(const ProviderConfig &provider)
 
 QByteArray serializeTokens(const TokenSet &tokens)
 {
-    const QJsonObject object{
+    return encodeTokensEntry({
         {QStringLiteral("id_token"), QString::fromLatin1(tokens.idToken)},
         {QStringLiteral("refresh_token"), QString::fromLatin1(tokens.refreshToken)},
         {QStringLiteral("access_token"), QString::fromLatin1(tokens.accessToken)},
-    };
-    return QJsonDocument(object).toJson(QJsonDocument::Compact);
+    });
 }
 
 QDateTime fromNumericDate(const QJsonValue &value)
@@ -83,9 +83,8 @@ IdTokenClaims readStoredClaims(const QByteArray &idToken)
     return claims;
 }
 
-TokenSet deserializeTokens(const QByteArray &stored)
+TokenSet deserializeTokens(const QJsonObject &object)
 {
-    const QJsonObject object = QJsonDocument::fromJson(stored).object();
     TokenSet tokens;
     tokens.idToken = object.value(QStringLiteral("id_token")).toString().toLatin1();
     tokens.refreshToken = object.value(QStringLiteral("refresh_token")).toString().toLatin1();
@@ -167,6 +166,8 @@ struct Session::Private {
     void loadCertificate(std::function<void(Result<LocalCertificate>)> done);
     Status listenAndWriteKubeconfig(const LocalCertificate &certificate);
     void restoreTokens();
+    void rewriteEntry(const QString &key, const QByteArray &encoded, const DecodedEntry &entry);
+    std::optional<TokenSet> decodeStoredTokens(const QByteArray &stored);
 
     void acceptTokens(TokenSet tokens, std::function<void()> stored = {});
     void storeTokens(std::function<void()> stored = {});
@@ -185,7 +186,8 @@ struct Session::Private {
     void answerIdTokenRequests(const IdTokenResult &result);
     void handleRefreshFailure(const Error &error, bool needsLogin, bool transient);
     void retryRefreshLater();
-    void forgetTokens();
+    // Ends the session. With removeEntry false, the caller removes the keychain entry itself.
+    void forgetTokens(bool removeEntry = true);
     void finishStart();
 
     Session *q;
@@ -215,6 +217,9 @@ struct Session::Private {
     // Increases at sign-out, so that callbacks of a refresh started before it do nothing.
     quint64 generation = 0;
     int pendingTokenWrites = 0;
+    // Set when the tokens entry was written by a newer Lamplighter: why the tokens of this
+    // process stay in memory, so that the newer entry is neither replaced nor removed.
+    QString newerTokensEntry;
     std::vector<IdTokenCallback> idTokenRequests; // waiting for a refresh or a keychain write
 };
 
@@ -247,10 +252,23 @@ void Session::Private::fail(const Status &status)
 void Session::Private::loadCertificate(std::function<void(Result<LocalCertificate>)> done)
 {
     store.read(proxyKeyEntry, [this, done](Result<std::optional<QByteArray>> key) {
+        DecodedEntry entry;
+        if (key.ok() && key->has_value()) {
+            entry = decodeProxyKeyEntry(proxyKeyEntry, **key);
+            if (!entry.usable())
+                qCWarning(lcTls).noquote() << entry.message;
+        }
+        // NOTE: with a key entry of a newer Lamplighter, the new key stays in memory so that the
+        // entry is kept, but the certificate file is replaced and the newer version must renew
+        // it when it starts again.
+        const bool keepStoredEntry = entry.outcome == DecodedEntry::Outcome::TooNew;
         QFile file(proxyCertificatePath());
-        if (key.ok() && key->has_value() && file.open(QIODevice::ReadOnly)) {
-            Result<LocalCertificate> stored = LocalCertificate::fromPem(file.readAll(), **key);
+        if (entry.usable() && file.open(QIODevice::ReadOnly)) {
+            Result<LocalCertificate> stored =
+                LocalCertificate::fromPem(file.readAll(), proxyKeyPem(entry));
             if (stored && !stored->needsRenewal(QDateTime::currentDateTimeUtc())) {
+                if (entry.outcome == DecodedEntry::Outcome::Migrated)
+                    rewriteEntry(proxyKeyEntry, encodeProxyKeyEntry(proxyKeyPem(entry)), entry);
                 done(std::move(stored));
                 return;
             }
@@ -273,7 +291,12 @@ void Session::Private::loadCertificate(std::function<void(Result<LocalCertificat
             return;
         }
         const LocalCertificate certificate = generated.value();
-        store.write(proxyKeyEntry, certificate.privateKeyPem(), [done, certificate](Status stored) {
+        if (keepStoredEntry) {
+            done(certificate);
+            return;
+        }
+        const QByteArray encoded = encodeProxyKeyEntry(certificate.privateKeyPem());
+        store.write(proxyKeyEntry, encoded, [done, certificate](Status stored) {
             if (!stored) {
                 done(stored.error());
                 return;
@@ -346,7 +369,17 @@ void Session::Private::restoreTokens()
             Q_EMIT q->started(Done{});
             return;
         }
-        const TokenSet restored = stored->has_value() ? deserializeTokens(**stored) : TokenSet{};
+        const TokenSet restored =
+            stored->has_value() ? decodeStoredTokens(**stored).value_or(TokenSet{}) : TokenSet{};
+        if (restored.refreshToken.isEmpty() && !newerTokensEntry.isEmpty()) {
+            setState(State::SignedOut,
+                     QStringLiteral("%1 Sign in again: until Lamplighter is upgraded, it keeps "
+                                    "your tokens in memory only.")
+                         .arg(newerTokensEntry));
+            Q_EMIT q->notice(error);
+            Q_EMIT q->started(Done{});
+            return;
+        }
         if (restored.refreshToken.isEmpty()) {
             qCInfo(lcSession) << "No stored session; waiting for sign-in";
             setState(State::SignedOut);
@@ -364,6 +397,47 @@ void Session::Private::restoreTokens()
         qCInfo(lcSession) << "Restoring the stored session with a refresh";
         startPending = true;
         refreshNow();
+    });
+}
+
+// Decodes the stored tokens entry, writing it back in the current format when it has an older
+// one. Returns nothing for an entry of a newer Lamplighter, which newerTokensEntry then names,
+// and for one that is not valid, which the next sign-in replaces.
+std::optional<TokenSet> Session::Private::decodeStoredTokens(const QByteArray &stored)
+{
+    const QString key = tokensEntry(config.provider);
+    const DecodedEntry entry = decodeTokensEntry(key, stored);
+    switch (entry.outcome) {
+    case DecodedEntry::Outcome::Current:
+        return deserializeTokens(entry.fields);
+    case DecodedEntry::Outcome::Migrated:
+        rewriteEntry(key, encodeTokensEntry(entry.fields), entry);
+        return deserializeTokens(entry.fields);
+    case DecodedEntry::Outcome::TooNew:
+        if (newerTokensEntry.isEmpty())
+            qCWarning(lcSession).noquote() << entry.message;
+        newerTokensEntry = entry.message;
+        return std::nullopt;
+    case DecodedEntry::Outcome::Invalid:
+        qCWarning(lcSession).noquote() << entry.message << "The next sign-in replaces it.";
+        return std::nullopt;
+    }
+    return std::nullopt;
+}
+
+void Session::Private::rewriteEntry(const QString &key,
+                                    const QByteArray &encoded,
+                                    const DecodedEntry &entry)
+{
+    store.write(key, encoded, [this, key, version = entry.storedVersion](Status written) {
+        if (!written) {
+            Q_EMIT q->notice(written.errorMessage());
+            return;
+        }
+        qCInfo(lcStore).noquote() << QStringLiteral("Rewrote the keychain entry \"%1\" from "
+                                                    "format version %2 in the current format")
+                                         .arg(key)
+                                         .arg(version);
     });
 }
 
@@ -412,6 +486,15 @@ void Session::Private::reportMissingGroups()
 
 void Session::Private::storeTokens(std::function<void()> stored)
 {
+    if (!newerTokensEntry.isEmpty()) {
+        qCDebug(lcSession) << "Keeping the tokens in memory only, because a newer Lamplighter "
+                              "wrote the keychain entry";
+        if (stored)
+            stored();
+        if (pendingTokenWrites == 0 && !refreshing)
+            answerIdTokenRequests(currentIdToken());
+        return;
+    }
     ++pendingTokenWrites;
     store.write(
         tokensEntry(config.provider), serializeTokens(tokens), [this, stored](Status written) {
@@ -520,8 +603,10 @@ void Session::Private::adoptStoredTokensOrRefresh()
         tokensEntry(config.provider), [this, started](Result<std::optional<QByteArray>> stored) {
             if (started != generation)
                 return;
-            if (stored.ok() && stored->has_value()) {
-                TokenSet newer = deserializeTokens(**stored);
+            const std::optional<TokenSet> decoded =
+                stored.ok() && stored->has_value() ? decodeStoredTokens(**stored) : std::nullopt;
+            if (decoded) {
+                TokenSet newer = *decoded;
                 const bool replaced = !newer.refreshToken.isEmpty() &&
                                       (newer.refreshToken != tokens.refreshToken ||
                                        newer.claims.expiresAt > tokens.claims.expiresAt);
@@ -713,7 +798,7 @@ void Session::Private::retryRefreshLater()
     retryDelay = std::min(retryDelay * 2, maximumRetryDelay);
 }
 
-void Session::Private::forgetTokens()
+void Session::Private::forgetTokens(bool removeEntry)
 {
     ++generation;
     endRefresh();
@@ -728,6 +813,8 @@ void Session::Private::forgetTokens()
     tokens = TokenSet{};
     if (proxy)
         proxy->setIdToken(QByteArray());
+    if (!removeEntry || !newerTokensEntry.isEmpty())
+        return;
     store.remove(tokensEntry(config.provider), [this](Status removed) {
         if (!removed)
             Q_EMIT q->notice(removed.errorMessage());
@@ -859,6 +946,28 @@ void Session::signOut()
     d->answerIdTokenRequests(d->currentIdToken());
 }
 
+void Session::signOutAndRemoveAllEntries(std::function<void(Result<int>)> done)
+{
+    cancelSignIn();
+    if (d->proxy)
+        d->proxy->endBrowserSessions();
+    d->forgetTokens(false);
+    d->newerTokensEntry.clear();
+    qCInfo(lcSession) << "Signed out";
+    d->setState(State::SignedOut);
+    d->answerIdTokenRequests(d->currentIdToken());
+    // The proxy key and this provider's tokens are named as well, because releases before the
+    // entry index wrote them without listing them.
+    const QStringList knownKeys{proxyKeyEntry, tokensEntry(d->config.provider)};
+    d->store.removeAll(knownKeys, [done](Result<int> removed) {
+        if (removed)
+            qCInfo(lcStore) << "Removed" << removed.value() << "keychain entries";
+        else
+            qCWarning(lcStore).noquote() << removed.errorMessage();
+        done(removed);
+    });
+}
+
 Session::State Session::state() const
 {
     return d->state;
@@ -910,6 +1019,13 @@ QDateTime Session::nextRetryAt() const
 bool Session::tokensInMemoryOnly() const
 {
     return d->store.isInMemoryOnly();
+}
+
+QString Session::tokensNotStoredReason() const
+{
+    if (d->store.isInMemoryOnly())
+        return QStringLiteral("no keychain responded");
+    return d->newerTokensEntry;
 }
 
 QString Session::kubeconfigPath() const

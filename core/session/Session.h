@@ -67,6 +67,10 @@ public:
     void signIn();
     void cancelSignIn();
     void signOut();
+    // Signs out and removes every keychain entry that Lamplighter wrote, including those of
+    // providers no longer in the configuration, and then the entry index. Calls done with the
+    // number of entries removed.
+    void signOutAndRemoveAllEntries(std::function<void(Result<int>)> done);
     // Refreshes the tokens now instead of at the next scheduled time, for example to retry at
     // once when offline. Does nothing without a refresh token, during sign-in, or while a refresh
     // is in flight.
@@ -85,6 +89,9 @@ public:
     // is scheduled.
     QDateTime nextRetryAt() const;
     bool tokensInMemoryOnly() const;
+    // Returns why new tokens are kept in memory instead of the keychain (no keychain responded, or
+    // a newer Lamplighter wrote the entry), or an empty string when they are stored.
+    QString tokensNotStoredReason() const;
     QString kubeconfigPath() const;
     quint16 proxyPort() const;
     // Creates a one-time launch URL that opens an app of the configuration in a browser. The URL

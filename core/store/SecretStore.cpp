@@ -1,6 +1,7 @@
 #include "store/SecretStore.h"
 
 #include "Logging.h"
+#include "store/EntryFormats.h"
 
 #include <QLibrary>
 #include <qt6keychain/keychain.h>
@@ -74,7 +75,9 @@ void SecretStore::writeToMemory(const QString &key, const QByteArray &secret, Wr
 {
     m_memory.insert(key, secret);
     m_removedInMemory.remove(key);
-    if (m_keychainRetryRunning || !m_keychainRetryAt.hasExpired()) {
+    // The index in memory must not replace the keychain's own, so the write of the entry that
+    // follows it tries the keychain instead.
+    if (key == entryIndexKey() || m_keychainRetryRunning || !m_keychainRetryAt.hasExpired()) {
         done(Done{});
         return;
     }
@@ -102,7 +105,12 @@ void SecretStore::moveMemoryToKeychain()
     m_inMemoryOnly = false;
     const QHash<QString, QByteArray> secrets = std::exchange(m_memory, {});
     const QSet<QString> removed = std::exchange(m_removedInMemory, {});
+    // The index in memory lists only what was written there, so each entry is added to the
+    // keychain's own index instead of replacing it.
+    m_listedKeys.clear();
     for (auto it = secrets.begin(); it != secrets.end(); ++it) {
+        if (it.key() == entryIndexKey())
+            continue;
         write(it.key(), it.value(), [key = it.key()](Status written) {
             if (!written)
                 qCWarning(lcStore).noquote()
@@ -152,6 +160,157 @@ void SecretStore::read(const QString &key, ReadCallback done)
 
 void SecretStore::write(const QString &key, const QByteArray &secret, WriteCallback done)
 {
+    if (key == entryIndexKey() || m_listedKeys.contains(key)) {
+        writeEntry(key, secret, std::move(done));
+        return;
+    }
+    listKey(key, [this, key, secret, done = std::move(done)](Status listed) {
+        if (!listed) {
+            done(listed);
+            return;
+        }
+        writeEntry(key, secret, done);
+    });
+}
+
+void SecretStore::listKey(const QString &key, WriteCallback done)
+{
+    m_keysToList.append({key, std::move(done)});
+    if (!m_listingKey)
+        listNextKey();
+}
+
+// Adds the first waiting key to the entry index. The index is read again each time, because
+// other Lamplighter processes of the same person may have added keys to it since.
+// NOTE: two processes that add different keys at the same moment can still lose one of them,
+// because the keychain offers no compare-and-swap.
+void SecretStore::listNextKey()
+{
+    if (m_keysToList.isEmpty()) {
+        m_listingKey = false;
+        for (const std::function<void()> &waiting : std::exchange(m_afterListing, {}))
+            waiting();
+        return;
+    }
+    m_listingKey = true;
+    auto [key, done] = m_keysToList.takeFirst();
+    read(entryIndexKey(), [this, key, done](Result<std::optional<QByteArray>> stored) {
+        auto finish = [this, done](Status status) {
+            done(status);
+            listNextKey();
+        };
+        if (!stored) {
+            finish(stored.error());
+            return;
+        }
+        QStringList keys;
+        if (stored->has_value()) {
+            const DecodedEntry index = decodeEntryIndex(entryIndexKey(), **stored);
+            if (index.outcome == DecodedEntry::Outcome::TooNew) {
+                // Rewriting the index in this build's format would lose what the newer one
+                // keeps in it.
+                qCWarning(lcStore).noquote()
+                    << index.message << "Writing" << key << "without adding it to the index.";
+                finish(Done{});
+                return;
+            }
+            if (index.usable())
+                keys = entryIndexKeys(index);
+            else
+                qCWarning(lcStore).noquote()
+                    << index.message << "Replacing it with an index that lists" << key;
+        }
+        if (!keys.contains(key))
+            keys.append(key);
+        writeEntry(entryIndexKey(), encodeEntryIndex(keys), [this, keys, finish](Status written) {
+            if (written)
+                m_listedKeys = QSet<QString>(keys.begin(), keys.end());
+            finish(written);
+        });
+    });
+}
+
+void SecretStore::readIndex(ListCallback done)
+{
+    read(entryIndexKey(), [done = std::move(done)](Result<std::optional<QByteArray>> stored) {
+        if (!stored) {
+            done(stored.error());
+            return;
+        }
+        if (!stored->has_value()) {
+            done(QStringList());
+            return;
+        }
+        const DecodedEntry index = decodeEntryIndex(entryIndexKey(), **stored);
+        if (!index.usable()) {
+            done(Error{index.message});
+            return;
+        }
+        done(entryIndexKeys(index));
+    });
+}
+
+void SecretStore::removeAll(const QStringList &knownKeys, CountCallback done)
+{
+    // A write whose key is still being added to the index would store its entry after the
+    // removal. Once the index updates are done, every write has started its keychain job, and
+    // QtKeychain runs those before the jobs of the removal.
+    if (m_listingKey) {
+        m_afterListing.append(
+            [this, knownKeys, done = std::move(done)] { removeAll(knownKeys, done); });
+        return;
+    }
+    readIndex([this, knownKeys, done = std::move(done)](Result<QStringList> listed) {
+        if (!listed) {
+            done(Error{QStringLiteral("%1 No entry was removed.").arg(listed.errorMessage())});
+            return;
+        }
+        QStringList keys = listed.value() + knownKeys;
+        keys.removeDuplicates();
+        keys.removeAll(entryIndexKey());
+        // The index goes last, so that after a failure it still lists what is left.
+        keys.append(entryIndexKey());
+        m_listedKeys.clear();
+        removeEach(keys, 0, done);
+    });
+}
+
+// Removes the first of keys when it is there, counting it, and then the rest. A locked keychain
+// reads every entry as absent, so it removes nothing and keeps the index.
+void SecretStore::removeEach(QStringList keys, int removed, CountCallback done)
+{
+    if (keys.isEmpty()) {
+        done(removed);
+        return;
+    }
+    const QString key = keys.takeFirst();
+    read(key, [this, key, keys, removed, done](Result<std::optional<QByteArray>> stored) {
+        if (!stored) {
+            done(Error{QStringLiteral("%1 Entries removed before this failure: %2. Running the "
+                                      "removal again removes the rest.")
+                           .arg(stored.errorMessage())
+                           .arg(removed)});
+            return;
+        }
+        if (!stored->has_value()) {
+            removeEach(keys, removed, done);
+            return;
+        }
+        remove(key, [this, keys, removed, done](Status status) {
+            if (!status) {
+                done(Error{QStringLiteral("%1 Entries removed before this failure: %2. Running "
+                                          "the removal again removes the rest.")
+                               .arg(status.errorMessage())
+                               .arg(removed)});
+                return;
+            }
+            removeEach(keys, removed + 1, done);
+        });
+    });
+}
+
+void SecretStore::writeEntry(const QString &key, const QByteArray &secret, WriteCallback done)
+{
     if (m_inMemoryOnly) {
         writeToMemory(key, secret, std::move(done));
         return;
@@ -166,7 +325,7 @@ void SecretStore::write(const QString &key, const QByteArray &secret, WriteCallb
         }
         if (meansNoKeychain(job->error())) {
             switchToMemory(job->errorString());
-            write(key, secret, done);
+            writeEntry(key, secret, done);
             return;
         }
         qCWarning(lcStore) << "Writing" << key << "to the keychain failed:" << job->errorString();

@@ -27,6 +27,7 @@ private Q_SLOTS:
     void openTakesAppName();
     void credentialTakesClusterAndLogin();
     void credentialHelpShowsKubeconfigEntry();
+    void logoutTakesAll();
     void execInfo_data();
     void execInfo();
     void invalidExecInfo_data();
@@ -110,6 +111,11 @@ void TestCommandLine::invalid_data()
     QTest::newRow("login option on tray")
         << QStringList{QStringLiteral("--login")}
         << QStringLiteral("apply only to the command \"credential\"");
+    QTest::newRow("all on status") << QStringList{QStringLiteral("status"), QStringLiteral("--all")}
+                                   << QStringLiteral("The option --all applies only to the command "
+                                                     "\"logout\".");
+    QTest::newRow("all on tray") << QStringList{QStringLiteral("--all")}
+                                 << QStringLiteral("applies only to the command \"logout\"");
 }
 
 void TestCommandLine::invalid()
@@ -204,6 +210,29 @@ void TestCommandLine::credentialTakesClusterAndLogin()
     QVERIFY2(withLogin.errorMessage.isEmpty(), qPrintable(withLogin.errorMessage));
     QCOMPARE(withLogin.clusterName, QStringLiteral("staging"));
     QVERIFY(withLogin.loginAllowed);
+}
+
+void TestCommandLine::logoutTakesAll()
+{
+    const Invocation plain = parseCommandLine({QStringLiteral("logout")});
+    QVERIFY2(plain.errorMessage.isEmpty(), qPrintable(plain.errorMessage));
+    QCOMPARE(plain.command, Invocation::Command::Logout);
+    QVERIFY(!plain.removeAllEntries);
+
+    const Invocation all = parseCommandLine({QStringLiteral("logout"), QStringLiteral("--all")});
+    QVERIFY2(all.errorMessage.isEmpty(), qPrintable(all.errorMessage));
+    QCOMPARE(all.command, Invocation::Command::Logout);
+    QVERIFY(all.removeAllEntries);
+
+    const Invocation help = parseCommandLine({QStringLiteral("logout"), QStringLiteral("--help")});
+    QVERIFY(help.helpRequested);
+    QVERIFY2(help.helpText.contains(QStringLiteral("--all")), qPrintable(help.helpText));
+    QVERIFY2(help.helpText.contains(QStringLiteral("providers that are no longer in the")),
+             qPrintable(help.helpText));
+
+    // The general help names --all in the command's summary, not among the options.
+    const Invocation general = parseCommandLine({QStringLiteral("--help")});
+    QVERIFY2(!general.helpText.contains(QStringLiteral("  --all ")), qPrintable(general.helpText));
 }
 
 void TestCommandLine::credentialHelpShowsKubeconfigEntry()

@@ -59,6 +59,10 @@ private Q_SLOTS:
     void missingFileNamesPath();
     void clockSkewRead();
     void redirectHostRead();
+    void formatVersionRead_data();
+    void formatVersionRead();
+    void formatVersionRejected_data();
+    void formatVersionRejected();
 
 private:
     QString write(const QByteArray &text);
@@ -448,6 +452,7 @@ void TestConfig::existingHeadlampValuesRead()
     QVERIFY(config->enableImpersonation);
     QVERIFY(!config->headlampEnabled);
     QVERIFY(config->kubeAuthEnabled);
+    QCOMPARE(config->formatVersion, 1);
 
     QCOMPARE(config->apps.size(), std::size_t(1));
     const AppConfig &app = config->apps[0];
@@ -743,6 +748,64 @@ void TestConfig::restartBlocksListChanges()
     fewerClusters.clusters.clear();
     QCOMPARE(blocksNeedingRestart(*running, fewerClusters),
              QStringList{QStringLiteral("clusters")});
+}
+
+// A file without "format_version" is version 1, the format of every file written before the key.
+void TestConfig::formatVersionRead_data()
+{
+    QTest::addColumn<QByteArray>("prefix");
+    QTest::newRow("missing") << QByteArray();
+    QTest::newRow("null") << QByteArray("format_version:\n");
+    QTest::newRow("1") << QByteArray("format_version: 1\n");
+}
+
+void TestConfig::formatVersionRead()
+{
+    QFETCH(QByteArray, prefix);
+    const Result<Config> config = loadConfig(write(prefix + validConfig));
+    QVERIFY2(config.ok(), qPrintable(config.errorMessage()));
+    QCOMPARE(config->formatVersion, 1);
+    QCOMPARE(config->formatVersion, currentConfigFormatVersion);
+    QVERIFY2(config->warnings.isEmpty(), qPrintable(config->warnings.join(QLatin1Char('\n'))));
+    QCOMPARE(config->provider.clientId, QStringLiteral("lamplighter"));
+}
+
+void TestConfig::formatVersionRejected_data()
+{
+    QTest::addColumn<QByteArray>("prefix");
+    QTest::addColumn<QString>("expected");
+    QTest::newRow("too new")
+        << QByteArray("format_version: 2\n")
+        << QStringLiteral("config.yaml:1:17: \"format_version\" is 2, but this Lamplighter reads "
+                          "format versions up to 1: the file was written by a newer Lamplighter.");
+    QTest::newRow("far too new")
+        << QByteArray("format_version: 40000\n")
+        << QStringLiteral("\"format_version\" is 40000, but this Lamplighter reads format "
+                          "versions up to 1");
+    QTest::newRow("not a number")
+        << QByteArray("format_version: one\n")
+        << QStringLiteral("config.yaml:1:17: \"format_version\" must be a whole number from 1 to "
+                          "1, got \"one\"");
+    QTest::newRow("fraction") << QByteArray("format_version: 1.5\n")
+                              << QStringLiteral("must be a whole number from 1 to 1, got \"1.5\"");
+    QTest::newRow("zero") << QByteArray("format_version: 0\n")
+                          << QStringLiteral("must be a whole number from 1 to 1, got \"0\"");
+    QTest::newRow("negative") << QByteArray("format_version: -1\n")
+                              << QStringLiteral("must be a whole number from 1 to 1, got \"-1\"");
+    QTest::newRow("list") << QByteArray("format_version: [1]\n")
+                          << QStringLiteral("must be a whole number from 1 to 1, got a list");
+}
+
+void TestConfig::formatVersionRejected()
+{
+    QFETCH(QByteArray, prefix);
+    QFETCH(QString, expected);
+    const Result<Config> config = loadConfig(write(prefix + validConfig));
+    QVERIFY(!config.ok());
+    QVERIFY2(config.errorMessage().contains(expected),
+             qPrintable(QStringLiteral("got: ") + config.errorMessage()));
+    QVERIFY2(config.errorMessage().startsWith(m_dir->path()),
+             qPrintable(QStringLiteral("the error must name the file: ") + config.errorMessage()));
 }
 
 QTEST_GUILESS_MAIN(TestConfig)

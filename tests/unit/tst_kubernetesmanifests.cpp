@@ -2,11 +2,15 @@
 // what the security model relies on: hardened pods, the cluster proxy's exact RBAC rules, a
 // Headlamp service account without any binding, and the wiring between the objects.
 
+#include "clusterproxy/CertificateRotationConfig.h"
+#include "tls/LocalCertificate.h"
+
 #include <QByteArray>
 #include <QFile>
 #include <QProcess>
 #include <QRegularExpression>
 #include <QStandardPaths>
+#include <QTemporaryDir>
 #include <QTest>
 #include <algorithm>
 #include <initializer_list>
@@ -24,6 +28,7 @@ const std::string namespaceName = "lamplighter";
 const std::string proxyName = "lamplighter-cluster-proxy";
 const std::string headlampName = "headlamp";
 const std::string tlsSecretName = "lamplighter-cluster-proxy-tls";
+const std::string certsName = "lamplighter-cluster-proxy-certs";
 const std::string configMapPrefix = "lamplighter-cluster-proxy-config";
 const std::string serviceAccountFolder = "/var/run/secrets/kubernetes.io/serviceaccount";
 
@@ -234,6 +239,11 @@ private Q_SLOTS:
     void clusterProxyMountsTlsSecret();
     void clusterRoleGrantsExactRules();
     void clusterRoleBindingNamesProxy();
+    void certsRoleGrantsExactRules();
+    void certsRoleBindingNamesAccount();
+    void certsAccountHasNoClusterBinding();
+    void certsJobRunsOnce();
+    void certsConfigTargetsRoleNamespace();
     void headlampServiceAccountUnbound();
     void headlampHoldsNoToken();
     void headlampUsesClusterProxy();
@@ -249,10 +259,20 @@ private Q_SLOTS:
     void exampleIngressRoutesToProxy();
     void exampleNetworkPolicyAdmitsHeadlamp();
 
+    // Headlamp plugins: init containers fill an emptyDir that Headlamp serves from -plugins-dir.
+    void headlampPluginsFromInitContainers();
+    void headlampPluginInstallersRunAsHeadlamp();
+    void headlampPluginListHasChartShape();
+
 private:
     YAML::Node object(const std::string &kind, const std::string &objectName) const;
     std::vector<YAML::Node> objectsOfKind(const std::string &kind) const;
-    YAML::Node podSpec(const std::string &deployment) const;
+    // The pod spec of the Deployment or CronJob of that name.
+    YAML::Node podSpec(const std::string &workloadName) const;
+    // "Deployment/NAME" or "CronJob/NAME", for messages.
+    std::string workload(const std::string &workloadName) const;
+    // The field path of the workload's pod spec, ending in '.'.
+    std::string podSpecPath(const std::string &workloadName) const;
     YAML::Node generatedConfigMap() const;
     static void addWorkloadRows();
 
@@ -310,9 +330,24 @@ std::vector<YAML::Node> TestKubernetesManifests::objectsOfKind(const std::string
     return found;
 }
 
-YAML::Node TestKubernetesManifests::podSpec(const std::string &deployment) const
+YAML::Node TestKubernetesManifests::podSpec(const std::string &workloadName) const
 {
-    return at(object("Deployment", deployment), {"spec", "template", "spec"});
+    const YAML::Node deployment = object("Deployment", workloadName);
+    if (deployment.IsDefined())
+        return at(deployment, {"spec", "template", "spec"});
+    return at(object("CronJob", workloadName), {"spec", "jobTemplate", "spec", "template", "spec"});
+}
+
+std::string TestKubernetesManifests::workload(const std::string &workloadName) const
+{
+    const bool isCronJob = object("CronJob", workloadName).IsDefined();
+    return (isCronJob ? "CronJob/" : "Deployment/") + workloadName;
+}
+
+std::string TestKubernetesManifests::podSpecPath(const std::string &workloadName) const
+{
+    return object("CronJob", workloadName).IsDefined() ? "spec.jobTemplate.spec.template.spec."
+                                                       : "spec.template.spec.";
 }
 
 // The ConfigMap that the cluster proxy's Deployment mounts. Kustomize appends a hash of the
@@ -332,6 +367,7 @@ void TestKubernetesManifests::addWorkloadRows()
     QTest::addColumn<QByteArray>("deployment");
     QTest::newRow("cluster proxy") << QByteArray(proxyName.c_str());
     QTest::newRow("headlamp") << QByteArray(headlampName.c_str());
+    QTest::newRow("certs") << QByteArray(certsName.c_str());
 }
 
 void TestKubernetesManifests::expectedObjectsRendered()
@@ -347,6 +383,10 @@ void TestKubernetesManifests::expectedObjectsRendered()
         {"ServiceAccount", headlampName},
         {"Deployment", headlampName},
         {"Service", headlampName},
+        {"ServiceAccount", certsName},
+        {"Role", certsName},
+        {"RoleBinding", certsName},
+        {"CronJob", certsName},
     };
     for (const auto &[kind, objectName] : expected) {
         const std::string message =
@@ -416,7 +456,8 @@ void TestKubernetesManifests::podSecurityContext_data()
 void TestKubernetesManifests::podSecurityContext()
 {
     QFETCH(QByteArray, deployment);
-    const std::string where = "Deployment/" + deployment.toStdString() + ": spec.template.spec.";
+    const std::string where =
+        workload(deployment.toStdString()) + ": " + podSpecPath(deployment.toStdString());
     const YAML::Node pod = podSpec(deployment.toStdString());
     QVERIFY2(pod.IsDefined(), (where + " is missing").c_str());
     const YAML::Node context = child(pod, "securityContext");
@@ -449,11 +490,11 @@ void TestKubernetesManifests::containerSecurityContext()
     QFETCH(QByteArray, deployment);
     const YAML::Node pod = podSpec(deployment.toStdString());
     QVERIFY2(!items(child(pod, "containers")).empty(),
-             ("Deployment/" + deployment.toStdString() + " has no containers").c_str());
+             (workload(deployment.toStdString()) + " has no containers").c_str());
 
     for (const auto &[path, container] : allContainers(pod)) {
         const std::string where =
-            "Deployment/" + deployment.toStdString() + ": " + path + ".securityContext.";
+            workload(deployment.toStdString()) + ": " + path + ".securityContext.";
         const YAML::Node context = child(container, "securityContext");
 
         QVERIFY2(boolean(child(context, "allowPrivilegeEscalation")) == false,
@@ -493,7 +534,7 @@ void TestKubernetesManifests::containerResources()
     for (const auto &[path, container] : allContainers(podSpec(deployment.toStdString()))) {
         for (const char *kind : {"requests", "limits"}) {
             for (const char *resource : {"cpu", "memory"}) {
-                const std::string message = "Deployment/" + deployment.toStdString() + ": " + path +
+                const std::string message = workload(deployment.toStdString()) + ": " + path +
                                             ".resources." + kind + "." + resource + " must be set";
                 QVERIFY2(!scalar(at(container, {"resources", kind, resource})).empty(),
                          message.c_str());
@@ -512,7 +553,7 @@ void TestKubernetesManifests::tmpIsEmptyDir()
     QFETCH(QByteArray, deployment);
     const YAML::Node pod = podSpec(deployment.toStdString());
     for (const auto &[path, container] : allContainers(pod)) {
-        const std::string where = "Deployment/" + deployment.toStdString() + ": " + path;
+        const std::string where = workload(deployment.toStdString()) + ": " + path;
         std::string volumeName;
         for (const YAML::Node &mount : items(child(container, "volumeMounts"))) {
             if (scalar(child(mount, "mountPath")) == "/tmp")
@@ -550,7 +591,7 @@ void TestKubernetesManifests::mountsAreReadOnly()
             const std::string volume = scalar(child(mount, "name"));
             if (emptyDirs.count(volume) != 0)
                 continue;
-            const std::string message = "Deployment/" + deployment.toStdString() + ": " + path +
+            const std::string message = workload(deployment.toStdString()) + ": " + path +
                                         ".volumeMounts[" + volume + "].readOnly must be true";
             QVERIFY2(boolean(child(mount, "readOnly")) == true, message.c_str());
         }
@@ -570,7 +611,7 @@ void TestKubernetesManifests::imagesArePinned()
     for (const auto &[path, container] : allContainers(podSpec(deployment.toStdString()))) {
         const std::string image = scalar(child(container, "image"));
         const std::string where =
-            "Deployment/" + deployment.toStdString() + ": " + path + ".image " + image;
+            workload(deployment.toStdString()) + ": " + path + ".image " + image;
         const QString imageText = QString::fromStdString(image);
         QVERIFY2(pinned.match(imageText).hasMatch(),
                  (where + " must name a tag or digest").c_str());
@@ -754,6 +795,216 @@ void TestKubernetesManifests::clusterRoleBindingNamesProxy()
              (where + "subjects[0].name must be " + proxyName).c_str());
     QVERIFY2(scalar(child(subjects[0], "namespace")) == namespaceName,
              (where + "subjects[0].namespace must be " + namespaceName).c_str());
+}
+
+void TestKubernetesManifests::certsRoleGrantsExactRules()
+{
+    const YAML::Node role = object("Role", certsName);
+    const std::string where = "Role/" + certsName + ": ";
+    QVERIFY2(role.IsDefined(), (where + "is missing").c_str());
+    QVERIFY2(scalar(at(role, {"metadata", "namespace"})) == namespaceName,
+             (where + "metadata.namespace must be " + namespaceName).c_str());
+
+    // Each granted permission as "apiGroup|resource|verb".
+    std::set<std::string> granted;
+    int index = 0;
+    for (const YAML::Node &rule : items(child(role, "rules"))) {
+        const std::string ruleWhere = where + "rules[" + std::to_string(index++) + "].";
+        QVERIFY2(!child(rule, "nonResourceURLs").IsDefined(),
+                 (ruleWhere + "nonResourceURLs must be unset").c_str());
+        for (const char *field : {"apiGroups", "resources", "verbs", "resourceNames"}) {
+            for (const std::string &value : strings(child(rule, field))) {
+                QVERIFY2(
+                    value.find('*') == std::string::npos,
+                    (ruleWhere + field + " must not contain a wildcard, found " + value).c_str());
+            }
+        }
+        for (const std::string &group : strings(child(rule, "apiGroups"))) {
+            for (const std::string &resource : strings(child(rule, "resources"))) {
+                for (const std::string &verb : strings(child(rule, "verbs")))
+                    granted.insert(group + "|" + resource + "|" + verb);
+            }
+        }
+    }
+    const std::set<std::string> expected = {
+        "|secrets|get",
+        "|secrets|create",
+        "|secrets|update",
+        "|pods|list",
+        "|pods|delete",
+        "|pods|deletecollection",
+    };
+    for (const std::string &permission : expected) {
+        QVERIFY2(granted.count(permission) != 0,
+                 (where + "rules must grant (apiGroup|resource|verb) " + permission).c_str());
+    }
+    for (const std::string &permission : granted) {
+        QVERIFY2(expected.count(permission) != 0,
+                 (where + "rules grant (apiGroup|resource|verb) " + permission +
+                  ", which the certs command does not need")
+                     .c_str());
+    }
+}
+
+void TestKubernetesManifests::certsRoleBindingNamesAccount()
+{
+    const YAML::Node binding = object("RoleBinding", certsName);
+    const std::string where = "RoleBinding/" + certsName + ": ";
+    QVERIFY2(binding.IsDefined(), (where + "is missing").c_str());
+    QVERIFY2(
+        scalar(at(binding, {"roleRef", "kind"})) == "Role",
+        (where + "roleRef.kind must be Role, so that the rights stay in one namespace").c_str());
+    QVERIFY2(scalar(at(binding, {"roleRef", "name"})) == certsName,
+             (where + "roleRef.name must be " + certsName).c_str());
+    const std::vector<YAML::Node> subjects = items(child(binding, "subjects"));
+    QVERIFY2(subjects.size() == 1, (where + "subjects must name exactly one subject").c_str());
+    QVERIFY2(scalar(child(subjects[0], "kind")) == "ServiceAccount",
+             (where + "subjects[0].kind must be ServiceAccount").c_str());
+    QVERIFY2(scalar(child(subjects[0], "name")) == certsName,
+             (where + "subjects[0].name must be " + certsName).c_str());
+    QVERIFY2(scalar(child(subjects[0], "namespace")) == namespaceName,
+             (where + "subjects[0].namespace must be " + namespaceName).c_str());
+}
+
+void TestKubernetesManifests::certsAccountHasNoClusterBinding()
+{
+    for (const YAML::Node &binding : objectsOfKind("ClusterRoleBinding")) {
+        for (const YAML::Node &subject : items(child(binding, "subjects"))) {
+            const bool namesCerts = scalar(child(subject, "kind")) == "ServiceAccount" &&
+                                    scalar(child(subject, "name")) == certsName;
+            QVERIFY2(!namesCerts,
+                     ("ClusterRoleBinding/" + name(binding) + ": subjects must not include " +
+                      "ServiceAccount " + certsName + ", whose rights are namespaced")
+                         .c_str());
+        }
+    }
+    const YAML::Node account = object("ServiceAccount", certsName);
+    QVERIFY2(
+        boolean(child(account, "automountServiceAccountToken")) == false,
+        ("ServiceAccount/" + certsName + ": automountServiceAccountToken must be false").c_str());
+}
+
+void TestKubernetesManifests::certsJobRunsOnce()
+{
+    const YAML::Node cronJob = object("CronJob", certsName);
+    const std::string where = "CronJob/" + certsName + ": ";
+    QVERIFY2(cronJob.IsDefined(), (where + "is missing").c_str());
+    QVERIFY2(scalar(at(cronJob, {"spec", "concurrencyPolicy"})) == "Forbid",
+             (where + "spec.concurrencyPolicy must be Forbid, so that two runs never race for "
+                      "the same Secret")
+                 .c_str());
+
+    const YAML::Node pod = podSpec(certsName);
+    const std::string podWhere = where + podSpecPath(certsName);
+    QVERIFY2(scalar(child(pod, "serviceAccountName")) == certsName,
+             (podWhere + "serviceAccountName must be " + certsName).c_str());
+    const std::string restartPolicy = scalar(child(pod, "restartPolicy"));
+    QVERIFY2(restartPolicy == "Never" || restartPolicy == "OnFailure",
+             (podWhere + "restartPolicy must be Never or OnFailure").c_str());
+
+    const YAML::Node container = first(child(pod, "containers"));
+    const std::vector<std::string> args = strings(child(container, "args"));
+    QVERIFY2(!args.empty() && args.front() == "certs",
+             (podWhere + "containers[0].args must start with the subcommand certs").c_str());
+    QVERIFY2(contains(args, "--once"),
+             (podWhere + "containers[0].args must contain --once").c_str());
+    const auto option = std::find(args.begin(), args.end(), "--config");
+    QVERIFY2(option != args.end() && option + 1 != args.end(),
+             (podWhere + "containers[0].args must contain --config FILE").c_str());
+
+    // The configuration file and the service account files must be mounted read-only.
+    const std::vector<std::string> needed = {
+        *(option + 1), serviceAccountFolder + "/token", serviceAccountFolder + "/ca.crt"};
+    for (const std::string &file : needed) {
+        bool mounted = false;
+        for (const YAML::Node &mount : items(child(container, "volumeMounts"))) {
+            if (isUnder(file, scalar(child(mount, "mountPath"))) &&
+                boolean(child(mount, "readOnly")) == true)
+                mounted = true;
+        }
+        QVERIFY2(mounted,
+                 (podWhere + "containers[0] has no read-only volume mount that contains " + file)
+                     .c_str());
+    }
+    bool projectsToken = false;
+    for (const YAML::Node &volume : items(child(pod, "volumes"))) {
+        for (const YAML::Node &source : items(at(volume, {"projected", "sources"}))) {
+            if (scalar(at(source, {"serviceAccountToken", "path"})) == "token")
+                projectsToken = true;
+        }
+    }
+    QVERIFY2(projectsToken,
+             (podWhere + "volumes must project a serviceAccountToken at the path token").c_str());
+}
+
+void TestKubernetesManifests::certsConfigTargetsRoleNamespace()
+{
+    YAML::Node configMap(YAML::NodeType::Undefined);
+    for (const YAML::Node &reference : volumeSources(podSpec(certsName), "configMap")) {
+        const std::string referenced = scalar(child(reference, "name"));
+        if (referenced.rfind(certsName + "-config", 0) == 0)
+            configMap.reset(object("ConfigMap", referenced));
+    }
+    QVERIFY2(configMap.IsDefined(),
+             ("CronJob/" + certsName + " mounts no rendered ConfigMap whose name starts with " +
+              certsName + "-config")
+                 .c_str());
+    const std::string text = scalar(at(configMap, {"data", "config.yaml"}));
+    QVERIFY2(!text.empty(),
+             ("ConfigMap/" + name(configMap) + ": data[config.yaml] is empty").c_str());
+
+    // The file relies on the in-cluster defaults of api_server, whose files exist only in a pod,
+    // so a scratch copy names a CA file of its own.
+    QTemporaryDir scratch;
+    QVERIFY(scratch.isValid());
+    const lamplighter::Result<lamplighter::LocalCertificate> ca =
+        lamplighter::LocalCertificate::generate(QDateTime::currentDateTimeUtc());
+    QVERIFY2(ca, qPrintable(ca.errorMessage()));
+    QFile caFile(scratch.filePath(QStringLiteral("ca.crt")));
+    QVERIFY(caFile.open(QIODevice::WriteOnly));
+    caFile.write(ca->certificatePem());
+    caFile.close();
+    QFile configFile(scratch.filePath(QStringLiteral("config.yaml")));
+    QVERIFY(configFile.open(QIODevice::WriteOnly));
+    configFile.write("api_server:\n  url: https://kubernetes.default.svc\n"
+                     "  certificate_authority: ca.crt\n  token_file: token\n");
+    configFile.write(QByteArray::fromStdString(text));
+    configFile.close();
+    const lamplighter::Result<lamplighter::CertificateRotationConfig> config =
+        lamplighter::loadCertificateRotationConfig(configFile.fileName());
+    QVERIFY2(config, qPrintable(config.errorMessage()));
+    QVERIFY2(config->warnings.isEmpty(), qPrintable(config->warnings.join(QLatin1Char('\n'))));
+    QVERIFY2(!config->keys.isEmpty(), "the certs configuration has no keys entry");
+
+    const YAML::Node jobPodLabels =
+        at(object("CronJob", certsName),
+           {"spec", "jobTemplate", "spec", "template", "metadata", "labels"});
+    for (const lamplighter::CertificateKey &key : config->keys) {
+        const std::string where = "the certs configuration's entry " + key.name.toStdString();
+        QVERIFY2(key.targetNamespace.toStdString() == namespaceName,
+                 (where + " targets namespace " + key.targetNamespace.toStdString() +
+                  ", where Role/" + certsName + " grants nothing")
+                     .c_str());
+        for (const QString &selector : key.deletePodsSelectors) {
+            const QStringList parts = selector.split(QLatin1Char('='));
+            YAML::Node matchLabels(YAML::NodeType::Map);
+            matchLabels[parts.at(0).toStdString()] = parts.at(1).toStdString();
+            bool selectsDeployment = false;
+            for (const YAML::Node &deployment : objectsOfKind("Deployment")) {
+                if (selects(matchLabels,
+                            at(deployment, {"spec", "template", "metadata", "labels"})))
+                    selectsDeployment = true;
+            }
+            QVERIFY2(selectsDeployment,
+                     (where + ": delete_pods_labels item " + selector.toStdString() +
+                      " matches the pods of no Deployment")
+                         .c_str());
+            QVERIFY2(!selects(matchLabels, jobPodLabels),
+                     (where + ": delete_pods_labels item " + selector.toStdString() +
+                      " matches the certs job's own pods")
+                         .c_str());
+        }
+    }
 }
 
 void TestKubernetesManifests::headlampServiceAccountUnbound()
@@ -1129,6 +1380,189 @@ void TestKubernetesManifests::exampleNetworkPolicyAdmitsHeadlamp()
     QVERIFY2(admitsHeadlamp,
              (where + "spec.ingress must admit the pods of Deployment/" + headlampName).c_str());
     QVERIFY2(allowsProxyPort, (where + "spec.ingress must allow port 8443").c_str());
+}
+
+namespace {
+
+// The plugins folder of the Headlamp Deployment: the value of Headlamp's -plugins-dir flag, the
+// emptyDir mounted there, and the ConfigMap of the plugin list. Empty fields when missing.
+struct HeadlampPluginWiring {
+    std::string folder;
+    std::string volume;
+    std::string listConfigMap;
+};
+
+HeadlampPluginWiring headlampPluginWiring(const YAML::Node &pod)
+{
+    HeadlampPluginWiring wiring;
+    const YAML::Node headlamp = first(child(pod, "containers"));
+    const std::string flag = "-plugins-dir=";
+    for (const std::string &argument : strings(child(headlamp, "args"))) {
+        if (argument.rfind(flag, 0) == 0)
+            wiring.folder = argument.substr(flag.size());
+    }
+    for (const YAML::Node &mount : items(child(headlamp, "volumeMounts"))) {
+        if (!wiring.folder.empty() && scalar(child(mount, "mountPath")) == wiring.folder)
+            wiring.volume = scalar(child(mount, "name"));
+    }
+    for (const YAML::Node &volume : items(child(pod, "volumes"))) {
+        const std::string referenced = scalar(at(volume, {"configMap", "name"}));
+        if (referenced.rfind("headlamp-plugins", 0) == 0)
+            wiring.listConfigMap = referenced;
+    }
+    return wiring;
+}
+
+} // namespace
+
+void TestKubernetesManifests::headlampPluginsFromInitContainers()
+{
+    const YAML::Node pod = podSpec(headlampName);
+    const std::string where = "Deployment/" + headlampName + ": spec.template.spec.";
+    const HeadlampPluginWiring wiring = headlampPluginWiring(pod);
+    QVERIFY2(!wiring.folder.empty(),
+             (where + "containers[0].args must contain -plugins-dir=FOLDER").c_str());
+    QVERIFY2(!wiring.volume.empty(),
+             (where + "containers[0] must mount a volume at " + wiring.folder).c_str());
+
+    bool isEmptyDir = false;
+    for (const YAML::Node &volume : items(child(pod, "volumes"))) {
+        if (scalar(child(volume, "name")) == wiring.volume)
+            isEmptyDir = child(volume, "emptyDir").IsDefined();
+    }
+    QVERIFY2(isEmptyDir, (where + "volumes[" + wiring.volume + "] must be an emptyDir").c_str());
+    for (const YAML::Node &mount : items(child(first(child(pod, "containers")), "volumeMounts"))) {
+        if (scalar(child(mount, "name")) == wiring.volume) {
+            QVERIFY2(boolean(child(mount, "readOnly")) == true,
+                     (where + "containers[0].volumeMounts[" + wiring.volume +
+                      "].readOnly must be true, because only the init containers write plugins")
+                         .c_str());
+        }
+    }
+
+    // pluginctl removes every folder that its list does not name, so it must run before the
+    // container that copies Lamplighter's plugin.
+    std::vector<std::string> names;
+    for (const YAML::Node &container : items(child(pod, "initContainers")))
+        names.push_back(scalar(child(container, "name")));
+    const std::vector<std::string> expected = {"install-plugins", "lamplighter-plugin"};
+    QVERIFY2(names == expected,
+             (where + "initContainers must be install-plugins, then lamplighter-plugin").c_str());
+
+    for (const YAML::Node &container : items(child(pod, "initContainers"))) {
+        const std::string path = where + "initContainers[" + scalar(child(container, "name")) + "]";
+        bool mountsPlugins = false;
+        for (const YAML::Node &mount : items(child(container, "volumeMounts"))) {
+            if (scalar(child(mount, "name")) == wiring.volume &&
+                scalar(child(mount, "mountPath")) == wiring.folder)
+                mountsPlugins = boolean(child(mount, "readOnly")) != true;
+        }
+        QVERIFY2(mountsPlugins,
+                 (path + " must mount volume " + wiring.volume + " writable at " + wiring.folder)
+                     .c_str());
+    }
+    std::string copyScript;
+    for (const std::string &part :
+         strings(child(items(child(pod, "initContainers")).back(), "args")))
+        copyScript += part;
+    QVERIFY2(copyScript.find(wiring.folder + "/lamplighter") != std::string::npos,
+             (where + "initContainers[lamplighter-plugin].args must copy into " + wiring.folder +
+              "/lamplighter")
+                 .c_str());
+
+    const YAML::Node installer = first(child(pod, "initContainers"));
+    std::string listVolume;
+    for (const YAML::Node &mount : items(child(installer, "volumeMounts"))) {
+        if (scalar(child(mount, "mountPath")) == "/config") {
+            listVolume = scalar(child(mount, "name"));
+            QVERIFY2(
+                boolean(child(mount, "readOnly")) == true,
+                (where + "initContainers[install-plugins] must mount /config read-only").c_str());
+        }
+    }
+    bool listFromConfigMap = false;
+    for (const YAML::Node &volume : items(child(pod, "volumes"))) {
+        if (scalar(child(volume, "name")) == listVolume)
+            listFromConfigMap = scalar(at(volume, {"configMap", "name"})) == wiring.listConfigMap;
+    }
+    QVERIFY2(!wiring.listConfigMap.empty() && listFromConfigMap,
+             (where + "initContainers[install-plugins] must mount the ConfigMap headlamp-plugins "
+                      "at /config")
+                 .c_str());
+    QVERIFY2(
+        object("ConfigMap", wiring.listConfigMap).IsDefined(),
+        ("ConfigMap/" + wiring.listConfigMap + " is missing from the rendered output").c_str());
+    std::string script;
+    for (const std::string &part : strings(child(installer, "args")))
+        script += part;
+    const std::string configOption = "--config /config/plugins.yaml";
+    const std::string folderOption = "--folderName " + wiring.folder;
+    QVERIFY2(script.find(configOption) != std::string::npos,
+             (where + "initContainers[install-plugins].args must pass " + configOption).c_str());
+    QVERIFY2(script.find(folderOption) != std::string::npos,
+             (where + "initContainers[install-plugins].args must pass " + folderOption).c_str());
+}
+
+void TestKubernetesManifests::headlampPluginInstallersRunAsHeadlamp()
+{
+    // containerSecurityContext checks the hardening of every container, init containers
+    // included. This checks that there are init containers to check, and that they write files
+    // as the user that Headlamp reads them as.
+    const YAML::Node pod = podSpec(headlampName);
+    const YAML::Node headlamp = first(child(pod, "containers"));
+    const auto headlampUser = integer(effectiveField(pod, headlamp, "runAsUser"));
+    const auto headlampGroup = integer(effectiveField(pod, headlamp, "runAsGroup"));
+    const std::vector<YAML::Node> initContainers = items(child(pod, "initContainers"));
+    QVERIFY2(!initContainers.empty(),
+             ("Deployment/" + headlampName + " has no init containers").c_str());
+    for (const YAML::Node &container : initContainers) {
+        const std::string where = "Deployment/" + headlampName + ": initContainers[" +
+                                  scalar(child(container, "name")) + "].securityContext.";
+        QVERIFY2(integer(effectiveField(pod, container, "runAsUser")) == headlampUser,
+                 (where + "runAsUser, or the pod's, must be Headlamp's").c_str());
+        QVERIFY2(integer(effectiveField(pod, container, "runAsGroup")) == headlampGroup,
+                 (where + "runAsGroup, or the pod's, must be Headlamp's").c_str());
+    }
+}
+
+void TestKubernetesManifests::headlampPluginListHasChartShape()
+{
+    const std::string configMap = headlampPluginWiring(podSpec(headlampName)).listConfigMap;
+    const std::string where = "ConfigMap/" + configMap + ": data[plugins.yaml]";
+    const std::string text = scalar(at(object("ConfigMap", configMap), {"data", "plugins.yaml"}));
+    QVERIFY2(!text.empty(), (where + " is missing or empty").c_str());
+    YAML::Node list;
+    try {
+        list = YAML::Load(text);
+    } catch (const YAML::Exception &error) {
+        QFAIL((where + " is not valid YAML: " + error.what()).c_str());
+    }
+    const YAML::Node plugins = child(list, "plugins");
+    QVERIFY2(plugins.IsSequence(), (where + ": plugins must be a list").c_str());
+
+    // The patterns of @headlamp-k8s/pluginctl 0.1.1, which rejects the whole list otherwise.
+    const QRegularExpression namePattern(QStringLiteral("^[a-z0-9][a-z0-9-_]*[a-z0-9-]$"));
+    const QRegularExpression sourcePattern(
+        QStringLiteral("^https://artifacthub\\.io/packages/\\S+$"));
+    const QRegularExpression versionPattern(QStringLiteral("^\\d+\\.\\d+\\.\\d+"));
+    std::set<std::string> names;
+    for (const YAML::Node &plugin : items(plugins)) {
+        const std::string pluginName = scalar(child(plugin, "name"));
+        const std::string entry = where + ": plugins[" + pluginName + "]";
+        QVERIFY2(namePattern.match(QString::fromStdString(pluginName)).hasMatch(),
+                 (entry + ".name must be lowercase letters, digits, - and _").c_str());
+        QVERIFY2(names.insert(pluginName).second, (entry + " is listed twice").c_str());
+        QVERIFY2(
+            sourcePattern.match(QString::fromStdString(scalar(child(plugin, "source")))).hasMatch(),
+            (entry + ".source must be an https://artifacthub.io/packages/ URL").c_str());
+        if (child(plugin, "version").IsDefined()) {
+            QVERIFY2(versionPattern.match(QString::fromStdString(scalar(child(plugin, "version"))))
+                         .hasMatch(),
+                     (entry + ".version must be a semantic version").c_str());
+        }
+        QVERIFY2(pluginName != "lamplighter",
+                 (entry + " would be replaced by the init container lamplighter-plugin").c_str());
+    }
 }
 
 QTEST_GUILESS_MAIN(TestKubernetesManifests)

@@ -229,6 +229,13 @@ void TestSecretStore::lockedKeychainThenUnlocked()
     QCOMPARE(read(reader, key)->value(), QByteArray("after the unlock"));
     QCOMPARE(read(reader, otherKey)->value(), QByteArray("second secret"));
     QVERIFY(!reader.isInMemoryOnly());
+    // The keys written while the store kept secrets in memory reached the keychain's index too.
+    std::optional<Result<QStringList>> listed;
+    reader.readIndex([&listed](Result<QStringList> keys) { listed = keys; });
+    QTRY_VERIFY_WITH_TIMEOUT(listed.has_value(), 20000);
+    QVERIFY2(listed->ok(), qPrintable(listed->errorMessage()));
+    QVERIFY2(listed->value().contains(key), qPrintable(listed->value().join(u',')));
+    QVERIFY2(listed->value().contains(otherKey), qPrintable(listed->value().join(u',')));
     QCOMPARE(available.size(), 1);
     QCOMPARE(filesOutsideKeyring(home), filesBefore);
 

@@ -49,6 +49,7 @@ private Q_SLOTS:
     void expiredIdTokenWithoutNewOneSignsOut();
     void groupsOverageReportedOnce();
     void groupsScopeMissingReported();
+    void logoutAllThroughControlHandler();
 
 private:
     // Signs in and returns the session, or nullptr after a failed check.
@@ -334,6 +335,34 @@ void TestSession::expiredIdTokenWithoutNewOneSignsOut()
     QVERIFY2(message.contains(QStringLiteral("without a new ID token")), qPrintable(message));
     QVERIFY2(message.contains(QStringLiteral("sign in again")), qPrintable(message));
     QVERIFY(!session->expiresAt().isValid());
+}
+
+// The running tray serves `lamplighter logout --all` as the control command "logout-all": it
+// signs out and removes the tokens entry and the entry index, which it counts.
+void TestSession::logoutAllThroughControlHandler()
+{
+    Session *session = signedInSession();
+    QVERIFY(session);
+    const ControlServer::Handler handler = makeControlHandler(session);
+    std::optional<QJsonObject> reply;
+    handler({{QStringLiteral("command"), logoutAllCommand}},
+            [&reply](const QJsonObject &answer) { reply = answer; });
+    QTRY_VERIFY_WITH_TIMEOUT(reply.has_value(), waitMs);
+    QVERIFY2(reply->value(QStringLiteral("ok")).toBool(),
+             qPrintable(reply->value(QStringLiteral("message")).toString()));
+    QCOMPARE(reply->value(QStringLiteral("state")).toString(), QStringLiteral("signed out"));
+    QCOMPARE(reply->value(QStringLiteral("removedEntries")).toInt(), 2);
+    QVERIFY2(formatSessionDescription(*reply).contains(
+                 QStringLiteral("Removed:     2 keychain entries\n")),
+             qPrintable(formatSessionDescription(*reply)));
+    QCOMPARE(session->state(), Session::State::SignedOut);
+
+    // Nothing is left, so a second run removes nothing.
+    reply.reset();
+    handler({{QStringLiteral("command"), logoutAllCommand}},
+            [&reply](const QJsonObject &answer) { reply = answer; });
+    QTRY_VERIFY_WITH_TIMEOUT(reply.has_value(), waitMs);
+    QCOMPARE(reply->value(QStringLiteral("removedEntries")).toInt(), 0);
 }
 
 QTEST_GUILESS_MAIN(TestSession)
