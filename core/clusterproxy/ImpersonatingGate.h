@@ -15,12 +15,13 @@
 
 namespace lamplighter {
 
+class ClaimSet;
 class IdTokenVerifier;
 class NamespaceLister;
 
 // Maps verified claims to the person, with the configured claim names and prefixes. Fails when
 // the user name claim is missing or not a string, or the groups claim is not a list of strings.
-Result<Impersonation> impersonationFromClaims(const QJsonObject &claims,
+Result<Impersonation> impersonationFromClaims(const ClaimSet &claims,
                                               const ClusterProxyConfig &config);
 
 // Admits requests to the cluster proxy: each must carry an ID token of the configured issuer as
@@ -66,7 +67,7 @@ private:
                                      const Impersonation &requested,
                                      Decide decide);
     RequestAdmission forward(const HttpHead &request, const Impersonation &person) const;
-    Result<Impersonation> checkVerifiedClaims(const QJsonObject &claims) const;
+    Result<Impersonation> checkVerifiedClaims(const ClaimSet &claims) const;
 
     ClusterProxyConfig m_config;
     IdTokenVerifier *m_verifier;

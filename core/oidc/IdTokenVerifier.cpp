@@ -2,6 +2,7 @@
 
 #include "Logging.h"
 #include "oidc/Base64Url.h"
+#include "oidc/ClaimSet.h"
 #include "oidc/JsonWebKeySet.h"
 #include "util/OpenSslPointers.h"
 
@@ -382,35 +383,35 @@ Status verifySignature(QByteArrayView signingInput,
     return Done{};
 }
 
-Result<QString> readRequiredString(const QJsonObject &claims, const QString &name)
+Result<QString> readRequiredString(const ClaimSet &claims, QByteArrayView name)
 {
-    const QJsonValue value = claims.value(name);
-    if (!value.isString() || value.toString().isEmpty())
-        return Error{QStringLiteral("The ID token has no %1 claim.").arg(quoted(name))};
-    return value.toString();
+    std::optional<QString> value = claims.string(name);
+    if (!value || value->isEmpty()) {
+        return Error{
+            QStringLiteral("The ID token has no %1 claim.").arg(quoted(QString::fromUtf8(name)))};
+    }
+    return std::move(*value);
 }
 
 // Reads a NumericDate claim (RFC 7519, section 2): seconds since 1970-01-01T00:00:00Z, possibly
 // with a fraction. Returns nothing when the claim is absent.
-Result<std::optional<double>> readNumericDate(const QJsonObject &claims, const QString &name)
+Result<std::optional<double>> readNumericDate(const ClaimSet &claims, QByteArrayView name)
 {
-    const QJsonValue value = claims.value(name);
-    if (value.isUndefined())
+    if (claims.type(name) == ClaimSet::Type::Absent)
         return std::optional<double>();
 
-    const double seconds = value.toDouble(-1);
-    if (!value.isDouble() || !std::isfinite(seconds) || seconds < 0 ||
-        seconds > maximumNumericDate) {
+    const double seconds = claims.number(name).value_or(-1);
+    if (!std::isfinite(seconds) || seconds < 0 || seconds > maximumNumericDate) {
         return Error{QStringLiteral("The ID token's %1 claim is not a valid NumericDate (seconds "
                                     "since 1970).")
-                         .arg(quoted(name))};
+                         .arg(quoted(QString::fromUtf8(name)))};
     }
     return std::optional<double>(seconds);
 }
 
-Status checkIssuer(const QJsonObject &claims, const IdTokenExpectations &expectations)
+Status checkIssuer(const ClaimSet &claims, const IdTokenExpectations &expectations)
 {
-    const Result<QString> issuer = readRequiredString(claims, QStringLiteral("iss"));
+    const Result<QString> issuer = readRequiredString(claims, "iss");
     if (!issuer)
         return issuer.error();
     if (*issuer != expectations.issuer) {
@@ -435,27 +436,21 @@ Status checkIssuer(const QJsonObject &claims, const IdTokenExpectations &expecta
     return Done{};
 }
 
-Result<QStringList> readAudience(const QJsonObject &claims)
+Result<QStringList> readAudience(const ClaimSet &claims)
 {
-    const QJsonValue value = claims.value(QStringLiteral("aud"));
-    if (value.isString())
-        return QStringList{value.toString()};
+    if (std::optional<QString> single = claims.string("aud"))
+        return QStringList{std::move(*single)};
 
-    const QString invalid = QStringLiteral("The ID token has no \"aud\" claim that is a string or "
-                                           "an array of strings.");
-    if (!value.isArray() || value.toArray().isEmpty())
-        return Error{invalid};
-    QStringList audience;
-    for (const QJsonValue &entry : value.toArray()) {
-        if (!entry.isString())
-            return Error{invalid};
-        audience.append(entry.toString());
+    std::optional<ClaimSet::Strings> audience = claims.strings("aud");
+    if (!audience || audience->values.isEmpty() || audience->nonStrings > 0) {
+        return Error{QStringLiteral("The ID token has no \"aud\" claim that is a string or an "
+                                    "array of strings.")};
     }
-    return audience;
+    return std::move(audience->values);
 }
 
 // Checks "aud" and "azp" as OpenID Connect Core 1.0, section 3.1.3.7, items 3 to 5 describe.
-Status checkAudience(const QJsonObject &claims, const IdTokenExpectations &expectations)
+Status checkAudience(const ClaimSet &claims, const IdTokenExpectations &expectations)
 {
     const Result<QStringList> audience = readAudience(claims);
     if (!audience)
@@ -484,8 +479,7 @@ Status checkAudience(const QJsonObject &claims, const IdTokenExpectations &expec
                          .arg(quotedAudience.join(QStringLiteral(", ")), expected())};
     }
 
-    const QJsonValue authorizedParty = claims.value(QStringLiteral("azp"));
-    if (authorizedParty.isUndefined()) {
+    if (claims.type("azp") == ClaimSet::Type::Absent) {
         if (audience->size() > 1) {
             return Error{QStringLiteral("The ID token has %1 audiences but no authorized party "
                                         "(\"azp\") claim.")
@@ -493,23 +487,24 @@ Status checkAudience(const QJsonObject &claims, const IdTokenExpectations &expec
         }
         return Done{};
     }
-    if (!authorizedParty.isString() || !accepted.contains(authorizedParty.toString())) {
+    const std::optional<QString> authorizedParty = claims.string("azp");
+    if (!authorizedParty || !accepted.contains(*authorizedParty)) {
         return Error{QStringLiteral("The ID token's authorized party (\"azp\") %1 is not %2.")
-                         .arg(quoted(authorizedParty.toString()), expected())};
+                         .arg(quoted(authorizedParty.value_or(QString())), expected())};
     }
     return Done{};
 }
 
 // Checks "exp", "nbf" and "iat" against now, allowing the expected clock skew, and stores the
 // times in claims.
-Status checkTimes(const QJsonObject &payload,
+Status checkTimes(const ClaimSet &payload,
                   const IdTokenExpectations &expectations,
                   const QDateTime &now,
                   IdTokenClaims &claims)
 {
-    const Result<std::optional<double>> expiry = readNumericDate(payload, QStringLiteral("exp"));
-    const Result<std::optional<double>> notBefore = readNumericDate(payload, QStringLiteral("nbf"));
-    const Result<std::optional<double>> issuedAt = readNumericDate(payload, QStringLiteral("iat"));
+    const Result<std::optional<double>> expiry = readNumericDate(payload, "exp");
+    const Result<std::optional<double>> notBefore = readNumericDate(payload, "nbf");
+    const Result<std::optional<double>> issuedAt = readNumericDate(payload, "iat");
     for (const auto *date : {&expiry, &notBefore, &issuedAt}) {
         if (!*date)
             return date->error();
@@ -544,19 +539,19 @@ Status checkTimes(const QJsonObject &payload,
     return Done{};
 }
 
-Status checkNonce(const QJsonObject &claims, const IdTokenExpectations &expectations)
+Status checkNonce(const ClaimSet &claims, const IdTokenExpectations &expectations)
 {
     // An empty expected nonce skips the check: tokens from a refresh need not carry one.
     if (expectations.nonce.isEmpty())
         return Done{};
 
-    const QJsonValue value = claims.value(QStringLiteral("nonce"));
-    if (!value.isString()) {
+    const std::optional<QString> value = claims.string("nonce");
+    if (!value) {
         return Error{QStringLiteral("The ID token has no \"nonce\" claim, but the login request "
                                     "sent a nonce.")};
     }
     // Compared in constant time, so that the time taken reveals nothing about the expected nonce.
-    const QByteArray nonce = value.toString().toUtf8();
+    const QByteArray nonce = value->toUtf8();
     const bool equal =
         nonce.size() == expectations.nonce.size() &&
         CRYPTO_memcmp(nonce.constData(), expectations.nonce.constData(), size_t(nonce.size())) == 0;
@@ -571,10 +566,10 @@ Result<IdTokenClaims> checkClaims(const QByteArray &payload,
                                   const IdTokenExpectations &expectations,
                                   const QDateTime &now)
 {
-    const QJsonDocument document = QJsonDocument::fromJson(payload);
-    if (!document.isObject())
-        return Error{QStringLiteral("The ID token's payload is not a JSON object.")};
-    const QJsonObject object = document.object();
+    const Result<ClaimSet> parsed = ClaimSet::parse(payload);
+    if (!parsed)
+        return parsed.error();
+    const ClaimSet &object = *parsed;
 
     IdTokenClaims claims;
     const Status issuer = checkIssuer(object, expectations);
@@ -590,13 +585,13 @@ Result<IdTokenClaims> checkClaims(const QByteArray &payload,
     if (!nonce)
         return nonce.error();
 
-    const Result<QString> subject = readRequiredString(object, QStringLiteral("sub"));
+    const Result<QString> subject = readRequiredString(object, "sub");
     if (!subject)
         return subject.error();
 
     claims.issuer = expectations.issuer;
     claims.subject = *subject;
-    claims.all = object;
+    claims.payload = payload;
     return claims;
 }
 

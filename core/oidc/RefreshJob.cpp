@@ -169,8 +169,8 @@ Status RefreshJob::checkSameAuthentication(const IdTokenClaims &claims) const
                          .arg(claims.subject, m_current.claims.subject)};
     }
 
-    const QJsonValue previousAuthTime = m_current.claims.all.value(QStringLiteral("auth_time"));
-    const QJsonValue authTime = claims.all.value(QStringLiteral("auth_time"));
+    const QJsonValue previousAuthTime = m_current.claims.all().value(QStringLiteral("auth_time"));
+    const QJsonValue authTime = claims.all().value(QStringLiteral("auth_time"));
     if (previousAuthTime.isDouble() && authTime.isDouble() &&
         previousAuthTime.toInteger() != authTime.toInteger()) {
         return Error{QStringLiteral("The refreshed ID token has an auth_time of %1, which differs "

@@ -75,11 +75,12 @@ IdTokenClaims readStoredClaims(const QByteArray &idToken)
     if (!payload)
         return {};
     IdTokenClaims claims;
-    claims.all = QJsonDocument::fromJson(*payload).object();
-    claims.issuer = claims.all.value(QStringLiteral("iss")).toString();
-    claims.subject = claims.all.value(QStringLiteral("sub")).toString();
-    claims.expiresAt = fromNumericDate(claims.all.value(QStringLiteral("exp")));
-    claims.issuedAt = fromNumericDate(claims.all.value(QStringLiteral("iat")));
+    claims.payload = *payload;
+    const QJsonObject all = claims.all();
+    claims.issuer = all.value(QStringLiteral("iss")).toString();
+    claims.subject = all.value(QStringLiteral("sub")).toString();
+    claims.expiresAt = fromNumericDate(all.value(QStringLiteral("exp")));
+    claims.issuedAt = fromNumericDate(all.value(QStringLiteral("iat")));
     return claims;
 }
 
@@ -455,7 +456,7 @@ void Session::Private::acceptTokens(TokenSet fresh, std::function<void()> stored
 void Session::Private::reportMissingGroups()
 {
     const QString claim = config.provider.groupsClaim;
-    const QJsonObject &all = tokens.claims.all;
+    const QJsonObject all = tokens.claims.all();
     if (missingGroupsReported || all.contains(claim))
         return;
 
@@ -975,7 +976,7 @@ Session::State Session::state() const
 
 QString Session::userName() const
 {
-    const QJsonValue value = d->tokens.claims.all.value(d->config.provider.userNameClaim);
+    const QJsonValue value = d->tokens.claims.all().value(d->config.provider.userNameClaim);
     return value.isString() ? value.toString() : d->tokens.claims.subject;
 }
 
@@ -992,7 +993,7 @@ QString Session::proxyCertificatePath()
 
 QStringList Session::groups() const
 {
-    const QJsonValue value = d->tokens.claims.all.value(d->config.provider.groupsClaim);
+    const QJsonValue value = d->tokens.claims.all().value(d->config.provider.groupsClaim);
     if (value.isString())
         return {value.toString()};
     QStringList groups;

@@ -185,9 +185,9 @@ void TestOidcLogin::signInThenRefresh()
     QVERIFY(!signedIn.refreshToken.isEmpty());
     QCOMPARE(signedIn.claims.issuer, m_issuer.toString());
     QCOMPARE(signedIn.claims.subject, QStringLiteral("jane"));
-    QCOMPARE(signedIn.claims.all.value(QStringLiteral("email")).toString(),
+    QCOMPARE(signedIn.claims.all().value(QStringLiteral("email")).toString(),
              QStringLiteral("jane@example.test"));
-    QVERIFY(signedIn.claims.all.value(QStringLiteral("groups"))
+    QVERIFY(signedIn.claims.all().value(QStringLiteral("groups"))
                 .toArray()
                 .contains(QStringLiteral("developers")));
 
@@ -196,7 +196,7 @@ void TestOidcLogin::signInThenRefresh()
     const QUrlQuery authorizationQuery(authorizationUrl);
     QCOMPARE(authorizationQuery.queryItemValue(QStringLiteral("code_challenge_method")),
              QStringLiteral("S256"));
-    QCOMPARE(signedIn.claims.all.value(QStringLiteral("nonce")).toString(),
+    QCOMPARE(signedIn.claims.all().value(QStringLiteral("nonce")).toString(),
              authorizationQuery.queryItemValue(QStringLiteral("nonce")));
 
     // ID tokens carry times in whole seconds, so a refresh in the same second could return a

@@ -213,6 +213,7 @@ private Q_SLOTS:
     void claimsAcceptedWithinRules_data();
     void claimsAcceptedWithinRules();
     void tamperedPayloadRejected();
+    void duplicateClaimRejected();
     void signatureOfOtherKeyRejected();
     void pssSaltLengthEnforced_data();
     void pssSaltLengthEnforced();
@@ -336,7 +337,7 @@ void TestIdTokenVerifier::validTokenAccepted()
     QCOMPARE(claims->subject, QStringLiteral("user-42"));
     QCOMPARE(claims->expiresAt, tokenTime.addSecs(300));
     QCOMPARE(claims->issuedAt, tokenTime.addSecs(-10));
-    QCOMPARE(claims->all.value(QStringLiteral("email")).toString(),
+    QCOMPARE(claims->all().value(QStringLiteral("email")).toString(),
              QStringLiteral("user@example.com"));
 }
 
@@ -507,6 +508,27 @@ void TestIdTokenVerifier::tamperedPayloadRejected()
                  QStringLiteral("The ID token's signature is invalid for the signing key "
                                 "\"rsa-1\"")),
              qPrintable(result.errorMessage()));
+}
+
+// RFC 7519, section 4: a parser must reject a payload with a claim name twice or take the last
+// one. A reader that took the first "sub" would name someone else than one that took the last.
+void TestIdTokenVerifier::duplicateClaimRejected()
+{
+    QByteArray payload = QJsonDocument(validClaims()).toJson(QJsonDocument::Compact);
+    payload.insert(payload.lastIndexOf('}'), R"(,"sub":"admin")");
+    const QByteArray input =
+        TestJwt::base64Url(
+            QJsonDocument(TestJwt::header(QStringLiteral("RS256"), QStringLiteral("rsa-1")))
+                .toJson(QJsonDocument::Compact)) +
+        '.' + TestJwt::base64Url(payload);
+    const QByteArray token =
+        input + '.' + TestJwt::base64Url(m_rsa.sign(QStringLiteral("RS256"), input));
+
+    const Result<IdTokenClaims> result = verifyLocally(token);
+
+    QVERIFY(!result.ok());
+    QCOMPARE(result.errorMessage(),
+             QStringLiteral("The ID token's payload has the claim \"sub\" more than once."));
 }
 
 void TestIdTokenVerifier::signatureOfOtherKeyRejected()

@@ -2,6 +2,7 @@
 #include "TestJwt.h"
 #include "clusterproxy/ImpersonatingGate.h"
 #include "clusterproxy/NamespaceLister.h"
+#include "oidc/ClaimSet.h"
 #include "oidc/IdTokenVerifier.h"
 #include "proxy/HttpHead.h"
 
@@ -19,6 +20,15 @@ using namespace lamplighter::test;
 using namespace std::chrono_literals;
 
 namespace {
+
+// Parses claims as the cluster proxy parses a verified token's payload.
+ClaimSet claimSet(const QJsonObject &claims)
+{
+    Result<ClaimSet> parsed = ClaimSet::parse(QJsonDocument(claims).toJson(QJsonDocument::Compact));
+    if (!parsed)
+        qFatal("The test claims do not parse: %s", qPrintable(parsed.errorMessage()));
+    return std::move(parsed).value();
+}
 
 // The issuer is fixed, so data rows can sign tokens before init() starts the provider double that
 // serves the keys. The verifier fetches the keys from the jwks_uri it is given, not from the
@@ -237,7 +247,7 @@ void TestImpersonatingGate::impersonationUsesPrefixes()
         {QStringLiteral("email"), QStringLiteral("jane@example.test")},
         {QStringLiteral("groups"), QJsonArray{QStringLiteral("developers"), QStringLiteral("ops")}},
     };
-    const Result<Impersonation> person = impersonationFromClaims(claims, config());
+    const Result<Impersonation> person = impersonationFromClaims(claimSet(claims), config());
     QVERIFY2(person.ok(), qPrintable(person.errorMessage()));
     QCOMPARE(person->user, QStringLiteral("oidc:jane@example.test"));
     QCOMPARE(person->groups,
@@ -254,7 +264,7 @@ void TestImpersonatingGate::impersonationReadsStringGroup()
         {QStringLiteral("email"), QStringLiteral("jane@example.test")},
         {QStringLiteral("groups"), QStringLiteral("developers")},
     };
-    const Result<Impersonation> person = impersonationFromClaims(claims, config());
+    const Result<Impersonation> person = impersonationFromClaims(claimSet(claims), config());
     QVERIFY2(person.ok(), qPrintable(person.errorMessage()));
     QCOMPARE(
         person->groups,
@@ -268,7 +278,7 @@ void TestImpersonatingGate::impersonationWithoutGroups()
     unprefixed.userNamePrefix.clear();
     const QJsonObject claims{{QStringLiteral("sub"), QStringLiteral("user-42")}};
 
-    const Result<Impersonation> person = impersonationFromClaims(claims, unprefixed);
+    const Result<Impersonation> person = impersonationFromClaims(claimSet(claims), unprefixed);
     QVERIFY2(person.ok(), qPrintable(person.errorMessage()));
     QCOMPARE(person->user, QStringLiteral("user-42"));
     QCOMPARE(person->groups, QStringList({QStringLiteral("system:authenticated")}));
@@ -329,7 +339,7 @@ void TestImpersonatingGate::impersonationRejectsClaims()
     QFETCH(QJsonObject, claims);
     QFETCH(QString, expected);
 
-    const Result<Impersonation> person = impersonationFromClaims(claims, config());
+    const Result<Impersonation> person = impersonationFromClaims(claimSet(claims), config());
     QVERIFY2(!person.ok(), "the claims must be rejected");
     QCOMPARE(person.errorMessage(), expected);
 }
@@ -345,14 +355,15 @@ void TestImpersonatingGate::systemGroupsDropped()
         {QStringLiteral("groups"),
          QJsonArray{QStringLiteral("system:masters"), QStringLiteral("developers")}}};
 
-    const Result<Impersonation> person = impersonationFromClaims(claims, unprefixed);
+    const Result<Impersonation> person = impersonationFromClaims(claimSet(claims), unprefixed);
     QVERIFY2(person.ok(), qPrintable(person.errorMessage()));
     QCOMPARE(person->groups,
              QStringList({QStringLiteral("developers"), QStringLiteral("system:authenticated")}));
 
     ClusterProxyConfig prefixed = config();
     prefixed.groupsPrefix = QStringLiteral("oidc:");
-    const Result<Impersonation> prefixedPerson = impersonationFromClaims(claims, prefixed);
+    const Result<Impersonation> prefixedPerson =
+        impersonationFromClaims(claimSet(claims), prefixed);
     QVERIFY2(prefixedPerson.ok(), qPrintable(prefixedPerson.errorMessage()));
     QVERIFY2(prefixedPerson->groups.contains(QStringLiteral("oidc:system:masters")),
              "a prefixed group is the issuer's own and must pass");
@@ -368,7 +379,7 @@ void TestImpersonatingGate::extrasBecomeHeaders()
         {QStringLiteral("email"), QStringLiteral("jane@example.test")},
         {QStringLiteral("scp"), QJsonArray{QStringLiteral("read"), QStringLiteral("write")}},
         {QStringLiteral("team"), QStringLiteral("blue")}};
-    const Result<Impersonation> person = impersonationFromClaims(claims, withExtras);
+    const Result<Impersonation> person = impersonationFromClaims(claimSet(claims), withExtras);
     QVERIFY2(person.ok(), qPrintable(person.errorMessage()));
 
     QList<QByteArray> scopes;
@@ -389,7 +400,7 @@ void TestImpersonatingGate::controlCharactersRejected()
     const QJsonObject claims{{QStringLiteral("sub"), QStringLiteral("user-42")},
                              {QStringLiteral("email"),
                               QStringLiteral("jane@example.test\r\nImpersonate-Group: admins")}};
-    const Result<Impersonation> person = impersonationFromClaims(claims, config());
+    const Result<Impersonation> person = impersonationFromClaims(claimSet(claims), config());
     QVERIFY2(!person.ok(), "a user name with a line break was accepted");
     QVERIFY2(person.errorMessage().contains(QStringLiteral("control character")),
              qPrintable(person.errorMessage()));

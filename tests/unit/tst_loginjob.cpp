@@ -307,7 +307,7 @@ void TestLoginJob::signInReturnsVerifiedTokens()
     QCOMPARE(tokens.refreshToken, QByteArray("refresh-1"));
     QCOMPARE(tokens.claims.subject, QStringLiteral("jane"));
     QCOMPARE(tokens.claims.issuer, m_provider->issuer());
-    QCOMPARE(tokens.claims.all.value(QStringLiteral("email")).toString(),
+    QCOMPARE(tokens.claims.all().value(QStringLiteral("email")).toString(),
              QStringLiteral("jane@example.test"));
 
     const QList<ProviderDouble::Request> tokenRequests = m_provider->requestsTo(tokenPath);

@@ -115,8 +115,10 @@ TokenSet TestRefreshJob::currentTokens() const
     tokens.refreshToken = "refresh-1";
     tokens.claims.issuer = m_provider->issuer();
     tokens.claims.subject = QStringLiteral("jane");
-    tokens.claims.all = QJsonObject{{QStringLiteral("sub"), QStringLiteral("jane")},
-                                    {QStringLiteral("auth_time"), originalAuthTime}};
+    tokens.claims.payload =
+        QJsonDocument(QJsonObject{{QStringLiteral("sub"), QStringLiteral("jane")},
+                                  {QStringLiteral("auth_time"), originalAuthTime}})
+            .toJson(QJsonDocument::Compact);
     return tokens;
 }
 
