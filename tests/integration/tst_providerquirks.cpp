@@ -310,7 +310,7 @@ void TestProviderQuirks::entraTenantPathSignsIn()
     OidcClient client(providerConfig({QStringLiteral("openid"), QStringLiteral("email")}));
     LoginJob *login = signIn(client);
     QVERIFY(login);
-    QCOMPARE(login->tokens().claims.all.value(QStringLiteral("iss")).toString(),
+    QCOMPARE(login->tokens().claims.all().value(QStringLiteral("iss")).toString(),
              m_issuer.toString());
 }
 
@@ -337,7 +337,7 @@ void TestProviderQuirks::pathIssuerSignsInAndRefreshes()
     LoginJob *login = signIn(client);
     QVERIFY(login);
     const TokenSet signedIn = login->tokens();
-    QCOMPARE(signedIn.claims.all.value(QStringLiteral("iss")).toString(), issuer);
+    QCOMPARE(signedIn.claims.all().value(QStringLiteral("iss")).toString(), issuer);
     QCOMPARE(signedIn.claims.subject, QStringLiteral("jane"));
     QVERIFY(!signedIn.refreshToken.isEmpty());
 
@@ -349,7 +349,7 @@ void TestProviderQuirks::pathIssuerSignsInAndRefreshes()
     QVERIFY2(!refresh->failed(), qPrintable(refresh->error().message + QLatin1Char('\n') + logs()));
     const TokenSet refreshed = refresh->tokens();
     QVERIFY(refreshed.idToken != signedIn.idToken);
-    QCOMPARE(refreshed.claims.all.value(QStringLiteral("iss")).toString(), issuer);
+    QCOMPARE(refreshed.claims.all().value(QStringLiteral("iss")).toString(), issuer);
     QCOMPARE(refreshed.claims.subject, QStringLiteral("jane"));
     QVERIFY(refreshed.claims.expiresAt > signedIn.claims.expiresAt);
 
