@@ -4,12 +4,20 @@
 #include "oidc/OidcClient.h"
 #include "oidc/RefreshJob.h"
 
+#include <QCryptographicHash>
+#include <QEventLoop>
 #include <QFile>
+#include <QFileInfo>
 #include <QJsonArray>
 #include <QJsonDocument>
 #include <QJsonObject>
+#include <QNetworkAccessManager>
+#include <QNetworkReply>
+#include <QNetworkRequest>
 #include <QProcess>
+#include <QRegularExpression>
 #include <QSignalSpy>
+#include <QSslConfiguration>
 #include <QStandardPaths>
 #include <QTemporaryDir>
 #include <QTest>
@@ -55,11 +63,16 @@ private Q_SLOTS:
     void pathIssuerSignsInAndRefreshes_data();
     void pathIssuerSignsInAndRefreshes();
     void refreshDifferentSubjectRejected();
+    void pkceSentWithoutMetadata();
 
 private:
-    // Starts the provider with the given --quirk values, and with --issuer-path when issuerPath
-    // is not empty, and returns an empty string or why it failed.
-    QString startProvider(const QStringList &quirks, const QString &issuerPath = QString());
+    // Starts the provider with the given --quirk values, with --issuer-path when issuerPath is
+    // not empty, and with extraArguments, and returns an empty string or why it failed.
+    QString startProvider(const QStringList &quirks,
+                          const QString &issuerPath = QString(),
+                          const QStringList &extraArguments = QStringList());
+    // Fetches the provider's discovery document, or returns an empty object after a warning.
+    QJsonObject fetchDiscoveryDocument() const;
     // Runs a sign-in with the client's scopes and returns the finished job, failed or not, or
     // nullptr when it did not finish in time.
     LoginJob *runLogin(OidcClient &client);
@@ -108,7 +121,9 @@ void TestProviderQuirks::cleanup()
     m_provider.waitForFinished(5000);
 }
 
-QString TestProviderQuirks::startProvider(const QStringList &quirks, const QString &issuerPath)
+QString TestProviderQuirks::startProvider(const QStringList &quirks,
+                                          const QString &issuerPath,
+                                          const QStringList &extraArguments)
 {
     QStringList arguments{fixturesDirectory + QStringLiteral("/oidc-provider/server.mjs"),
                           QStringLiteral("--port"),
@@ -121,6 +136,7 @@ QString TestProviderQuirks::startProvider(const QStringList &quirks, const QStri
         arguments << QStringLiteral("--quirk") << quirk;
     if (!issuerPath.isEmpty())
         arguments << QStringLiteral("--issuer-path") << issuerPath;
+    arguments << extraArguments;
     m_provider.setProgram(m_node);
     m_provider.setArguments(arguments);
     m_provider.setStandardErrorFile(m_work.filePath(QStringLiteral("provider.log")),
@@ -193,6 +209,25 @@ RefreshJob *TestProviderQuirks::runRefresh(OidcClient &client, const TokenSet &t
         return nullptr;
     }
     return refresh;
+}
+
+QJsonObject TestProviderQuirks::fetchDiscoveryDocument() const
+{
+    QNetworkAccessManager network;
+    QNetworkRequest request(ProviderMetadata::discoveryUrl(m_issuer));
+    QSslConfiguration tls = QSslConfiguration::defaultConfiguration();
+    tls.setCaCertificates(m_caCertificates);
+    request.setSslConfiguration(tls);
+    QNetworkReply *reply = network.get(request);
+    QEventLoop loop;
+    connect(reply, &QNetworkReply::finished, &loop, &QEventLoop::quit);
+    loop.exec();
+    reply->deleteLater();
+    if (reply->error() != QNetworkReply::NoError) {
+        qWarning() << "The GET of the discovery document failed:" << reply->errorString();
+        return QJsonObject();
+    }
+    return QJsonDocument::fromJson(reply->readAll()).object();
 }
 
 QString TestProviderQuirks::logs() const
@@ -392,6 +427,86 @@ void TestProviderQuirks::refreshDifferentSubjectRejected()
     // The job hands out none of the rejected tokens, not even the rotated refresh token.
     QVERIFY(refresh->tokens().isEmpty());
     QVERIFY(refresh->rotatedRefreshToken().isEmpty());
+}
+
+// Some providers accept PKCE but leave code_challenge_methods_supported out of their discovery
+// document. The sign-in must still send an S256 code_challenge and then its code_verifier. The
+// provider requires PKCE, so a sign-in without it fails, and its log shows what was sent.
+void TestProviderQuirks::pkceSentWithoutMetadata()
+{
+    const QString logPath = m_work.filePath(QStringLiteral("provider.log"));
+    // The log is shared by all tests of this run, so only the part after this offset is read.
+    const qint64 logOffset = QFileInfo(logPath).size();
+    // The provider appends each code_verifier that a successful token request carried to this
+    // file, which the test reads but never prints.
+    const QString secretsPath = m_work.filePath(QStringLiteral("pkce-issued-secrets.txt"));
+    QFile::remove(secretsPath);
+    const QString started = startProvider({QStringLiteral("no-pkce-metadata")},
+                                          QString(),
+                                          {QStringLiteral("--issued-secrets-file"), secretsPath});
+    QVERIFY2(started.isEmpty(), qPrintable(started));
+
+    const QJsonObject discovery = fetchDiscoveryDocument();
+    QVERIFY2(discovery.contains(QStringLiteral("authorization_endpoint")), qPrintable(logs()));
+    QVERIFY(!discovery.contains(QStringLiteral("code_challenge_methods_supported")));
+
+    OidcClient client(providerConfig({QStringLiteral("openid"), QStringLiteral("email")}));
+    LoginJob *login = signIn(client);
+    QVERIFY(login);
+    QVERIFY(client.metadata().has_value());
+    QVERIFY(!client.metadata()->codeChallengeMethodsSupported.has_value());
+
+    QFile logFile(logPath);
+    QVERIFY(logFile.open(QIODevice::ReadOnly));
+    QVERIFY(logFile.seek(logOffset));
+    const QString providerLog = QString::fromUtf8(logFile.readAll());
+    QVERIFY2(providerLog.contains(QStringLiteral(
+                 "discovery: left code_challenge_methods_supported out of the discovery document")),
+             qPrintable(providerLog));
+    QVERIFY2(providerLog.contains(QStringLiteral(
+                 "token: authorization_code grant succeeded for client lamplighter")),
+             qPrintable(providerLog));
+
+    // The provider's line for the issued code names the PKCE parameters of its authorization
+    // request.
+    static const QRegularExpression codeIssued(
+        QStringLiteral("authorization: code issued to client lamplighter, redirect URI \\S+, "
+                       "code_challenge_method (\\S+), code_challenge (\\S+)\n"));
+    QStringList methods;
+    QStringList challenges;
+    for (const QRegularExpressionMatch &match : codeIssued.globalMatch(providerLog)) {
+        methods << match.captured(1);
+        challenges << match.captured(2);
+    }
+    QVERIFY2(methods.size() == 1, qPrintable(providerLog));
+    QCOMPARE(methods.first(), QStringLiteral("S256"));
+    const QString challenge = challenges.first();
+    // base64url of a SHA-256 hash without padding has 43 characters (RFC 7636, section 4.2).
+    static const QRegularExpression challengeForm(QStringLiteral("^[A-Za-z0-9_-]{43}$"));
+    QVERIFY2(challengeForm.match(challenge).hasMatch(), qPrintable(challenge));
+
+    const QStringList secretLines =
+        readFile(secretsPath).split(QLatin1Char('\n'), Qt::SkipEmptyParts);
+    QByteArrayList verifiers;
+    for (const QString &line : secretLines) {
+        if (line.startsWith(QStringLiteral("code_verifier ")))
+            verifiers << line.mid(int(QStringLiteral("code_verifier ").size())).toLatin1();
+    }
+    QVERIFY2(verifiers.size() == 1,
+             qPrintable(QStringLiteral("expected one code_verifier in the provider's "
+                                       "--issued-secrets-file, found %1")
+                            .arg(verifiers.size())));
+    const QByteArray verifier = verifiers.first();
+    // RFC 7636, section 4.1: 43 to 128 characters. The verifier itself is never printed.
+    QVERIFY2(verifier.size() >= 43 && verifier.size() <= 128,
+             qPrintable(QStringLiteral("code_verifier has %1 characters").arg(verifier.size())));
+    const QByteArray expectedChallenge =
+        QCryptographicHash::hash(verifier, QCryptographicHash::Sha256)
+            .toBase64(QByteArray::Base64UrlEncoding | QByteArray::OmitTrailingEquals);
+    QVERIFY2(QString::fromLatin1(expectedChallenge) == challenge,
+             qPrintable(QStringLiteral("the code_verifier of the token request does not match "
+                                       "the code_challenge %1 of the authorization request")
+                            .arg(challenge)));
 }
 
 QTEST_GUILESS_MAIN(TestProviderQuirks)
