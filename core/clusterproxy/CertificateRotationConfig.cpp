@@ -73,26 +73,6 @@ public:
         return node;
     }
 
-    // Reads a list of non-empty strings. A missing or null key reads as an empty list.
-    Result<QStringList>
-    stringList(const YAML::Node &parent, const char *key, const QString &field) const
-    {
-        const YAML::Node node = parent[key];
-        if (!node || node.IsNull())
-            return QStringList();
-        if (!node.IsSequence())
-            return errorAt(node.Mark(), QStringLiteral("\"%1\" must be a list").arg(field));
-        QStringList values;
-        for (std::size_t i = 0; i < node.size(); ++i) {
-            const Result<QString> value =
-                string(node[i], QStringLiteral("%1[%2]").arg(field).arg(i));
-            if (!value)
-                return value.error();
-            values.append(*value);
-        }
-        return values;
-    }
-
     // Reads a string that must match `pattern`. `what` describes the expected form.
     Result<QString> matching(const YAML::Node &parent,
                              const char *key,

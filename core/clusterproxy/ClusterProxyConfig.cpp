@@ -27,26 +27,6 @@ class ClusterProxyConfigReader : public YamlReader {
 public:
     using YamlReader::YamlReader;
 
-    // Reads a list of non-empty strings; a missing or null key reads as an empty list.
-    Result<QStringList>
-    stringList(const YAML::Node &parent, const char *key, const QString &field) const
-    {
-        const YAML::Node node = parent[key];
-        if (!node || node.IsNull())
-            return QStringList();
-        if (!node.IsSequence())
-            return errorAt(node.Mark(), QStringLiteral("\"%1\" must be a list").arg(field));
-        QStringList values;
-        for (std::size_t i = 0; i < node.size(); ++i) {
-            const Result<QString> value =
-                string(node[i], QStringLiteral("%1[%2]").arg(field).arg(i));
-            if (!value)
-                return value.error();
-            values.append(*value);
-        }
-        return values;
-    }
-
     // Reads a mapping and checks its keys; a missing key reads as an empty map node.
     Result<YAML::Node> section(const YAML::Node &parent,
                                const char *key,

@@ -122,6 +122,24 @@ Status YamlReader::rejectUnknownKeys(const YAML::Node &map,
     return Done{};
 }
 
+Result<QStringList>
+YamlReader::stringList(const YAML::Node &parent, const char *key, const QString &field) const
+{
+    const YAML::Node node = parent[key];
+    if (!node || node.IsNull())
+        return QStringList();
+    if (!node.IsSequence())
+        return errorAt(node.Mark(), QStringLiteral("\"%1\" must be a list").arg(field));
+    QStringList values;
+    for (std::size_t i = 0; i < node.size(); ++i) {
+        const Result<QString> value = string(node[i], QStringLiteral("%1[%2]").arg(field).arg(i));
+        if (!value)
+            return value.error();
+        values.append(*value);
+    }
+    return values;
+}
+
 Result<bool>
 YamlReader::optionalBool(const YAML::Node &parent, const char *key, const QString &field) const
 {

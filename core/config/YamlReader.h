@@ -5,6 +5,7 @@
 #include <QList>
 #include <QSslCertificate>
 #include <QString>
+#include <QStringList>
 #include <QUrl>
 #include <set>
 #include <string>
@@ -32,6 +33,9 @@ public:
                                    const QString &field,
                                    const QString &fallback) const;
     Result<QString> string(const YAML::Node &node, const QString &field) const;
+    // Reads a list of non-empty strings. A missing or null key reads as an empty list.
+    Result<QStringList>
+    stringList(const YAML::Node &parent, const char *key, const QString &field) const;
     // Reads an https URL with a host and without a query or fragment.
     Result<QUrl> httpsUrl(const YAML::Node &parent, const char *key, const QString &field) const;
 
