@@ -193,7 +193,11 @@ void SecretStore::listNextKey()
         return;
     }
     m_listingKey = true;
-    auto [key, done] = m_keysToList.takeFirst();
+    // Named copies rather than a structured binding: lambdas cannot capture bindings before
+    // C++20, and the fuzz and sanitizer builds use clang 14.
+    const auto pending = m_keysToList.takeFirst();
+    const QString key = pending.first;
+    const auto done = pending.second;
     read(entryIndexKey(), [this, key, done](Result<std::optional<QByteArray>> stored) {
         auto finish = [this, done](Status status) {
             done(status);
