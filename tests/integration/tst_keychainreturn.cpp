@@ -1,11 +1,10 @@
+#include "FixtureServer.h"
 #include "session/Session.h"
 #include "store/SecretStore.h"
 
 #include <QDir>
 #include <QDirIterator>
 #include <QFile>
-#include <QJsonDocument>
-#include <QJsonObject>
 #include <QProcess>
 #include <QProcessEnvironment>
 #include <QSignalSpy>
@@ -16,10 +15,10 @@
 #include <optional>
 
 using namespace lamplighter;
+using namespace lamplighter::test;
 
 namespace {
 
-const QString fixturesDirectory = QStringLiteral(LAMPLIGHTER_FIXTURES_DIR);
 const QString keychainService = QStringLiteral("lamplighter-keychain-return-test");
 const QString secretServiceName = QStringLiteral("org.freedesktop.secrets");
 const QByteArray keyringPassword = QByteArrayLiteral("lamplighter-test");
@@ -142,9 +141,9 @@ private:
 
     QTemporaryDir m_work;
     QString m_home;
-    QString m_node;
     QString m_secretsFile;
-    QProcess m_provider;
+    FixtureServer m_provider{QStringLiteral("provider"),
+                             m_work.filePath(QStringLiteral("provider.log"))};
     QProcess m_keyring;
     QUrl m_issuer;
     std::unique_ptr<Session> m_session;
@@ -164,10 +163,8 @@ void TestKeychainReturn::initTestCase()
              "tests/tools/with-bare-session-bus");
     QVERIFY2(!QStandardPaths::findExecutable(QStringLiteral("gnome-keyring-daemon")).isEmpty(),
              "gnome-keyring-daemon is not on PATH; run scripts/install-deps");
-    m_node = QStandardPaths::findExecutable(QStringLiteral("node"));
-    QVERIFY2(!m_node.isEmpty(), "node is not on PATH; run scripts/install-deps");
-    QVERIFY2(QFile::exists(fixturesDirectory + QStringLiteral("/node_modules/oidc-provider")),
-             "tests/fixtures/node_modules is missing; run npm ci in tests/fixtures");
+    const Result<QString> node = findNode();
+    QVERIFY2(node.ok(), qPrintable(node.errorMessage()));
 
     // Everything that Lamplighter would put under the person's home goes to an empty folder, and
     // the XDG variables must not lead elsewhere.
@@ -181,37 +178,18 @@ void TestKeychainReturn::initTestCase()
             m_work.filePath(QStringLiteral("artifacts")).toLocal8Bit());
 
     const QString pki = m_work.filePath(QStringLiteral("pki"));
-    QProcess makePki;
-    makePki.start(fixturesDirectory + QStringLiteral("/make-test-pki.sh"), {pki});
-    QVERIFY(makePki.waitForFinished(60'000));
-    QVERIFY2(makePki.exitCode() == 0, makePki.readAllStandardError().constData());
-    const QList<QSslCertificate> caCertificates =
-        QSslCertificate::fromPath(pki + QStringLiteral("/ca.crt"));
-    QCOMPARE(caCertificates.size(), 1);
+    const Result<QSslCertificate> ca = makeTestPki(pki);
+    QVERIFY2(ca.ok(), qPrintable(ca.errorMessage()));
+    const QList<QSslCertificate> caCertificates = {*ca};
 
     m_secretsFile = m_work.filePath(QStringLiteral("issued-secrets"));
-    m_provider.setProgram(m_node);
-    m_provider.setArguments({fixturesDirectory + QStringLiteral("/oidc-provider/server.mjs"),
-                             QStringLiteral("--port"),
-                             QStringLiteral("0"),
-                             QStringLiteral("--cert"),
-                             pki + QStringLiteral("/provider.crt"),
-                             QStringLiteral("--key"),
-                             pki + QStringLiteral("/provider.key"),
-                             QStringLiteral("--id-token-ttl"),
-                             QStringLiteral("300"),
-                             QStringLiteral("--issued-secrets-file"),
-                             m_secretsFile});
-    m_provider.setStandardErrorFile(m_work.filePath(QStringLiteral("provider.log")));
-    m_provider.start();
-    QVERIFY2(m_provider.waitForStarted(10'000), qPrintable(m_provider.errorString()));
-    QTRY_VERIFY2_WITH_TIMEOUT(m_provider.canReadLine() ||
-                                  m_provider.state() == QProcess::NotRunning,
-                              qPrintable(logs()),
-                              30'000);
-    const QJsonObject ready = QJsonDocument::fromJson(m_provider.readLine()).object();
-    m_issuer = QUrl(ready.value(QStringLiteral("issuer")).toString());
-    QVERIFY2(m_issuer.isValid() && !m_issuer.isEmpty(), qPrintable(logs()));
+    const Result<QUrl> issuer = m_provider.startProvider(pki,
+                                                         {QStringLiteral("--id-token-ttl"),
+                                                          QStringLiteral("300"),
+                                                          QStringLiteral("--issued-secrets-file"),
+                                                          m_secretsFile});
+    QVERIFY2(issuer.ok(), qPrintable(issuer.errorMessage()));
+    m_issuer = *issuer;
 
     Config config;
     config.provider.issuer = m_issuer;
@@ -230,20 +208,13 @@ void TestKeychainReturn::initTestCase()
     options.kubeconfigPath = m_work.filePath(QStringLiteral("state/kubeconfig"));
     options.keychainService = keychainService;
     options.urlOpener = [this](const QUrl &url) {
-        auto *browser = new QProcess(this);
         // Chromium's own files go to a home of its own, so that HOME shows only Lamplighter's.
         QProcessEnvironment environment = QProcessEnvironment::systemEnvironment();
         const QString browserHome = m_work.filePath(QStringLiteral("browser-home"));
         QDir().mkpath(browserHome);
         environment.insert(QStringLiteral("HOME"), browserHome);
-        browser->setProcessEnvironment(environment);
-        browser->setProcessChannelMode(QProcess::MergedChannels);
-        browser->setStandardOutputFile(m_work.filePath(QStringLiteral("browser.log")),
-                                       QIODevice::Append);
-        browser->start(m_node,
-                       {fixturesDirectory + QStringLiteral("/browser-login.mjs"),
-                        url.toString(QUrl::FullyEncoded)});
-        m_browsers.append(browser);
+        m_browsers.append(startBrowserLogin(
+            url, m_work.filePath(QStringLiteral("browser.log")), this, environment));
         return true;
     };
     m_session = std::make_unique<Session>(config, options);
@@ -266,21 +237,18 @@ void TestKeychainReturn::cleanupTestCase()
             browser->waitForFinished(5000);
         }
     }
-    for (QProcess *process : {&m_keyring, &m_provider}) {
-        if (process->state() == QProcess::NotRunning)
-            continue;
-        process->terminate();
-        if (!process->waitForFinished(5000))
-            process->kill();
-        process->waitForFinished(5000);
+    if (m_keyring.state() != QProcess::NotRunning) {
+        m_keyring.terminate();
+        if (!m_keyring.waitForFinished(5000))
+            m_keyring.kill();
+        m_keyring.waitForFinished(5000);
     }
+    m_provider.stop();
 }
 
 QString TestKeychainReturn::logs() const
 {
-    return QStringLiteral("provider log:\n") +
-           readFile(m_work.filePath(QStringLiteral("provider.log"))) +
-           QStringLiteral("\nbrowser log:\n") +
+    return m_provider.log() + QStringLiteral("\nbrowser log:\n") +
            readFile(m_work.filePath(QStringLiteral("browser.log"))) +
            QStringLiteral("\ngnome-keyring log:\n") +
            readFile(m_work.filePath(QStringLiteral("keyring.log")));

@@ -1,3 +1,4 @@
+#include "FixtureServer.h"
 #include "oidc/IdTokenVerifier.h"
 #include "oidc/LoginJob.h"
 #include "oidc/OidcClient.h"
@@ -6,16 +7,14 @@
 
 #include <QFile>
 #include <QJsonArray>
-#include <QJsonDocument>
 #include <QJsonObject>
-#include <QProcess>
 #include <QSignalSpy>
-#include <QStandardPaths>
 #include <QTemporaryDir>
 #include <QTest>
 #include <QUrlQuery>
 
 using namespace lamplighter;
+using namespace lamplighter::test;
 
 namespace {
 
@@ -46,14 +45,14 @@ private Q_SLOTS:
     void signInThenRefresh();
 
 private:
-    QString providerLog() const;
     ProviderConfig providerConfig() const;
     // Returns the browser command: a shell that writes the authorization URL to m_urlFile and
     // then runs browser-login.mjs with it, its output going to m_urlFile + ".log".
     QStringList browserCommand() const;
 
     QTemporaryDir m_work;
-    QProcess m_provider;
+    FixtureServer m_provider{QStringLiteral("provider"),
+                             m_work.filePath(QStringLiteral("provider.log"))};
     QString m_node;
     QUrl m_issuer;
     QList<QSslCertificate> m_caCertificates;
@@ -63,41 +62,19 @@ private:
 void TestOidcLogin::initTestCase()
 {
     QVERIFY(m_work.isValid());
-    m_node = QStandardPaths::findExecutable(QStringLiteral("node"));
-    QVERIFY2(!m_node.isEmpty(), "node is not on PATH; run scripts/install-deps");
-    QVERIFY2(QFile::exists(fixturesDirectory + QStringLiteral("/node_modules/oidc-provider")),
-             "tests/fixtures/node_modules is missing; run npm ci in tests/fixtures");
+    const Result<QString> node = findNode();
+    QVERIFY2(node.ok(), qPrintable(node.errorMessage()));
+    m_node = *node;
 
     const QString pki = m_work.filePath(QStringLiteral("pki"));
-    QProcess makePki;
-    makePki.start(fixturesDirectory + QStringLiteral("/make-test-pki.sh"), {pki});
-    QVERIFY(makePki.waitForFinished(60'000));
-    QVERIFY2(makePki.exitCode() == 0, makePki.readAllStandardError().constData());
-    m_caCertificates = QSslCertificate::fromPath(pki + QStringLiteral("/ca.crt"));
-    QCOMPARE(m_caCertificates.size(), 1);
+    const Result<QSslCertificate> ca = makeTestPki(pki);
+    QVERIFY2(ca.ok(), qPrintable(ca.errorMessage()));
+    m_caCertificates = {*ca};
 
-    m_provider.setProgram(m_node);
-    m_provider.setArguments({fixturesDirectory + QStringLiteral("/oidc-provider/server.mjs"),
-                             QStringLiteral("--port"),
-                             QStringLiteral("0"),
-                             QStringLiteral("--cert"),
-                             pki + QStringLiteral("/provider.crt"),
-                             QStringLiteral("--key"),
-                             pki + QStringLiteral("/provider.key"),
-                             QStringLiteral("--id-token-ttl"),
-                             QStringLiteral("60")});
-    m_provider.setStandardErrorFile(m_work.filePath(QStringLiteral("provider.log")));
-    m_provider.start();
-    QVERIFY2(m_provider.waitForStarted(10'000), qPrintable(m_provider.errorString()));
-
-    // The provider prints one line, {"issuer":...,"port":...}, once it listens.
-    QTRY_VERIFY2_WITH_TIMEOUT(m_provider.canReadLine() ||
-                                  m_provider.state() == QProcess::NotRunning,
-                              qPrintable(providerLog()),
-                              30'000);
-    const QJsonObject ready = QJsonDocument::fromJson(m_provider.readLine()).object();
-    m_issuer = QUrl(ready.value(QStringLiteral("issuer")).toString());
-    QVERIFY2(m_issuer.isValid() && !m_issuer.isEmpty(), qPrintable(providerLog()));
+    const Result<QUrl> issuer =
+        m_provider.startProvider(pki, {QStringLiteral("--id-token-ttl"), QStringLiteral("60")});
+    QVERIFY2(issuer.ok(), qPrintable(issuer.errorMessage()));
+    m_issuer = *issuer;
 
     m_urlFile = m_work.filePath(QStringLiteral("authorization-url.txt"));
     qputenv("LAMPLIGHTER_TEST_ARTIFACTS",
@@ -106,18 +83,7 @@ void TestOidcLogin::initTestCase()
 
 void TestOidcLogin::cleanupTestCase()
 {
-    if (m_provider.state() == QProcess::NotRunning)
-        return;
-    m_provider.terminate();
-    if (!m_provider.waitForFinished(5000))
-        m_provider.kill();
-    m_provider.waitForFinished(5000);
-}
-
-QString TestOidcLogin::providerLog() const
-{
-    return QStringLiteral("provider log:\n") +
-           readFile(m_work.filePath(QStringLiteral("provider.log")));
+    m_provider.stop();
 }
 
 ProviderConfig TestOidcLogin::providerConfig() const
@@ -173,11 +139,11 @@ void TestOidcLogin::signInThenRefresh()
     login->start();
     QTRY_VERIFY2_WITH_TIMEOUT(
         loginFinished.size() == 1,
-        qPrintable(readFile(m_urlFile + QStringLiteral(".log")) + providerLog()),
+        qPrintable(readFile(m_urlFile + QStringLiteral(".log")) + m_provider.log()),
         loginTimeoutMs);
     QVERIFY2(!login->failed(),
              qPrintable(login->error().message + QLatin1Char('\n') +
-                        readFile(m_urlFile + QStringLiteral(".log")) + providerLog()));
+                        readFile(m_urlFile + QStringLiteral(".log")) + m_provider.log()));
 
     const TokenSet signedIn = login->tokens();
     QVERIFY(!signedIn.idToken.isEmpty());
@@ -207,7 +173,7 @@ void TestOidcLogin::signInThenRefresh()
     QSignalSpy refreshFinished(refresh, &RefreshJob::finished);
     refresh->start();
     QTRY_COMPARE_WITH_TIMEOUT(refreshFinished.size(), 1, 30'000);
-    QVERIFY2(!refresh->failed(), qPrintable(refresh->error().message + providerLog()));
+    QVERIFY2(!refresh->failed(), qPrintable(refresh->error().message + m_provider.log()));
 
     const TokenSet refreshed = refresh->tokens();
     QVERIFY(!refreshed.idToken.isEmpty());

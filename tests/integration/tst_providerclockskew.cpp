@@ -1,20 +1,16 @@
+#include "FixtureServer.h"
 #include "oidc/LoginJob.h"
 #include "oidc/OidcClient.h"
 
 #include <QFile>
-#include <QJsonDocument>
-#include <QJsonObject>
-#include <QProcess>
 #include <QSignalSpy>
-#include <QStandardPaths>
 #include <QTemporaryDir>
 #include <QTest>
 
 using namespace lamplighter;
+using namespace lamplighter::test;
 
 namespace {
-
-const QString fixturesDirectory = QStringLiteral(LAMPLIGHTER_FIXTURES_DIR);
 
 // Signing in starts Chromium, which takes a few seconds. The browser script gives up after 60 s.
 constexpr int loginTimeoutMs = 120'000;
@@ -49,79 +45,49 @@ private:
     QString logs() const;
 
     QTemporaryDir m_work;
-    QString m_node;
     QString m_pki;
     QList<QSslCertificate> m_caCertificates;
-    QProcess m_provider;
+    FixtureServer m_provider{QStringLiteral("provider"),
+                             m_work.filePath(QStringLiteral("provider.log"))};
     QUrl m_issuer;
 };
 
 void TestProviderClockSkew::initTestCase()
 {
     QVERIFY(m_work.isValid());
-    m_node = QStandardPaths::findExecutable(QStringLiteral("node"));
-    QVERIFY2(!m_node.isEmpty(), "node is not on PATH; run scripts/install-deps");
-    QVERIFY2(QFile::exists(fixturesDirectory + QStringLiteral("/node_modules/oidc-provider")),
-             "tests/fixtures/node_modules is missing; run npm ci in tests/fixtures");
+    const Result<QString> node = findNode();
+    QVERIFY2(node.ok(), qPrintable(node.errorMessage()));
 
     m_pki = m_work.filePath(QStringLiteral("pki"));
-    QProcess makePki;
-    makePki.start(fixturesDirectory + QStringLiteral("/make-test-pki.sh"), {m_pki});
-    QVERIFY(makePki.waitForFinished(60'000));
-    QVERIFY2(makePki.exitCode() == 0, makePki.readAllStandardError().constData());
-    m_caCertificates = QSslCertificate::fromPath(m_pki + QStringLiteral("/ca.crt"));
-    QCOMPARE(m_caCertificates.size(), 1);
+    const Result<QSslCertificate> ca = makeTestPki(m_pki);
+    QVERIFY2(ca.ok(), qPrintable(ca.errorMessage()));
+    m_caCertificates = {*ca};
     qputenv("LAMPLIGHTER_TEST_ARTIFACTS",
             m_work.filePath(QStringLiteral("artifacts")).toLocal8Bit());
 }
 
 void TestProviderClockSkew::cleanup()
 {
-    if (m_provider.state() == QProcess::NotRunning)
-        return;
-    m_provider.terminate();
-    if (!m_provider.waitForFinished(5000))
-        m_provider.kill();
-    m_provider.waitForFinished(5000);
+    m_provider.stop();
 }
 
 QString TestProviderClockSkew::startProvider(int offsetSeconds)
 {
-    m_provider.setProgram(m_node);
     // A negative value must follow an equals sign, or node's parseArgs takes it for an option.
-    m_provider.setArguments({fixturesDirectory + QStringLiteral("/oidc-provider/server.mjs"),
-                             QStringLiteral("--port"),
-                             QStringLiteral("0"),
-                             QStringLiteral("--cert"),
-                             m_pki + QStringLiteral("/provider.crt"),
-                             QStringLiteral("--key"),
-                             m_pki + QStringLiteral("/provider.key"),
-                             QStringLiteral("--id-token-ttl"),
-                             QStringLiteral("120"),
-                             QStringLiteral("--clock-offset=%1").arg(offsetSeconds)});
-    m_provider.setStandardErrorFile(m_work.filePath(QStringLiteral("provider.log")),
-                                    QIODevice::Append);
-    m_provider.start();
-    if (!m_provider.waitForStarted(10'000))
-        return QStringLiteral("The provider did not start: ") + m_provider.errorString();
-    if (!QTest::qWaitFor(
-            [this] {
-                return m_provider.canReadLine() || m_provider.state() == QProcess::NotRunning;
-            },
-            30'000))
-        return QStringLiteral("The provider did not print its issuer within 30 s. ") + logs();
-    const QJsonObject ready = QJsonDocument::fromJson(m_provider.readLine()).object();
-    m_issuer = QUrl(ready.value(QStringLiteral("issuer")).toString());
-    if (!m_issuer.isValid() || m_issuer.isEmpty())
-        return QStringLiteral("The provider printed no issuer. ") + logs();
+    const Result<QUrl> issuer =
+        m_provider.startProvider(m_pki,
+                                 {QStringLiteral("--id-token-ttl"),
+                                  QStringLiteral("120"),
+                                  QStringLiteral("--clock-offset=%1").arg(offsetSeconds)});
+    if (!issuer.ok())
+        return issuer.errorMessage();
+    m_issuer = *issuer;
     return QString();
 }
 
 QString TestProviderClockSkew::logs() const
 {
-    return QStringLiteral("provider log:\n") +
-           readFile(m_work.filePath(QStringLiteral("provider.log"))) +
-           QStringLiteral("\nbrowser log:\n") +
+    return m_provider.log() + QStringLiteral("\nbrowser log:\n") +
            readFile(m_work.filePath(QStringLiteral("browser.log")));
 }
 
@@ -157,12 +123,8 @@ void TestProviderClockSkew::signInWithSkew()
     OidcClient client(config);
 
     LoginConfig loginConfig;
-    loginConfig.browserCommand = {QStringLiteral("/bin/sh"),
-                                  QStringLiteral("-c"),
-                                  QStringLiteral("exec \"$1\" \"$2\" \"$3\" >> \"$0\" 2>&1"),
-                                  m_work.filePath(QStringLiteral("browser.log")),
-                                  m_node,
-                                  fixturesDirectory + QStringLiteral("/browser-login.mjs")};
+    loginConfig.browserCommand =
+        browserLoginCommand(m_work.filePath(QStringLiteral("browser.log")));
     loginConfig.timeout = std::chrono::seconds(loginTimeoutMs / 1000);
     LoginJob *login = client.login(loginConfig);
     QSignalSpy finished(login, &LoginJob::finished);

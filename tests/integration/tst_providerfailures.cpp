@@ -1,3 +1,4 @@
+#include "FixtureServer.h"
 #include "oidc/Base64Url.h"
 #include "session/Session.h"
 
@@ -11,7 +12,6 @@
 #include <QProcess>
 #include <QSignalSpy>
 #include <QSslConfiguration>
-#include <QStandardPaths>
 #include <QTemporaryDir>
 #include <QTest>
 #include <csignal>
@@ -20,10 +20,9 @@
 #include <sys/types.h>
 
 using namespace lamplighter;
+using namespace lamplighter::test;
 
 namespace {
-
-const QString fixturesDirectory = QStringLiteral(LAMPLIGHTER_FIXTURES_DIR);
 
 // Signing in starts Chromium, which takes a few seconds. The browser script gives up after 60 s.
 constexpr int signInTimeoutMs = 120'000;
@@ -83,8 +82,8 @@ private:
     QJsonObject postToProvider(const QString &path, const QString &query);
 
     QTemporaryDir m_work;
-    QProcess m_provider;
-    QString m_node;
+    FixtureServer m_provider{QStringLiteral("provider"),
+                             m_work.filePath(QStringLiteral("provider.log"))};
     QUrl m_issuer;
     QList<QSslCertificate> m_caCertificates;
     std::unique_ptr<Session> m_session;
@@ -97,39 +96,18 @@ private:
 void TestProviderFailures::initTestCase()
 {
     QVERIFY(m_work.isValid());
-    m_node = QStandardPaths::findExecutable(QStringLiteral("node"));
-    QVERIFY2(!m_node.isEmpty(), "node is not on PATH; run scripts/install-deps");
-    QVERIFY2(QFile::exists(fixturesDirectory + QStringLiteral("/node_modules/oidc-provider")),
-             "tests/fixtures/node_modules is missing; run npm ci in tests/fixtures");
+    const Result<QString> node = findNode();
+    QVERIFY2(node.ok(), qPrintable(node.errorMessage()));
 
     const QString pki = m_work.filePath(QStringLiteral("pki"));
-    QProcess makePki;
-    makePki.start(fixturesDirectory + QStringLiteral("/make-test-pki.sh"), {pki});
-    QVERIFY(makePki.waitForFinished(60'000));
-    QVERIFY2(makePki.exitCode() == 0, makePki.readAllStandardError().constData());
-    m_caCertificates = QSslCertificate::fromPath(pki + QStringLiteral("/ca.crt"));
-    QCOMPARE(m_caCertificates.size(), 1);
+    const Result<QSslCertificate> ca = makeTestPki(pki);
+    QVERIFY2(ca.ok(), qPrintable(ca.errorMessage()));
+    m_caCertificates = {*ca};
 
-    m_provider.setProgram(m_node);
-    m_provider.setArguments({fixturesDirectory + QStringLiteral("/oidc-provider/server.mjs"),
-                             QStringLiteral("--port"),
-                             QStringLiteral("0"),
-                             QStringLiteral("--cert"),
-                             pki + QStringLiteral("/provider.crt"),
-                             QStringLiteral("--key"),
-                             pki + QStringLiteral("/provider.key"),
-                             QStringLiteral("--id-token-ttl"),
-                             QStringLiteral("300")});
-    m_provider.setStandardErrorFile(m_work.filePath(QStringLiteral("provider.log")));
-    m_provider.start();
-    QVERIFY2(m_provider.waitForStarted(10'000), qPrintable(m_provider.errorString()));
-    QTRY_VERIFY2_WITH_TIMEOUT(m_provider.canReadLine() ||
-                                  m_provider.state() == QProcess::NotRunning,
-                              qPrintable(providerLog()),
-                              30'000);
-    const QJsonObject ready = QJsonDocument::fromJson(m_provider.readLine()).object();
-    m_issuer = QUrl(ready.value(QStringLiteral("issuer")).toString());
-    QVERIFY2(m_issuer.isValid() && !m_issuer.isEmpty(), qPrintable(providerLog()));
+    const Result<QUrl> issuer =
+        m_provider.startProvider(pki, {QStringLiteral("--id-token-ttl"), QStringLiteral("300")});
+    QVERIFY2(issuer.ok(), qPrintable(issuer.errorMessage()));
+    m_issuer = *issuer;
     qputenv("LAMPLIGHTER_TEST_ARTIFACTS",
             m_work.filePath(QStringLiteral("artifacts")).toLocal8Bit());
 
@@ -150,14 +128,8 @@ void TestProviderFailures::initTestCase()
     options.kubeconfigPath = m_work.filePath(QStringLiteral("state/kubeconfig"));
     options.keychainService = QStringLiteral("lamplighter-provider-failures-test");
     options.urlOpener = [this](const QUrl &url) {
-        auto *browser = new QProcess(this);
-        browser->setProcessChannelMode(QProcess::MergedChannels);
-        browser->setStandardOutputFile(m_work.filePath(QStringLiteral("browser.log")),
-                                       QIODevice::Append);
-        browser->start(m_node,
-                       {fixturesDirectory + QStringLiteral("/browser-login.mjs"),
-                        url.toString(QUrl::FullyEncoded)});
-        m_browsers.append(browser);
+        m_browsers.append(
+            startBrowserLogin(url, m_work.filePath(QStringLiteral("browser.log")), this));
         return true;
     };
     m_session = std::make_unique<Session>(config, options);
@@ -178,27 +150,22 @@ void TestProviderFailures::cleanupTestCase()
             browser->waitForFinished(5000);
         }
     }
-    if (m_provider.state() == QProcess::NotRunning)
+    if (!m_provider.isRunning())
         return;
     // A provider stopped with SIGSTOP by a failed step must run again to handle SIGTERM.
     signalProvider(SIGCONT);
-    m_provider.terminate();
-    if (!m_provider.waitForFinished(5000))
-        m_provider.kill();
-    m_provider.waitForFinished(5000);
+    m_provider.stop();
 }
 
 QString TestProviderFailures::providerLog() const
 {
-    return QStringLiteral("provider log:\n") +
-           readFile(m_work.filePath(QStringLiteral("provider.log"))) +
-           QStringLiteral("\nbrowser log:\n") +
+    return m_provider.log() + QStringLiteral("\nbrowser log:\n") +
            readFile(m_work.filePath(QStringLiteral("browser.log")));
 }
 
 void TestProviderFailures::signalProvider(int signal)
 {
-    const qint64 pid = m_provider.processId();
+    const qint64 pid = m_provider.process().processId();
     QVERIFY(pid > 0);
     QCOMPARE(::kill(pid_t(pid), signal), 0);
 }

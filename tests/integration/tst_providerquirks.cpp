@@ -1,3 +1,4 @@
+#include "FixtureServer.h"
 #include "clusterproxy/ImpersonatingGate.h"
 #include "oidc/ClaimSet.h"
 #include "oidc/LoginJob.h"
@@ -14,19 +15,16 @@
 #include <QNetworkAccessManager>
 #include <QNetworkReply>
 #include <QNetworkRequest>
-#include <QProcess>
 #include <QRegularExpression>
 #include <QSignalSpy>
 #include <QSslConfiguration>
-#include <QStandardPaths>
 #include <QTemporaryDir>
 #include <QTest>
 
 using namespace lamplighter;
+using namespace lamplighter::test;
 
 namespace {
-
-const QString fixturesDirectory = QStringLiteral(LAMPLIGHTER_FIXTURES_DIR);
 
 // Signing in starts Chromium, which takes a few seconds. The browser script gives up after 60 s.
 constexpr int loginTimeoutMs = 120'000;
@@ -85,75 +83,46 @@ private:
     QString logs() const;
 
     QTemporaryDir m_work;
-    QString m_node;
     QString m_pki;
     QList<QSslCertificate> m_caCertificates;
-    QProcess m_provider;
+    FixtureServer m_provider{QStringLiteral("provider"),
+                             m_work.filePath(QStringLiteral("provider.log"))};
     QUrl m_issuer;
 };
 
 void TestProviderQuirks::initTestCase()
 {
     QVERIFY(m_work.isValid());
-    m_node = QStandardPaths::findExecutable(QStringLiteral("node"));
-    QVERIFY2(!m_node.isEmpty(), "node is not on PATH; run scripts/install-deps");
-    QVERIFY2(QFile::exists(fixturesDirectory + QStringLiteral("/node_modules/oidc-provider")),
-             "tests/fixtures/node_modules is missing; run npm ci in tests/fixtures");
+    const Result<QString> node = findNode();
+    QVERIFY2(node.ok(), qPrintable(node.errorMessage()));
 
     m_pki = m_work.filePath(QStringLiteral("pki"));
-    QProcess makePki;
-    makePki.start(fixturesDirectory + QStringLiteral("/make-test-pki.sh"), {m_pki});
-    QVERIFY(makePki.waitForFinished(60'000));
-    QVERIFY2(makePki.exitCode() == 0, makePki.readAllStandardError().constData());
-    m_caCertificates = QSslCertificate::fromPath(m_pki + QStringLiteral("/ca.crt"));
-    QCOMPARE(m_caCertificates.size(), 1);
+    const Result<QSslCertificate> ca = makeTestPki(m_pki);
+    QVERIFY2(ca.ok(), qPrintable(ca.errorMessage()));
+    m_caCertificates = {*ca};
     qputenv("LAMPLIGHTER_TEST_ARTIFACTS",
             m_work.filePath(QStringLiteral("artifacts")).toLocal8Bit());
 }
 
 void TestProviderQuirks::cleanup()
 {
-    if (m_provider.state() == QProcess::NotRunning)
-        return;
-    m_provider.terminate();
-    if (!m_provider.waitForFinished(5000))
-        m_provider.kill();
-    m_provider.waitForFinished(5000);
+    m_provider.stop();
 }
 
 QString TestProviderQuirks::startProvider(const QStringList &quirks,
                                           const QString &issuerPath,
                                           const QStringList &extraArguments)
 {
-    QStringList arguments{fixturesDirectory + QStringLiteral("/oidc-provider/server.mjs"),
-                          QStringLiteral("--port"),
-                          QStringLiteral("0"),
-                          QStringLiteral("--cert"),
-                          m_pki + QStringLiteral("/provider.crt"),
-                          QStringLiteral("--key"),
-                          m_pki + QStringLiteral("/provider.key")};
+    QStringList arguments;
     for (const QString &quirk : quirks)
         arguments << QStringLiteral("--quirk") << quirk;
     if (!issuerPath.isEmpty())
         arguments << QStringLiteral("--issuer-path") << issuerPath;
     arguments << extraArguments;
-    m_provider.setProgram(m_node);
-    m_provider.setArguments(arguments);
-    m_provider.setStandardErrorFile(m_work.filePath(QStringLiteral("provider.log")),
-                                    QIODevice::Append);
-    m_provider.start();
-    if (!m_provider.waitForStarted(10'000))
-        return QStringLiteral("The provider did not start: ") + m_provider.errorString();
-    if (!QTest::qWaitFor(
-            [this] {
-                return m_provider.canReadLine() || m_provider.state() == QProcess::NotRunning;
-            },
-            30'000))
-        return QStringLiteral("The provider did not print its issuer within 30 s. ") + logs();
-    const QJsonObject ready = QJsonDocument::fromJson(m_provider.readLine()).object();
-    m_issuer = QUrl(ready.value(QStringLiteral("issuer")).toString());
-    if (!m_issuer.isValid() || m_issuer.isEmpty())
-        return QStringLiteral("The provider printed no issuer. ") + logs();
+    const Result<QUrl> issuer = m_provider.startProvider(m_pki, arguments);
+    if (!issuer.ok())
+        return issuer.errorMessage();
+    m_issuer = *issuer;
     return QString();
 }
 
@@ -170,12 +139,8 @@ ProviderConfig TestProviderQuirks::providerConfig(const QStringList &scopes) con
 LoginJob *TestProviderQuirks::runLogin(OidcClient &client)
 {
     LoginConfig loginConfig;
-    loginConfig.browserCommand = {QStringLiteral("/bin/sh"),
-                                  QStringLiteral("-c"),
-                                  QStringLiteral("exec \"$1\" \"$2\" \"$3\" >> \"$0\" 2>&1"),
-                                  m_work.filePath(QStringLiteral("browser.log")),
-                                  m_node,
-                                  fixturesDirectory + QStringLiteral("/browser-login.mjs")};
+    loginConfig.browserCommand =
+        browserLoginCommand(m_work.filePath(QStringLiteral("browser.log")));
     loginConfig.timeout = std::chrono::seconds(loginTimeoutMs / 1000);
     LoginJob *login = client.login(loginConfig);
     QSignalSpy finished(login, &LoginJob::finished);
@@ -232,9 +197,7 @@ QJsonObject TestProviderQuirks::fetchDiscoveryDocument() const
 
 QString TestProviderQuirks::logs() const
 {
-    return QStringLiteral("provider log:\n") +
-           readFile(m_work.filePath(QStringLiteral("provider.log"))) +
-           QStringLiteral("\nbrowser log:\n") +
+    return m_provider.log() + QStringLiteral("\nbrowser log:\n") +
            readFile(m_work.filePath(QStringLiteral("browser.log")));
 }
 

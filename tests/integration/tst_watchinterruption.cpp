@@ -1,12 +1,9 @@
+#include "FixtureServer.h"
 #include "TestHttpClient.h"
 #include "proxy/LocalProxy.h"
 #include "tls/LocalCertificate.h"
 
 #include <QFile>
-#include <QJsonDocument>
-#include <QJsonObject>
-#include <QProcess>
-#include <QStandardPaths>
 #include <QTemporaryDir>
 #include <QTest>
 #include <csignal>
@@ -14,23 +11,14 @@
 #include <sys/types.h>
 
 using namespace lamplighter;
+using namespace lamplighter::test;
 
 namespace {
 
-const QString fixturesDirectory = QStringLiteral(LAMPLIGHTER_FIXTURES_DIR);
 const QByteArray staticToken = "watch-interruption-static-token-5c1e";
 const QByteArray sessionKey = "watch-interruption-session-key-0123456789";
 const QByteArray watchTarget = "/clusters/demo/api/v1/namespaces?watch=true&timeoutSeconds=60";
 const QByteArray listTarget = "/clusters/demo/api/v1/namespaces";
-constexpr int startTimeoutMs = 30'000;
-
-QString readFile(const QString &path)
-{
-    QFile file(path);
-    if (!file.open(QIODevice::ReadOnly))
-        return QString();
-    return QString::fromUtf8(file.readAll());
-}
 
 } // namespace
 
@@ -51,18 +39,16 @@ private Q_SLOTS:
 private:
     // Starts the double on port (0 picks one) and returns an empty string or why it failed.
     QString startApiServer(quint16 port);
-    void stopApiServer();
-    QString apiServerLog() const;
     // Opens a watch through the proxy and waits for its first event.
     std::unique_ptr<TestHttpClient> openWatch();
     // Sends a list request on a new connection and returns its status, or -1 without a response.
     int listNamespaces();
 
     QTemporaryDir m_work;
-    QString m_node;
     QString m_pki;
     QString m_tokenFile;
-    QProcess m_apiServer;
+    FixtureServer m_apiServer{QStringLiteral("API server double"),
+                              m_work.filePath(QStringLiteral("apiserver.log"))};
     QUrl m_apiServerUrl;
     QSslCertificate m_caCertificate;
     QSslCertificate m_proxyCertificate;
@@ -72,17 +58,13 @@ private:
 void TestWatchInterruption::initTestCase()
 {
     QVERIFY(m_work.isValid());
-    m_node = QStandardPaths::findExecutable(QStringLiteral("node"));
-    QVERIFY2(!m_node.isEmpty(), "node is not on PATH; run scripts/install-deps");
+    const Result<QString> node = findNode();
+    QVERIFY2(node.ok(), qPrintable(node.errorMessage()));
 
     m_pki = m_work.filePath(QStringLiteral("pki"));
-    QProcess makePki;
-    makePki.start(fixturesDirectory + QStringLiteral("/make-test-pki.sh"), {m_pki});
-    QVERIFY(makePki.waitForFinished(60'000));
-    QVERIFY2(makePki.exitCode() == 0, makePki.readAllStandardError().constData());
-    const QList<QSslCertificate> ca = QSslCertificate::fromPath(m_pki + QStringLiteral("/ca.crt"));
-    QCOMPARE(ca.size(), 1);
-    m_caCertificate = ca.first();
+    const Result<QSslCertificate> ca = makeTestPki(m_pki);
+    QVERIFY2(ca.ok(), qPrintable(ca.errorMessage()));
+    m_caCertificate = *ca;
 
     m_tokenFile = m_work.filePath(QStringLiteral("tokens.csv"));
     QFile tokens(m_tokenFile);
@@ -96,7 +78,7 @@ void TestWatchInterruption::initTestCase()
 
 void TestWatchInterruption::cleanupTestCase()
 {
-    stopApiServer();
+    m_apiServer.stop();
 }
 
 void TestWatchInterruption::init()
@@ -122,47 +104,22 @@ void TestWatchInterruption::cleanup()
 
 QString TestWatchInterruption::startApiServer(quint16 port)
 {
-    m_apiServer.setProgram(m_node);
-    m_apiServer.setArguments({fixturesDirectory + QStringLiteral("/apiserver-double/server.mjs"),
-                              QStringLiteral("--port"),
-                              QString::number(port),
-                              QStringLiteral("--tls-cert-file"),
-                              m_pki + QStringLiteral("/apiserver.crt"),
-                              QStringLiteral("--tls-private-key-file"),
-                              m_pki + QStringLiteral("/apiserver.key"),
-                              QStringLiteral("--token-auth-file"),
-                              m_tokenFile,
-                              QStringLiteral("--watch-interval"),
-                              QStringLiteral("0.2")});
-    m_apiServer.setStandardErrorFile(m_work.filePath(QStringLiteral("apiserver.log")),
-                                     QIODevice::Append);
-    m_apiServer.start();
-    if (!m_apiServer.waitForStarted(10'000))
-        return QStringLiteral("The API server double did not start: ") + m_apiServer.errorString();
-    if (!QTest::qWaitFor([this] { return m_apiServer.canReadLine(); }, startTimeoutMs))
-        return QStringLiteral("The API server double did not print its address within 30 s. ") +
-               apiServerLog();
-    const QJsonObject ready = QJsonDocument::fromJson(m_apiServer.readLine()).object();
-    m_apiServerUrl = QUrl(ready.value(QStringLiteral("server")).toString());
-    if (!m_apiServerUrl.isValid() || m_apiServerUrl.port() <= 0)
-        return QStringLiteral("The API server double printed no address. ") + apiServerLog();
+    const Result<QUrl> server = m_apiServer.start(QStringLiteral("apiserver-double/server.mjs"),
+                                                  {QStringLiteral("--port"),
+                                                   QString::number(port),
+                                                   QStringLiteral("--tls-cert-file"),
+                                                   m_pki + QStringLiteral("/apiserver.crt"),
+                                                   QStringLiteral("--tls-private-key-file"),
+                                                   m_pki + QStringLiteral("/apiserver.key"),
+                                                   QStringLiteral("--token-auth-file"),
+                                                   m_tokenFile,
+                                                   QStringLiteral("--watch-interval"),
+                                                   QStringLiteral("0.2")},
+                                                  QStringLiteral("server"));
+    if (!server.ok())
+        return server.errorMessage();
+    m_apiServerUrl = *server;
     return QString();
-}
-
-void TestWatchInterruption::stopApiServer()
-{
-    if (m_apiServer.state() == QProcess::NotRunning)
-        return;
-    m_apiServer.terminate();
-    if (!m_apiServer.waitForFinished(5'000))
-        m_apiServer.kill();
-    m_apiServer.waitForFinished(5'000);
-}
-
-QString TestWatchInterruption::apiServerLog() const
-{
-    return QStringLiteral("API server double log:\n") +
-           readFile(m_work.filePath(QStringLiteral("apiserver.log")));
 }
 
 std::unique_ptr<TestHttpClient> TestWatchInterruption::openWatch()
@@ -190,16 +147,16 @@ int TestWatchInterruption::listNamespaces()
 void TestWatchInterruption::droppedWatchEndsClientConnection()
 {
     const std::unique_ptr<TestHttpClient> watch = openWatch();
-    QVERIFY2(watch, qPrintable(apiServerLog()));
+    QVERIFY2(watch, qPrintable(m_apiServer.log()));
     const std::unique_ptr<TestHttpClient> otherWatch = openWatch();
-    QVERIFY2(otherWatch, qPrintable(apiServerLog()));
+    QVERIFY2(otherWatch, qPrintable(m_apiServer.log()));
 
-    QCOMPARE(::kill(pid_t(m_apiServer.processId()), SIGUSR1), 0);
+    QCOMPARE(::kill(pid_t(m_apiServer.process().processId()), SIGUSR1), 0);
 
     QVERIFY2(watch->waitForDisconnected(), "the client of a dropped watch is still connected");
     QVERIFY2(otherWatch->waitForDisconnected(),
              "the client of the second dropped watch is still connected");
-    QVERIFY(apiServerLog().contains(QStringLiteral("dropped the connections of 2 open watch")));
+    QVERIFY(m_apiServer.log().contains(QStringLiteral("dropped the connections of 2 open watch")));
     QCOMPARE(listNamespaces(), 200);
     const std::unique_ptr<TestHttpClient> newWatch = openWatch();
     QVERIFY2(newWatch, "a watch after the dropped ones did not start");
@@ -208,12 +165,12 @@ void TestWatchInterruption::droppedWatchEndsClientConnection()
 void TestWatchInterruption::restartedApiServerServedAgain()
 {
     const std::unique_ptr<TestHttpClient> watch = openWatch();
-    QVERIFY2(watch, qPrintable(apiServerLog()));
+    QVERIFY2(watch, qPrintable(m_apiServer.log()));
     const quint16 port = quint16(m_apiServerUrl.port());
 
     // SIGKILL: the double gets no chance to end its responses, as in a crash.
-    m_apiServer.kill();
-    QVERIFY(m_apiServer.waitForFinished(5'000));
+    m_apiServer.process().kill();
+    QVERIFY(m_apiServer.process().waitForFinished(5'000));
     QVERIFY2(watch->waitForDisconnected(), "the watch's client is still connected");
 
     // While the API server is down, the proxy responds with an error of its own.
