@@ -11,7 +11,7 @@ namespace lamplighter {
 
 class KubernetesRestClient;
 
-// What a pass did with one entry's Secret.
+// The outcome of one pass for one entry's Secret.
 enum class SecretAction {
     Created,   // the Secret did not exist
     Unchanged, // ours, and its certificate expires in more than 30 days
@@ -22,8 +22,8 @@ enum class SecretAction {
 // Creates and renews the TLS Secrets of `keys` entries (`lamplighter-cluster-proxy certs`).
 //
 // A Secret that this class creates carries the label
-// app.kubernetes.io/managed-by=lamplighter-cluster-proxy, which is how a later pass tells its own
-// Secrets from others. It replaces its own Secret when the first certificate in tls.crt expires
+// app.kubernetes.io/managed-by=lamplighter-cluster-proxy, by which a later pass distinguishes
+// its own Secrets from others. It replaces its own Secret when the first certificate in tls.crt expires
 // within 30 days or does not parse, and another Secret only with replace_if_exists. A replacement
 // is a PUT with the resourceVersion that was read, so a concurrent change fails it instead of
 // being lost. After a replacement it deletes the pods of the target namespace that match each

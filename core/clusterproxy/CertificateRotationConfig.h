@@ -16,8 +16,8 @@ struct CertificateKey {
     QString name;                 // name, used in log lines and errors
     QString secretName;           // tls_secret_name
     bool replaceIfExists = false; // replace_if_exists: also replace a Secret we did not create
-    // create_data.ca_cert: when true, tls.crt holds the server certificate followed by the CA
-    // certificate. ca.crt holds the CA certificate either way.
+    // create_data.ca_cert: when true, tls.crt contains the server certificate followed by the CA
+    // certificate. ca.crt contains the CA certificate either way.
     bool caCertificateInChain = false;
     int keySize = 2048;                  // create_data.key_size, RSA bits
     QString serverName;                  // create_data.server_name, subject CN and first SAN

@@ -10,10 +10,10 @@
 namespace lamplighter {
 
 // A new certificate authority and a server certificate that it signed, in PEM, as the keys
-// ca.crt, tls.crt and tls.key of a kubernetes.io/tls Secret hold them.
+// ca.crt, tls.crt and tls.key of a kubernetes.io/tls Secret store them.
 //
 // Each call creates a new CA. Its private key is discarded once it has signed the server
-// certificate, so nobody can sign with it later, and a renewal replaces ca.crt as well.
+// certificate, so no one can sign with it later, and a renewal replaces ca.crt as well.
 struct TlsSecretCertificate {
     QByteArray caCertificatePem;
     QByteArray certificatePem; // the server certificate, or it followed by the CA certificate
