@@ -23,11 +23,11 @@ enum class SecretAction {
 //
 // A Secret that this class creates carries the label
 // app.kubernetes.io/managed-by=lamplighter-cluster-proxy, by which a later pass distinguishes
-// its own Secrets from others. It replaces its own Secret when the first certificate in tls.crt expires
-// within 30 days or does not parse, and another Secret only with replace_if_exists. A replacement
-// is a PUT with the resourceVersion that was read, so a concurrent change fails it instead of
-// being lost. After a replacement it deletes the pods of the target namespace that match each
-// selector of delete_pods_labels, so that their controllers start them with the new files.
+// its own Secrets from others. It replaces its own Secret when the first certificate in tls.crt
+// expires within 30 days or does not parse, and another Secret only with replace_if_exists. A
+// replacement is a PUT with the resourceVersion that was read, so a concurrent change fails it
+// instead of being lost. After a replacement it deletes the pods of the target namespace that match
+// each selector of delete_pods_labels, so that their controllers start them with the new files.
 // Logs name entries, Secrets and pods, and never contain key material or the token.
 class CertificateRotation {
 public:
