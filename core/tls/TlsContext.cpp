@@ -1,5 +1,6 @@
 #include "TlsContext.h"
 
+#include "X509Certificate.h"
 #include "util/OpenSslError.h"
 #include "util/OpenSslPointers.h"
 
@@ -24,13 +25,6 @@ BioPointer memoryBio(const QByteArray &data)
     return BioPointer(BIO_new_mem_buf(data.constData(), static_cast<int>(data.size())));
 }
 BioPointer memoryBio(QByteArray &&data) = delete;
-
-X509Pointer toX509(const QSslCertificate &certificate)
-{
-    const QByteArray der = certificate.toDer();
-    const auto *cursor = reinterpret_cast<const unsigned char *>(der.constData());
-    return X509Pointer(d2i_X509(nullptr, &cursor, static_cast<long>(der.size())));
-}
 
 // Settings that both sides share: TLS 1.2 as the oldest version, no renegotiation, and the
 // buffer and write modes that the non-blocking TlsSocket relies on.

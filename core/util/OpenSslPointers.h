@@ -31,5 +31,8 @@ using ParamBuilderPointer = std::unique_ptr<OSSL_PARAM_BLD, OpenSslDeleter<OSSL_
 using ParamsPointer = std::unique_ptr<OSSL_PARAM, OpenSslDeleter<OSSL_PARAM_free>>;
 using X509Pointer = std::unique_ptr<X509, OpenSslDeleter<X509_free>>;
 using X509ExtensionPointer = std::unique_ptr<X509_EXTENSION, OpenSslDeleter<X509_EXTENSION_free>>;
+using X509StorePointer = std::unique_ptr<X509_STORE, OpenSslDeleter<X509_STORE_free>>;
+using X509StoreContextPointer =
+    std::unique_ptr<X509_STORE_CTX, OpenSslDeleter<X509_STORE_CTX_free>>;
 
 } // namespace lamplighter
