@@ -102,6 +102,15 @@ bool printReply(const QJsonObject &reply)
     return true;
 }
 
+// Returns the lamplighter-keychain program: the one beside this executable in a build folder,
+// otherwise the installed one.
+QString keychainHelperProgram()
+{
+    const QString beside =
+        QCoreApplication::applicationDirPath() + QStringLiteral("/lamplighter-keychain");
+    return QFileInfo(beside).isExecutable() ? beside : QStringLiteral(LAMPLIGHTER_KEYCHAIN_HELPER);
+}
+
 // Returns whether a graphical session is there; without one QApplication aborts the process.
 bool hasGraphicalSession()
 {
@@ -174,6 +183,7 @@ int runTray(const Invocation &invocation, int argc, char *argv[])
     options.urlOpener = [](const QUrl &url) {
         return QDesktopServices::openUrl(url);
     };
+    options.keychainHelperProgram = keychainHelperProgram();
     Session session(*config, options);
     TrayIcon tray(&session);
     DesktopWindows windows(&session, *config);

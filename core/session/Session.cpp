@@ -144,7 +144,10 @@ struct Session::Private {
         : q(session)
         , config(std::move(configuration))
         , options(std::move(settings))
-        , store(options.keychainService)
+        , store(options.keychainHelperProgram.isEmpty()
+                    ? std::make_unique<InProcessKeychain>(options.keychainService)
+                    : std::unique_ptr<KeychainAccess>(std::make_unique<HelperProcessKeychain>(
+                          options.keychainService, options.keychainHelperProgram)))
         , oidc(config.provider)
     {
         if (options.kubeconfigPath.isEmpty())

@@ -41,6 +41,9 @@ public:
         bool refreshOnStart = true;
         QString kubeconfigPath; // empty: defaultKubeconfigPath()
         QString keychainService = QStringLiteral("lamplighter");
+        // The lamplighter-keychain program that runs the keychain operations, for a process
+        // that should not load the keychain libraries itself. Empty: they run in this process.
+        QString keychainHelperProgram;
         UrlOpener urlOpener; // opens the system browser when login.browser is not set
         // The lock file that lets one process at a time refresh, so that processes sharing the
         // keychain never present the same refresh token twice. Empty: refresh.lock beside the

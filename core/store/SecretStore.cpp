@@ -3,51 +3,24 @@
 #include "Logging.h"
 #include "store/EntryFormats.h"
 
-#include <QLibrary>
-#include <qt6keychain/keychain.h>
 #include <utility>
 
 namespace lamplighter {
-namespace {
-
-// Errors that mean no keychain service is there at all, as opposed to a refusal by one that is.
-bool meansNoKeychain(QKeychain::Error error)
-{
-    return error == QKeychain::NoBackendAvailable || error == QKeychain::OtherError ||
-           error == QKeychain::NotImplemented;
-}
-
-// libsecret (0.20) keeps one Secret Service connection, with its encryption session, for the
-// whole process. After the keychain daemon restarts, each call through it fails with "The session
-// wrapping the secret does not exist" until secret_service_disconnect() drops it. QtKeychain
-// loads libsecret itself and never calls that, so the store does before it tries the keychain
-// again. Loading the library here shares QtKeychain's copy of it; without libsecret this does
-// nothing.
-void dropLibsecretConnection()
-{
-    using Disconnect = void (*)();
-    static const auto disconnect = reinterpret_cast<Disconnect>(
-        QLibrary::resolve(QStringLiteral("secret-1"), 0, "secret_service_disconnect"));
-    if (disconnect)
-        disconnect();
-}
-
-template <typename Job>
-Job *makeJob(const QString &service, const QString &key, QObject *parent)
-{
-    auto *job = new Job(service, parent);
-    job->setAutoDelete(true);
-    job->setInsecureFallback(false);
-    job->setKey(key);
-    return job;
-}
-
-} // namespace
-
 SecretStore::SecretStore(QString service, QObject *parent)
-    : QObject(parent)
-    , m_service(std::move(service))
+    : SecretStore(std::make_unique<InProcessKeychain>(std::move(service)), parent)
 {}
+
+SecretStore::SecretStore(std::unique_ptr<KeychainAccess> keychain, QObject *parent)
+    : QObject(parent)
+    , m_keychain(keychain.release())
+{
+    m_keychain->setParent(this);
+}
+
+QString SecretStore::service() const
+{
+    return m_keychain->service();
+}
 
 void SecretStore::setKeychainRetryInterval(std::chrono::milliseconds interval)
 {
@@ -83,23 +56,21 @@ void SecretStore::writeToMemory(const QString &key, const QByteArray &secret, Wr
     }
 
     m_keychainRetryRunning = true;
-    dropLibsecretConnection();
-    auto *job = makeJob<QKeychain::WritePasswordJob>(m_service, key, this);
-    job->setBinaryData(secret);
-    connect(job, &QKeychain::Job::finished, this, [this, job, done = std::move(done)] {
+    m_keychain->prepareRetry();
+    m_keychain->write(key, secret, [this, done = std::move(done)](const KeychainReply &reply) {
         m_keychainRetryRunning = false;
-        if (job->error() == QKeychain::NoError) {
+        if (reply.outcome == KeychainReply::Outcome::Done) {
             moveMemoryToKeychain();
         } else {
-            qCDebug(lcStore) << "The keychain still does not respond:" << job->errorString();
+            qCDebug(lcStore) << "The keychain still does not respond:" << reply.errorString;
             m_keychainRetryAt.setRemainingTime(m_keychainRetryInterval);
         }
         done(Done{});
     });
-    job->start();
 }
 
-// QtKeychain runs its jobs one after another, so a read that follows finds what these wrote.
+// The keychain runs its operations one after another, so a read that follows finds what these
+// wrote.
 void SecretStore::moveMemoryToKeychain()
 {
     m_inMemoryOnly = false;
@@ -133,29 +104,26 @@ void SecretStore::read(const QString &key, ReadCallback done)
         done(found == m_memory.constEnd() ? std::nullopt : std::optional(found.value()));
         return;
     }
-    auto *job = makeJob<QKeychain::ReadPasswordJob>(m_service, key, this);
-    connect(job, &QKeychain::Job::finished, this, [this, job, key, done = std::move(done)] {
-        switch (job->error()) {
-        case QKeychain::NoError:
+    m_keychain->read(key, [this, key, done = std::move(done)](const KeychainReply &reply) {
+        switch (reply.outcome) {
+        case KeychainReply::Outcome::Done:
             qCDebug(lcStore) << "Read" << key << "from the keychain";
-            done(std::optional(job->binaryData()));
+            done(std::optional(reply.secret));
             return;
-        case QKeychain::EntryNotFound:
+        case KeychainReply::Outcome::NotFound:
             done(std::optional<QByteArray>());
             return;
-        default:
-            break;
-        }
-        if (meansNoKeychain(job->error())) {
-            switchToMemory(job->errorString());
+        case KeychainReply::Outcome::NoKeychain:
+            switchToMemory(reply.errorString);
             read(key, done);
             return;
+        case KeychainReply::Outcome::Failed:
+            break;
         }
-        qCWarning(lcStore) << "Reading" << key << "from the keychain failed:" << job->errorString();
+        qCWarning(lcStore) << "Reading" << key << "from the keychain failed:" << reply.errorString;
         done(Error{QStringLiteral("Reading \"%1\" from the keychain failed: %2")
-                       .arg(key, job->errorString())});
+                       .arg(key, reply.errorString)});
     });
-    job->start();
 }
 
 void SecretStore::write(const QString &key, const QByteArray &secret, WriteCallback done)
@@ -257,8 +225,8 @@ void SecretStore::readIndex(ListCallback done)
 void SecretStore::removeAll(const QStringList &knownKeys, CountCallback done)
 {
     // A write whose key is still being added to the index would store its entry after the
-    // removal. Once the index updates are done, every write has started its keychain job, and
-    // QtKeychain runs those before the jobs of the removal.
+    // removal. Once the index updates are done, every write has requested its keychain
+    // operation, and the keychain runs those before the operations of the removal.
     if (m_listingKey) {
         m_afterListing.append(
             [this, knownKeys, done = std::move(done)] { removeAll(knownKeys, done); });
@@ -319,25 +287,27 @@ void SecretStore::writeEntry(const QString &key, const QByteArray &secret, Write
         writeToMemory(key, secret, std::move(done));
         return;
     }
-    auto *job = makeJob<QKeychain::WritePasswordJob>(m_service, key, this);
-    job->setBinaryData(secret);
-    connect(job, &QKeychain::Job::finished, this, [this, job, key, secret, done = std::move(done)] {
-        if (job->error() == QKeychain::NoError) {
-            qCDebug(lcStore) << "Wrote" << key << "to the keychain";
-            done(Done{});
-            return;
-        }
-        if (meansNoKeychain(job->error())) {
-            switchToMemory(job->errorString());
-            writeEntry(key, secret, done);
-            return;
-        }
-        qCWarning(lcStore) << "Writing" << key << "to the keychain failed:" << job->errorString();
-        done(Error{QStringLiteral("Writing \"%1\" to the keychain failed: %2. Unlock the keychain "
-                                  "and try again.")
-                       .arg(key, job->errorString())});
-    });
-    job->start();
+    m_keychain->write(
+        key, secret, [this, key, secret, done = std::move(done)](const KeychainReply &reply) {
+            switch (reply.outcome) {
+            case KeychainReply::Outcome::Done:
+                qCDebug(lcStore) << "Wrote" << key << "to the keychain";
+                done(Done{});
+                return;
+            case KeychainReply::Outcome::NoKeychain:
+                switchToMemory(reply.errorString);
+                writeEntry(key, secret, done);
+                return;
+            case KeychainReply::Outcome::NotFound:
+            case KeychainReply::Outcome::Failed:
+                break;
+            }
+            qCWarning(lcStore) << "Writing" << key
+                               << "to the keychain failed:" << reply.errorString;
+            done(Error{QStringLiteral("Writing \"%1\" to the keychain failed: %2. Unlock the "
+                                      "keychain and try again.")
+                           .arg(key, reply.errorString)});
+        });
 }
 
 void SecretStore::remove(const QString &key, WriteCallback done)
@@ -348,23 +318,23 @@ void SecretStore::remove(const QString &key, WriteCallback done)
         done(Done{});
         return;
     }
-    auto *job = makeJob<QKeychain::DeletePasswordJob>(m_service, key, this);
-    connect(job, &QKeychain::Job::finished, this, [this, job, key, done = std::move(done)] {
-        if (job->error() == QKeychain::NoError || job->error() == QKeychain::EntryNotFound) {
+    m_keychain->remove(key, [this, key, done = std::move(done)](const KeychainReply &reply) {
+        switch (reply.outcome) {
+        case KeychainReply::Outcome::Done:
+        case KeychainReply::Outcome::NotFound:
             done(Done{});
             return;
-        }
-        if (meansNoKeychain(job->error())) {
-            switchToMemory(job->errorString());
+        case KeychainReply::Outcome::NoKeychain:
+            switchToMemory(reply.errorString);
             remove(key, done);
             return;
+        case KeychainReply::Outcome::Failed:
+            break;
         }
-        qCWarning(lcStore) << "Removing" << key
-                           << "from the keychain failed:" << job->errorString();
+        qCWarning(lcStore) << "Removing" << key << "from the keychain failed:" << reply.errorString;
         done(Error{QStringLiteral("Removing \"%1\" from the keychain failed: %2")
-                       .arg(key, job->errorString())});
+                       .arg(key, reply.errorString)});
     });
-    job->start();
 }
 
 } // namespace lamplighter

@@ -1,5 +1,6 @@
 #pragma once
 
+#include "store/KeychainAccess.h"
 #include "util/Result.h"
 
 #include <QByteArray>
@@ -12,6 +13,7 @@
 #include <QStringList>
 #include <chrono>
 #include <functional>
+#include <memory>
 #include <optional>
 #include <utility>
 
@@ -29,7 +31,10 @@ namespace lamplighter {
 class SecretStore : public QObject {
     Q_OBJECT
 public:
+    // A store that uses the keychain in this process, through QtKeychain.
     explicit SecretStore(QString service, QObject *parent = nullptr);
+    // A store that uses the keychain through `keychain`, HelperProcessKeychain for example.
+    explicit SecretStore(std::unique_ptr<KeychainAccess> keychain, QObject *parent = nullptr);
 
     using ReadCallback = std::function<void(Result<std::optional<QByteArray>>)>;
     using WriteCallback = std::function<void(Status)>;
@@ -58,7 +63,7 @@ public:
     static QString entryIndexKey() { return QStringLiteral("entry-index"); }
 
     bool isInMemoryOnly() const { return m_inMemoryOnly; }
-    QString service() const { return m_service; }
+    QString service() const;
     // Sets how long the store waits, after the keychain failed to respond, before a write tries
     // it again. The default is defaultKeychainRetryInterval.
     void setKeychainRetryInterval(std::chrono::milliseconds interval);
@@ -79,7 +84,7 @@ private:
     void listNextKey();
     void removeEach(QStringList keys, int removed, CountCallback done);
 
-    QString m_service;
+    KeychainAccess *m_keychain; // a child of the store
     bool m_inMemoryOnly = false;
     QHash<QString, QByteArray> m_memory;
     // Keys removed while in memory, which may still be in the keychain from before.

@@ -207,6 +207,8 @@ void TestKeychainReturn::initTestCase()
     options.refreshOnStart = false;
     options.kubeconfigPath = m_work.filePath(QStringLiteral("state/kubeconfig"));
     options.keychainService = keychainService;
+    // Through lamplighter-keychain, as the tray runs its keychain operations.
+    options.keychainHelperProgram = QStringLiteral(LAMPLIGHTER_KEYCHAIN_HELPER);
     options.urlOpener = [this](const QUrl &url) {
         // Chromium's own files go to a home of its own, so that HOME shows only Lamplighter's.
         QProcessEnvironment environment = QProcessEnvironment::systemEnvironment();
