@@ -6,16 +6,35 @@
 #include <QDir>
 #include <QFile>
 #include <QFileInfo>
-#include <QRegularExpression>
 #include <QStandardPaths>
 #include <algorithm>
 #include <array>
+#include <limits>
 #include <set>
 #include <utility>
 #include <yaml-cpp/yaml.h>
 
 namespace lamplighter {
 namespace {
+
+bool isLowerCaseLetterOrDigit(QChar c)
+{
+    return (c >= u'a' && c <= u'z') || (c >= u'0' && c <= u'9');
+}
+
+// Returns whether `name` has 1 to maxLength characters, all lower-case ASCII letters, digits or
+// characters of `inner`, and starts and ends with a letter or digit. A loop rather than a
+// regular expression, so that reading the configuration does not compile one in the tray.
+bool isLowerCaseName(const QString &name, const QString &inner, qsizetype maxLength)
+{
+    if (name.isEmpty() || name.size() > maxLength)
+        return false;
+    if (!isLowerCaseLetterOrDigit(name.front()) || !isLowerCaseLetterOrDigit(name.back()))
+        return false;
+    return std::all_of(name.begin(), name.end(), [&inner](QChar c) {
+        return isLowerCaseLetterOrDigit(c) || inner.contains(c);
+    });
+}
 
 // The meaning of a key that Lamplighter does not read.
 enum class OtherKeys {
@@ -263,8 +282,7 @@ Result<ClusterConfig> ConfigReader::cluster(const YAML::Node &node, int index)
     if (!name)
         return name.error();
     // The name becomes a kubeconfig context name and a path segment of the proxy's URL.
-    static const QRegularExpression validName(QStringLiteral("^[a-z0-9]([-a-z0-9.]*[a-z0-9])?$"));
-    if (!validName.match(name.value()).hasMatch())
+    if (!isLowerCaseName(name.value(), QStringLiteral("-."), std::numeric_limits<qsizetype>::max()))
         return errorAt(node["name"].Mark(),
                        QStringLiteral("%1.name \"%2\" must be lower-case letters, digits, '-' "
                                       "and '.', starting and ending with a letter or digit")
@@ -595,9 +613,7 @@ Result<AppConfig> ConfigReader::app(const YAML::Node &node, int index)
     if (!name)
         return name.error();
     // The name becomes a path segment of the proxy's URL, /apps/<name>/.
-    static const QRegularExpression dnsLabel(
-        QStringLiteral("^[a-z0-9]([-a-z0-9]{0,61}[a-z0-9])?$"));
-    if (!dnsLabel.match(name.value()).hasMatch())
+    if (!isLowerCaseName(name.value(), QStringLiteral("-"), 63))
         return errorAt(node["name"].Mark(),
                        QStringLiteral("%1.name \"%2\" must be a DNS label: at most 63 lower-case "
                                       "letters, digits and '-', starting and ending with a letter "

@@ -541,6 +541,15 @@ void TestConfig::invalidFile_data()
     QTest::newRow("cluster name invalid")
         << provider + "clusters:\n- name: Prod Cluster\n  server: https://a.example.test\n"
         << QStringLiteral("config.yaml:5:9: clusters[0].name \"Prod Cluster\" must be");
+    QTest::newRow("cluster name ends with dash")
+        << provider + "clusters:\n- name: prod-\n  server: https://a.example.test\n"
+        << QStringLiteral("config.yaml:5:9: clusters[0].name \"prod-\" must be");
+    QTest::newRow("cluster name starts with dot")
+        << provider + "clusters:\n- name: .prod\n  server: https://a.example.test\n"
+        << QStringLiteral("config.yaml:5:9: clusters[0].name \".prod\" must be");
+    QTest::newRow("cluster name not ASCII")
+        << provider + "clusters:\n- name: pr\xc3\xb6\n  server: https://a.example.test\n"
+        << QStringLiteral("config.yaml:5:9: clusters[0].name \"pr\u00f6\" must be");
     QTest::newRow("cluster name twice")
         << provider + cluster + "- name: a\n  server: https://b.example.test\n"
         << QStringLiteral("config.yaml:7:9: cluster name \"a\" is used twice");
@@ -603,6 +612,10 @@ void TestConfig::invalidFile_data()
         << apps + "  - name: head.lamp\n" + proxyTo
         << QStringLiteral("config.yaml:9:11: openunison.apps[0].name \"head.lamp\" must be a DNS "
                           "label");
+    QTest::newRow("app name of 64 characters")
+        << apps + "  - name: " + QByteArray(64, 'a') + "\n" + proxyTo
+        << QStringLiteral("config.yaml:9:11: openunison.apps[0].name \"%1\" must be a DNS label")
+               .arg(QString(64, u'a'));
     QTest::newRow("app name twice")
         << app + proxyTo + "  - name: headlamp\n" + proxyTo
         << QStringLiteral("config.yaml:11:11: app name \"headlamp\" is used twice");
