@@ -5,8 +5,16 @@
 #include <QAction>
 #include <QApplication>
 #include <QClipboard>
+#include <QIconEngine>
+#include <QImage>
 #include <QLocale>
 #include <QMenu>
+#include <QPainter>
+#include <QResource>
+#include <QStyle>
+#include <QStyleOption>
+#include <algorithm>
+#include <iterator>
 #include <utility>
 
 // Registers the resource "icons". The linker drops the resources of a static library unless
@@ -19,26 +27,98 @@ static void initIconResources()
 namespace lamplighter {
 namespace {
 
-QString iconPath(Session::State state)
+// The pixel sizes at which the build rendered each icon (ui/CMakeLists.txt), ascending.
+constexpr int iconSizes[] = {LAMPLIGHTER_ICON_SIZES};
+
+// Returns the name of the state's icon. The build rendered it as :/icons/NAME-SIZE.argb32.
+QString iconName(Session::State state)
 {
     switch (state) {
     case Session::State::Starting:
-        return QStringLiteral(":/icons/lamplighter-starting.svg");
+        return QStringLiteral("lamplighter-starting");
     case Session::State::SignedOut:
-        return QStringLiteral(":/icons/lamplighter-signed-out.svg");
+        return QStringLiteral("lamplighter-signed-out");
     case Session::State::SigningIn:
-        return QStringLiteral(":/icons/lamplighter-signing-in.svg");
+        return QStringLiteral("lamplighter-signing-in");
     case Session::State::SignedIn:
-        return QStringLiteral(":/icons/lamplighter-signed-in.svg");
+        return QStringLiteral("lamplighter-signed-in");
     case Session::State::Refreshing:
-        return QStringLiteral(":/icons/lamplighter-refreshing.svg");
+        return QStringLiteral("lamplighter-refreshing");
     case Session::State::Offline:
-        return QStringLiteral(":/icons/lamplighter-offline.svg");
+        return QStringLiteral("lamplighter-offline");
     case Session::State::Failed:
-        return QStringLiteral(":/icons/lamplighter-error.svg");
+        return QStringLiteral("lamplighter-error");
     }
     return QString();
 }
+
+// Draws one of the icons that the build rendered into raw premultiplied ARGB32 pixels, at the
+// smallest rendered size that is at least as large as the size asked for, scaled when they
+// differ. Reading PNG files instead would go through QImageReader, which loads every image
+// format plugin of Qt, and Qt's SVG library with them.
+class RenderedIconEngine : public QIconEngine {
+public:
+    explicit RenderedIconEngine(QString name)
+        : m_name(std::move(name))
+    {}
+
+    QPixmap pixmap(const QSize &size, QIcon::Mode mode, QIcon::State state) override
+    {
+        Q_UNUSED(state);
+        const int wanted = std::max(size.width(), size.height());
+        const int *rendered = std::find_if(std::begin(iconSizes),
+                                           std::end(iconSizes),
+                                           [wanted](int side) { return side >= wanted; });
+        const int side =
+            rendered == std::end(iconSizes) ? iconSizes[std::size(iconSizes) - 1] : *rendered;
+        const QResource resource(QStringLiteral(":/icons/%1-%2.argb32").arg(m_name).arg(side));
+        const QByteArray pixels = resource.uncompressedData();
+        if (pixels.size() != qsizetype(side) * side * 4) {
+            qCWarning(lcApp) << "The icon resource" << resource.fileName() << "has" << pixels.size()
+                             << "bytes, expected" << side * side * 4;
+            return QPixmap();
+        }
+        QImage image(reinterpret_cast<const uchar *>(pixels.constData()),
+                     side,
+                     side,
+                     side * 4,
+                     QImage::Format_ARGB32_Premultiplied);
+        image = side == size.width() && side == size.height()
+                    ? image.copy()
+                    : image.scaled(size, Qt::KeepAspectRatio, Qt::SmoothTransformation);
+        QPixmap pixmap = QPixmap::fromImage(std::move(image));
+        if (mode == QIcon::Disabled && qApp) {
+            const QStyleOption option;
+            pixmap = QApplication::style()->generatedIconPixmap(mode, pixmap, &option);
+        }
+        return pixmap;
+    }
+
+    void paint(QPainter *painter, const QRect &rect, QIcon::Mode mode, QIcon::State state) override
+    {
+        painter->drawPixmap(rect, pixmap(rect.size(), mode, state));
+    }
+
+    QSize actualSize(const QSize &size, QIcon::Mode, QIcon::State) override
+    {
+        const int side = std::min(size.width(), size.height());
+        return QSize(side, side);
+    }
+
+    QList<QSize> availableSizes(QIcon::Mode, QIcon::State) override
+    {
+        QList<QSize> sizes;
+        for (int side : iconSizes)
+            sizes.append(QSize(side, side));
+        return sizes;
+    }
+
+    QIconEngine *clone() const override { return new RenderedIconEngine(m_name); }
+    QString key() const override { return QStringLiteral("lamplighter-rendered"); }
+
+private:
+    QString m_name;
+};
 
 // Formats a UTC time for a person: the local time alone today, with the date on other days.
 QString formatLocalTime(const QDateTime &utc)
@@ -74,7 +154,7 @@ QIcon TrayIcon::iconFor(Session::State state)
         return true;
     }();
     Q_UNUSED(registered);
-    return QIcon(iconPath(state));
+    return QIcon(new RenderedIconEngine(iconName(state)));
 }
 
 TrayIcon::TrayIcon(Session *session, QObject *parent)

@@ -48,10 +48,11 @@ clusters without OpenID Connect.")
 set(CPACK_PACKAGING_INSTALL_PREFIX ${CMAKE_INSTALL_PREFIX})
 set(CPACK_DEBIAN_FILE_NAME DEB-DEFAULT)
 set(CPACK_DEBIAN_PACKAGE_SECTION utils)
-# dpkg-shlibdeps names the packages of the linked libraries. The rest is loaded at run time:
-# Qt's SVG image plugin for the tray icons, the xcb platform plugin, and the keychain service.
+# dpkg-shlibdeps names the packages of the linked libraries. The rest is loaded at run time: the
+# xcb platform plugin and the keychain service. The tray icons are rendered while building, so
+# Qt's SVG plugin is needed only there.
 set(CPACK_DEBIAN_PACKAGE_SHLIBDEPS ON)
-set(CPACK_DEBIAN_PACKAGE_DEPENDS "libqt6svg6, qt6-qpa-plugins")
+set(CPACK_DEBIAN_PACKAGE_DEPENDS "qt6-qpa-plugins")
 set(CPACK_DEBIAN_PACKAGE_RECOMMENDS "gnome-keyring | kwalletmanager, xdg-utils")
 set(CPACK_DEBIAN_PACKAGE_SUGGESTS "kubectl")
 # The files under /etc are conffiles, so an upgrade keeps an administrator's edits.
