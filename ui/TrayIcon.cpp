@@ -53,7 +53,7 @@ QString iconName(Session::State state)
 }
 
 // Draws one of the icons that the build rendered into raw premultiplied ARGB32 pixels, at the
-// smallest rendered size that is at least as large as the size asked for, scaled when they
+// smallest rendered size that is at least as large as the requested size, scaled when they
 // differ. Reading PNG files instead would go through QImageReader, which loads every image
 // format plugin of Qt, and Qt's SVG library with them.
 class RenderedIconEngine : public QIconEngine {
@@ -65,10 +65,10 @@ public:
     QPixmap pixmap(const QSize &size, QIcon::Mode mode, QIcon::State state) override
     {
         Q_UNUSED(state);
-        const int wanted = std::max(size.width(), size.height());
+        const int requestedSide = std::max(size.width(), size.height());
         const int *rendered = std::find_if(std::begin(iconSizes),
                                            std::end(iconSizes),
-                                           [wanted](int side) { return side >= wanted; });
+                                           [requestedSide](int side) { return side >= requestedSide; });
         const int side =
             rendered == std::end(iconSizes) ? iconSizes[std::size(iconSizes) - 1] : *rendered;
         const QResource resource(QStringLiteral(":/icons/%1-%2.argb32").arg(m_name).arg(side));
