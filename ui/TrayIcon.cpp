@@ -62,13 +62,15 @@ public:
         : m_name(std::move(name))
     {}
 
-    QPixmap pixmap(const QSize &size, QIcon::Mode mode, QIcon::State state) override
+    QPixmap pixmap(const QSize &requested, QIcon::Mode mode, QIcon::State state) override
     {
-        Q_UNUSED(state);
+        // Like Qt's own pixmap icons, never larger than the largest picture there is.
+        const QSize size = actualSize(requested, mode, state);
         const int requestedSide = std::max(size.width(), size.height());
-        const int *rendered = std::find_if(std::begin(iconSizes),
-                                           std::end(iconSizes),
-                                           [requestedSide](int side) { return side >= requestedSide; });
+        const int *rendered =
+            std::find_if(std::begin(iconSizes), std::end(iconSizes), [requestedSide](int side) {
+                return side >= requestedSide;
+            });
         const int side =
             rendered == std::end(iconSizes) ? iconSizes[std::size(iconSizes) - 1] : *rendered;
         const QResource resource(QStringLiteral(":/icons/%1-%2.argb32").arg(m_name).arg(side));
@@ -87,21 +89,26 @@ public:
                     ? image.copy()
                     : image.scaled(size, Qt::KeepAspectRatio, Qt::SmoothTransformation);
         QPixmap pixmap = QPixmap::fromImage(std::move(image));
-        if (mode == QIcon::Disabled && qApp) {
+        if (mode == QIcon::Disabled && qobject_cast<QApplication *>(QCoreApplication::instance())) {
             const QStyleOption option;
             pixmap = QApplication::style()->generatedIconPixmap(mode, pixmap, &option);
         }
         return pixmap;
     }
 
+    // Draws at the painter's device pixel ratio, so that a 200 % screen gets a sharp picture.
     void paint(QPainter *painter, const QRect &rect, QIcon::Mode mode, QIcon::State state) override
     {
-        painter->drawPixmap(rect, pixmap(rect.size(), mode, state));
+        const qreal ratio = painter->device() ? painter->device()->devicePixelRatio() : 1.0;
+        QPixmap drawn = pixmap(rect.size() * ratio, mode, state);
+        drawn.setDevicePixelRatio(ratio);
+        painter->drawPixmap(rect, drawn);
     }
 
     QSize actualSize(const QSize &size, QIcon::Mode, QIcon::State) override
     {
-        const int side = std::min(size.width(), size.height());
+        const int largest = iconSizes[std::size(iconSizes) - 1];
+        const int side = std::clamp(std::min(size.width(), size.height()), 0, largest);
         return QSize(side, side);
     }
 

@@ -31,16 +31,22 @@ ProviderNetworkAccessManager::ProviderNetworkAccessManager(
 void ProviderNetworkAccessManager::checkWithExtraCaCertificates(QNetworkReply *reply,
                                                                 const QList<QSslError> &errors)
 {
+    // A request that names its own CA certificates trusts only those.
+    if (reply->request().sslConfiguration().caCertificates() !=
+        QSslConfiguration::defaultConfiguration().caCertificates())
+        return;
+    // The certificate names an internationalized host in its ASCII form.
+    const QString host = reply->url().host(QUrl::EncodeUnicode);
     const QList<QSslCertificate> chain = reply->sslConfiguration().peerCertificateChain();
-    const Status trusted =
-        checkServerCertificateChain(chain, m_extraCaCertificates, reply->url().host());
+    const Status trusted = checkServerCertificateChain(chain, m_extraCaCertificates, host);
     if (trusted) {
         reply->ignoreSslErrors(errors);
         return;
     }
-    qCDebug(lcOidc).noquote() << "The certificate of" << reply->url().host()
-                              << "is not trusted with the extra CA certificates either:"
-                              << trusted.error().message;
+    // Qt's error, which the person sees, names only its own first complaint.
+    qCWarning(lcOidc).noquote() << "The TLS certificate of" << host
+                                << "is not trusted by the system's CA certificates or oidc.ca_file:"
+                                << trusted.error().message;
 }
 
 } // namespace lamplighter

@@ -3,6 +3,7 @@
 #include "Logging.h"
 
 #include <QLibrary>
+#include <QPointer>
 #include <QProcess>
 #include <qt6keychain/keychain.h>
 #include <utility>
@@ -109,13 +110,20 @@ HelperProcessKeychain::HelperProcessKeychain(QString service, QString program, Q
     , m_program(std::move(program))
 {
     m_timeout.setSingleShot(true);
-    m_timeout.setInterval(operationTimeout);
+    m_timeout.setInterval(defaultOperationTimeout);
+    // Failed rather than NoKeychain: the keychain is there, and keeping the secrets in memory
+    // would not help a person who has not answered the unlock prompt yet.
     connect(&m_timeout, &QTimer::timeout, this, [this] {
         failHelper(QStringLiteral("%1 did not reply within %2 s")
                        .arg(m_program)
-                       .arg(operationTimeout.count()),
-                   KeychainReply::Outcome::NoKeychain);
+                       .arg(double(m_timeout.interval()) / 1000.0),
+                   KeychainReply::Outcome::Failed);
     });
+}
+
+void HelperProcessKeychain::setOperationTimeout(std::chrono::milliseconds timeout)
+{
+    m_timeout.setInterval(timeout);
 }
 
 // Stops a helper that is still working on an operation, whose caller is gone. A helper whose input
@@ -236,7 +244,8 @@ void HelperProcessKeychain::readReplies()
                        KeychainReply::Outcome::Failed);
             return;
         }
-        finishCurrent({*outcome, QString::fromUtf8(message->first), message->second});
+        if (!finishCurrent({*outcome, QString::fromUtf8(message->first), message->second}))
+            return;
     }
 }
 
@@ -260,15 +269,20 @@ void HelperProcessKeychain::failHelper(const QString &reason, KeychainReply::Out
         finishCurrent({outcome, reason, QByteArray()});
 }
 
-void HelperProcessKeychain::finishCurrent(const KeychainReply &reply)
+// Returns false when the callback destroyed this object, so the caller must not touch it.
+bool HelperProcessKeychain::finishCurrent(const KeychainReply &reply)
 {
     m_timeout.stop();
     m_running = false;
     const Callback done = std::move(m_queue.front().done);
     m_queue.pop_front();
+    const QPointer<HelperProcessKeychain> alive(this);
     done(reply);
+    if (!alive)
+        return false;
     if (!m_running)
         startNext();
+    return true;
 }
 
 // --- the messages -----------------------------------------------------------------------------

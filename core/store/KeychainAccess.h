@@ -80,8 +80,10 @@ public:
     void remove(const QString &key, Callback done) override;
 
     // How long one operation may take before the helper is stopped and the operation fails. A
-    // keychain call without a reply takes GDBus's 25 s to fail by itself.
-    static constexpr std::chrono::seconds operationTimeout{60};
+    // keychain call without a reply fails by itself after GDBus's 25 s, but a write to a locked
+    // collection waits for the person to answer the keychain's unlock prompt.
+    static constexpr std::chrono::seconds defaultOperationTimeout{300};
+    void setOperationTimeout(std::chrono::milliseconds timeout);
 
 private:
     struct Operation {
@@ -93,7 +95,7 @@ private:
     void startNext();
     void readReplies();
     void failHelper(const QString &reason, KeychainReply::Outcome outcome);
-    void finishCurrent(const KeychainReply &reply);
+    bool finishCurrent(const KeychainReply &reply);
 
     QString m_program;
     QProcess *m_process = nullptr;

@@ -1,13 +1,17 @@
 #include "ProviderDouble.h"
 #include "oidc/Discovery.h"
 #include "oidc/ProviderNetworkAccessManager.h"
+#include "tls/LocalCertificate.h"
 
 #include <QJsonArray>
 #include <QJsonDocument>
+#include <QNetworkReply>
+#include <QNetworkRequest>
 #include <QSignalSpy>
 #include <QTcpServer>
 #include <QTemporaryDir>
 #include <QTest>
+#include <memory>
 
 using namespace lamplighter;
 using lamplighter::test::ProviderDouble;
@@ -61,6 +65,7 @@ private Q_SLOTS:
     void fetchRejectsIssuerMismatch();
     void fetchReportsHttpStatus();
     void fetchFailsWithoutTrustedCa();
+    void requestWithOwnCaListNotWidened();
     void fetchOfClosedPortIsTransient();
 
 private:
@@ -315,6 +320,36 @@ void TestDiscovery::fetchFailsWithoutTrustedCa()
              qPrintable(discovery.error().message));
     QVERIFY(!discovery.isTransient());
     QVERIFY(provider.requests().isEmpty());
+}
+
+// The extra CA certificates widen only the default trust. A request that names its own CA list,
+// here a certificate that issued nothing, is not accepted through them.
+void TestDiscovery::requestWithOwnCaListNotWidened()
+{
+    ProviderDouble provider;
+    const QString started = provider.start(m_pkiDirectory.path());
+    QVERIFY2(started.isEmpty(), qPrintable(started));
+    provider.serveDiscovery();
+    ProviderNetworkAccessManager network({provider.caCertificate()});
+    const Result<LocalCertificate> unrelated =
+        LocalCertificate::generate(QDateTime::currentDateTimeUtc());
+    QVERIFY2(unrelated.ok(), qPrintable(unrelated.errorMessage()));
+
+    QNetworkRequest request(
+        QUrl(provider.issuer() + QStringLiteral("/.well-known/openid-configuration")));
+    QSslConfiguration tls = request.sslConfiguration();
+    tls.setCaCertificates({unrelated->certificate});
+    request.setSslConfiguration(tls);
+    std::unique_ptr<QNetworkReply> reply(network.get(request));
+    QSignalSpy finished(reply.get(), &QNetworkReply::finished);
+    QVERIFY(finished.wait(10'000));
+    QCOMPARE(reply->error(), QNetworkReply::SslHandshakeFailedError);
+
+    // The same request with the default CA configuration is accepted through the extra CA.
+    std::unique_ptr<QNetworkReply> trusted(network.get(QNetworkRequest(request.url())));
+    QSignalSpy trustedFinished(trusted.get(), &QNetworkReply::finished);
+    QVERIFY(trustedFinished.wait(10'000));
+    QCOMPARE(trusted->error(), QNetworkReply::NoError);
 }
 
 void TestDiscovery::fetchOfClosedPortIsTransient()

@@ -1,6 +1,8 @@
 #include "store/KeychainAccess.h"
 
+#include <QFile>
 #include <QProcess>
+#include <QTemporaryDir>
 #include <QTest>
 
 using namespace lamplighter;
@@ -24,6 +26,7 @@ private Q_SLOTS:
     void helperExitWithoutReplyFails();
     void helperInvalidReplyFails();
     void queuedOperationsAllFail();
+    void silentHelperTimesOut();
 
 private:
     KeychainReply readThrough(HelperProcessKeychain &keychain, const QString &key);
@@ -207,6 +210,27 @@ void TestKeychainHelper::queuedOperationsAllFail()
     QTRY_COMPARE_WITH_TIMEOUT(replies.size(), 3, 20'000);
     for (const KeychainReply &reply : std::as_const(replies))
         QCOMPARE(reply.outcome, KeychainReply::Outcome::Failed);
+}
+
+// A helper that never replies, as one waiting for an unlock prompt would, is stopped after the
+// timeout. The keychain is there, so the outcome is a failure and not "no keychain".
+void TestKeychainHelper::silentHelperTimesOut()
+{
+    QTemporaryDir folder;
+    QVERIFY(folder.isValid());
+    const QString program = folder.filePath(QStringLiteral("silent-helper"));
+    QFile script(program);
+    QVERIFY(script.open(QIODevice::WriteOnly));
+    script.write("#!/bin/sh\nexec sleep 60\n");
+    script.close();
+    QVERIFY(script.setPermissions(QFile::ReadOwner | QFile::WriteOwner | QFile::ExeOwner));
+
+    HelperProcessKeychain keychain(QStringLiteral("lamplighter-test"), program);
+    keychain.setOperationTimeout(std::chrono::milliseconds(300));
+    const KeychainReply reply = readThrough(keychain, QStringLiteral("key"));
+    QCOMPARE(reply.outcome, KeychainReply::Outcome::Failed);
+    QVERIFY2(reply.errorString.contains(program + QStringLiteral(" did not reply within 0.3 s")),
+             qPrintable(reply.errorString));
 }
 
 QTEST_GUILESS_MAIN(TestKeychainHelper)

@@ -6,6 +6,7 @@
 #include <QDir>
 #include <QLockFile>
 #include <QMenu>
+#include <QPainter>
 #include <QProcess>
 #include <QScreen>
 #include <QSignalSpy>
@@ -38,6 +39,8 @@ private Q_SLOTS:
     void cleanup();
 
     void iconsDistinctPerState();
+    void iconCappedAtLargestSize();
+    void iconPaintsSharpAtDoubleScale();
     void signedOutOffersSignIn();
     void signingInOffersCancel();
     void cancelEndsSigningIn();
@@ -152,7 +155,7 @@ void TestTrayIcon::iconsDistinctPerState()
         for (int size : {16, 22, 24, 48}) {
             const QImage image = icon.pixmap(QSize(size, size)).toImage();
             QCOMPARE(image.size(), QSize(size, size));
-            // An SVG that failed to load draws nothing.
+            // An icon whose pixels failed to load draws nothing.
             QVERIFY2(image.pixelColor(size / 2, size / 2).alpha() > 0,
                      qPrintable(Session::stateName(state)));
         }
@@ -165,6 +168,34 @@ void TestTrayIcon::iconsDistinctPerState()
                                 Session::stateName(states.at(j))));
         }
     }
+}
+
+// The icons were rendered up to 128 pixels, and a larger request gets that size, not a copy
+// scaled up to any size a caller asks for.
+void TestTrayIcon::iconCappedAtLargestSize()
+{
+    const QIcon icon = TrayIcon::iconFor(Session::State::SignedIn);
+    QCOMPARE(icon.actualSize(QSize(1000, 1000)), QSize(128, 128));
+    QCOMPARE(icon.pixmap(QSize(1000, 1000)).size(), QSize(128, 128));
+    QCOMPARE(icon.actualSize(QSize(40, 30)), QSize(30, 30));
+}
+
+// QIcon::paint() on a 200 % surface draws the 44-pixel rendering one to one, not the 22-pixel
+// one stretched.
+void TestTrayIcon::iconPaintsSharpAtDoubleScale()
+{
+    const QIcon icon = TrayIcon::iconFor(Session::State::SignedIn);
+    QImage painted(44, 44, QImage::Format_ARGB32_Premultiplied);
+    painted.fill(Qt::transparent);
+    painted.setDevicePixelRatio(2.0);
+    {
+        QPainter painter(&painted);
+        icon.paint(&painter, QRect(0, 0, 22, 22));
+    }
+    painted.setDevicePixelRatio(1.0);
+    const QImage expected =
+        icon.pixmap(QSize(44, 44)).toImage().convertToFormat(QImage::Format_ARGB32_Premultiplied);
+    QCOMPARE(painted, expected);
 }
 
 void TestTrayIcon::signedOutOffersSignIn()
