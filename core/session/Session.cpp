@@ -870,10 +870,15 @@ void Session::signIn()
                 d->scheduleRefresh();
             return;
         }
-        d->acceptTokens(job->tokens());
-        qCInfo(lcSession).noquote() << "Signed in as" << userName() << "until"
-                                    << d->tokens.claims.expiresAt.toString(Qt::ISODate);
-        d->setState(State::SignedIn);
+        // The state changes once the keychain has the tokens, so that `lamplighter login`
+        // returns only when another process, such as `lamplighter credential`, can read them.
+        d->acceptTokens(job->tokens(), [this, started = d->generation] {
+            if (started != d->generation)
+                return; // signed out while the tokens were being stored
+            qCInfo(lcSession).noquote() << "Signed in as" << userName() << "until"
+                                        << d->tokens.claims.expiresAt.toString(Qt::ISODate);
+            d->setState(State::SignedIn);
+        });
     });
     d->loginJob->start();
 }
