@@ -43,7 +43,7 @@ void ProviderNetworkAccessManager::checkWithExtraCaCertificates(QNetworkReply *r
         reply->ignoreSslErrors(errors);
         return;
     }
-    // Qt's error, which the person sees, names only its own first complaint.
+    // The error that Qt reports to the caller names only the first problem it found.
     qCWarning(lcOidc).noquote() << "The TLS certificate of" << host
                                 << "is not trusted by the system's CA certificates or oidc.ca_file:"
                                 << trusted.error().message;
