@@ -344,8 +344,10 @@ std::optional<Message> take(QByteArray &buffer, QString &error)
     const qsizetype firstLength = fields.size() == 3 ? fields[1].toLongLong(&firstValid) : -1;
     const qsizetype secondLength = fields.size() == 3 ? fields[2].toLongLong(&secondValid) : -1;
     if (!firstValid || !secondValid || fields[0].isEmpty() || firstLength < 0 || secondLength < 0) {
-        error = QStringLiteral("invalid header line \"%1\", expected WORD LENGTH LENGTH")
-                    .arg(QString::fromLatin1(buffer.left(end).toPercentEncoding(" ")));
+        // The line itself stays out of the message: after a framing error it may be part of a
+        // secret.
+        error =
+            QStringLiteral("invalid header line of %1 bytes, expected WORD LENGTH LENGTH").arg(end);
         return std::nullopt;
     }
     if (firstLength > maxFirstBytes || secondLength > maxSecondBytes) {
