@@ -40,7 +40,7 @@ QDateTime modifiedTime(const QString &path)
 ClusterProxy::ClusterProxy(ClusterProxyConfig config, QObject *parent)
     : QObject(parent)
     , m_config(std::move(config))
-    , m_settings(std::make_shared<ProxySettings>())
+    , m_settings(std::make_shared<SharedProxySettings>())
     , m_network(new ProviderNetworkAccessManager(m_config.issuerCaCertificates, this))
     , m_apiServerNetwork(new QNetworkAccessManager(this))
 {
@@ -61,9 +61,12 @@ Status ClusterProxy::start()
     // The gate starts without a verifier, which the issuer's discovery provides. Until then
     // requests get 503, and /readyz reports it.
     m_gate = std::make_shared<ImpersonatingGate>(m_config, nullptr);
-    m_settings->responseStarted = [gate = m_gate.get()](int code, bool forwarded, qint64 ms) {
+    ProxySettings settings;
+    settings.responseStarted = [gate = m_gate.get()](int code, bool forwarded, qint64 ms) {
         gate->metrics().recordResponse(code, forwarded, ms);
     };
+    m_settings->publish(std::move(settings));
+    // The connections stay on this thread, where the gate fetches the issuer's keys.
     m_server = new ProxyServer(m_settings, m_gate, this);
     m_lister = new NamespaceLister(m_config, this);
     m_gate->setNamespaceLister(m_lister);

@@ -19,7 +19,7 @@ class IdTokenVerifier;
 class ImpersonatingGate;
 class NamespaceLister;
 class ProxyServer;
-struct ProxySettings;
+class SharedProxySettings;
 
 // The running cluster proxy: it discovers the issuer and fetches its keys (retrying until both
 // work), keeps the service account token and the TLS certificate current as Kubernetes rotates
@@ -46,7 +46,7 @@ private:
     void probeApiServer();
 
     ClusterProxyConfig m_config;
-    std::shared_ptr<ProxySettings> m_settings;
+    std::shared_ptr<SharedProxySettings> m_settings;
     QNetworkAccessManager *m_network;
     Discovery *m_discovery = nullptr;
     IdTokenVerifier *m_verifier = nullptr;

@@ -28,6 +28,7 @@ std::optional<QByteArray> BrowserSessions::createTicket(const QString &appName,
     std::optional<QByteArray> value = randomSecret();
     if (!value)
         return std::nullopt;
+    const QMutexLocker locker(&m_mutex);
     dropExpiredTickets(now);
     if (m_tickets.size() >= kMaxOpenTickets)
         m_tickets.erase(m_tickets.begin());
@@ -39,6 +40,7 @@ bool BrowserSessions::redeemTicket(QByteArrayView ticket,
                                    const QString &appName,
                                    Clock::time_point now)
 {
+    const QMutexLocker locker(&m_mutex);
     dropExpiredTickets(now);
     // Every open ticket is compared, so that the time taken does not reveal which one matched.
     std::optional<std::size_t> match;
@@ -58,6 +60,7 @@ std::optional<QByteArray> BrowserSessions::createCookieValue()
     std::optional<QByteArray> value = randomSecret();
     if (!value)
         return std::nullopt;
+    const QMutexLocker locker(&m_mutex);
     if (m_cookieValues.size() >= kMaxCookies)
         m_cookieValues.erase(m_cookieValues.begin());
     m_cookieValues.push_back(*value);
@@ -66,6 +69,7 @@ std::optional<QByteArray> BrowserSessions::createCookieValue()
 
 bool BrowserSessions::isIssuedCookieValue(QByteArrayView value) const
 {
+    const QMutexLocker locker(&m_mutex);
     bool issued = false;
     for (const QByteArray &candidate : m_cookieValues)
         issued |= constantTimeEquals(candidate, value);
@@ -74,6 +78,7 @@ bool BrowserSessions::isIssuedCookieValue(QByteArrayView value) const
 
 void BrowserSessions::clear()
 {
+    const QMutexLocker locker(&m_mutex);
     m_tickets.clear();
     m_cookieValues.clear();
 }

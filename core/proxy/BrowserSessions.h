@@ -2,6 +2,7 @@
 
 #include <QByteArray>
 #include <QByteArrayView>
+#include <QMutex>
 #include <QString>
 #include <chrono>
 #include <optional>
@@ -12,7 +13,9 @@ namespace lamplighter {
 // The launch tickets and session cookies through which browsers reach the proxy's apps. A
 // ticket is a one-time secret for one app that the browser trades for a cookie; the cookie then
 // authenticates every request to every app until the proxy stops. Secrets are 32 random bytes
-// from OpenSSL, base64url-encoded, and are compared in constant time.
+// from OpenSSL, base64url-encoded, and are compared in constant time. The owner creates tickets
+// on its thread while connections on the proxy's worker threads redeem them, so every function
+// is safe to call from any thread.
 class BrowserSessions {
 public:
     using Clock = std::chrono::steady_clock;
@@ -45,6 +48,7 @@ private:
 
     void dropExpiredTickets(Clock::time_point now);
 
+    mutable QMutex m_mutex;
     std::vector<Ticket> m_tickets;
     std::vector<QByteArray> m_cookieValues;
 };

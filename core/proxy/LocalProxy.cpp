@@ -17,37 +17,49 @@ namespace lamplighter {
 // route, and a valid ID token.
 class LocalProxy::Gate : public RequestGate {
 public:
-    explicit Gate(std::shared_ptr<ProxySettings> settings)
+    explicit Gate(std::shared_ptr<const SharedProxySettings> settings)
         : m_settings(std::move(settings))
     {}
 
     void admit(const HttpHead &request, Decide decide) override
     {
+        // The admission points into these settings, so they are held until the decision.
+        const std::shared_ptr<const ProxySettings> settings = m_settings->current();
         const RequestAdmission admission =
-            admitRequest(request, *m_settings, QDateTime::currentDateTimeUtc());
-        if (admission.idTokenExpired && m_settings->idTokenExpired)
-            m_settings->idTokenExpired();
+            admitRequest(request, *settings, QDateTime::currentDateTimeUtc());
+        if (admission.idTokenExpired && settings->idTokenExpired)
+            settings->idTokenExpired();
         decide(admission);
     }
 
 private:
-    std::shared_ptr<ProxySettings> m_settings;
+    std::shared_ptr<const SharedProxySettings> m_settings;
 };
 
 LocalProxy::LocalProxy(QObject *parent)
     : QObject(parent)
-    , m_settings(std::make_shared<ProxySettings>())
-    , m_gate(std::make_shared<Gate>(m_settings))
-    , m_server(new ProxyServer(m_settings, m_gate, this))
+    , m_sharedSettings(std::make_shared<SharedProxySettings>())
+    , m_gate(std::make_shared<Gate>(m_sharedSettings))
+    , m_server(new ProxyServer(m_sharedSettings, m_gate, this))
 {
-    m_settings->idTokenExpired = [this] {
+    // A worker thread calls this, so receivers on the owner's thread get the signal queued.
+    m_settings.idTokenExpired = [this] {
         Q_EMIT idTokenExpired();
     };
+    publishSettings();
+    m_server->setWorkerThreads(defaultProxyWorkerThreads());
+}
+
+void LocalProxy::publishSettings()
+{
+    m_sharedSettings->publish(m_settings);
 }
 
 LocalProxy::~LocalProxy()
 {
     close();
+    // Stops the worker threads while the settings and the signal they call into still exist.
+    delete m_server;
 }
 
 void LocalProxy::setServerCertificate(const LocalCertificate &certificate)
@@ -61,25 +73,28 @@ void LocalProxy::setServerCertificate(const LocalCertificate &certificate)
 
 void LocalProxy::setSessionKey(const QByteArray &key)
 {
-    m_settings->sessionKey = key;
+    m_settings.sessionKey = key;
+    publishSettings();
 }
 
 void LocalProxy::setClusters(std::vector<UpstreamCluster> clusters)
 {
-    m_settings->clusters = std::move(clusters);
-    m_settings->clientTlsContexts->clear();
+    m_settings.clusters = std::move(clusters);
+    m_settings.clientTlsContexts->clear();
+    publishSettings();
 }
 
 void LocalProxy::setApps(std::vector<UpstreamApp> apps)
 {
-    m_settings->apps = std::move(apps);
+    m_settings.apps = std::move(apps);
+    publishSettings();
 }
 
 Result<QByteArray> LocalProxy::createLaunchTicket(const QString &appName)
 {
-    if (!m_settings->findApp(appName)) {
+    if (!m_settings.findApp(appName)) {
         QStringList names;
-        for (const UpstreamApp &app : m_settings->apps)
+        for (const UpstreamApp &app : m_settings.apps)
             names.append(app.name);
         const QString configured =
             names.isEmpty()
@@ -87,8 +102,8 @@ Result<QByteArray> LocalProxy::createLaunchTicket(const QString &appName)
                 : QStringLiteral("Configured apps: %1.").arg(names.join(QStringLiteral(", ")));
         return Error{QStringLiteral("App \"%1\" is not configured. %2").arg(appName, configured)};
     }
-    const std::optional<QByteArray> ticket = m_settings->browserSessions->createTicket(
-        appName, BrowserSessions::Clock::now(), m_settings->limits.launchTicketLifetime);
+    const std::optional<QByteArray> ticket = m_settings.browserSessions->createTicket(
+        appName, BrowserSessions::Clock::now(), m_settings.limits.launchTicketLifetime);
     if (!ticket)
         return Error{QStringLiteral("Could not generate a launch ticket: the random generator "
                                     "failed.")};
@@ -107,30 +122,33 @@ QUrl LocalProxy::launchUrl(const QString &appName, const QByteArray &ticket) con
 
 void LocalProxy::endBrowserSessions()
 {
-    m_settings->browserSessions->clear();
+    m_settings.browserSessions->clear();
     // Open tunnels were admitted with the old credentials, so they end too.
     m_server->abortConnections();
 }
 
 void LocalProxy::setIdToken(const QByteArray &idToken, const QDateTime &expiresAt)
 {
-    m_settings->idToken = idToken;
-    m_settings->idTokenExpiresAt = expiresAt;
-    m_settings->unavailableReason.clear();
+    m_settings.idToken = idToken;
+    m_settings.idTokenExpiresAt = expiresAt;
+    m_settings.unavailableReason.clear();
+    publishSettings();
     qCDebug(lcProxy).noquote()
         << QStringLiteral("ID token for forwarded requests: %1").arg(describeSecret(idToken));
 }
 
 void LocalProxy::setUnavailable(const QString &reason)
 {
-    m_settings->idToken.clear();
-    m_settings->idTokenExpiresAt = QDateTime();
-    m_settings->unavailableReason = reason;
+    m_settings.idToken.clear();
+    m_settings.idTokenExpiresAt = QDateTime();
+    m_settings.unavailableReason = reason;
+    publishSettings();
 }
 
 void LocalProxy::setLimits(const ProxyLimits &limits)
 {
-    m_settings->limits = limits;
+    m_settings.limits = limits;
+    publishSettings();
 }
 
 Status LocalProxy::listen(quint16 port)
@@ -139,22 +157,28 @@ Status LocalProxy::listen(quint16 port)
         return Error{QStringLiteral("The local proxy cannot listen without a TLS certificate.")};
     if (!m_serverContextError.isEmpty())
         return Error{m_serverContextError};
-    if (m_settings->sessionKey.isEmpty())
+    if (m_settings.sessionKey.isEmpty())
         return Error{QStringLiteral("The local proxy cannot listen without a session key.")};
 
     const Status listening =
         m_server->listen(QHostAddress::LocalHost, port, QStringLiteral("local proxy"));
     if (!listening)
         return listening;
-    m_settings->port = m_server->port();
+    m_settings.port = m_server->port();
+    publishSettings();
     qCInfo(lcProxy).noquote()
-        << QStringLiteral("Local proxy listening on https://127.0.0.1:%1").arg(m_settings->port);
+        << QStringLiteral("Local proxy listening on https://127.0.0.1:%1").arg(m_settings.port);
     return Done{};
 }
 
 quint16 LocalProxy::port() const
 {
     return m_server->port();
+}
+
+int LocalProxy::workerThreads() const
+{
+    return m_server->workerThreads();
 }
 
 QUrl LocalProxy::clusterUrl(const QString &clusterName) const
@@ -170,7 +194,8 @@ void LocalProxy::close()
         m_server->close();
         qCInfo(lcProxy) << "Local proxy stopped listening";
     }
-    m_settings->port = 0;
+    m_settings.port = 0;
+    publishSettings();
     m_server->abortConnections();
 }
 

@@ -1,6 +1,7 @@
 #pragma once
 
 #include "ProxyLimits.h"
+#include "ProxySettings.h"
 #include "UpstreamApp.h"
 #include "UpstreamCluster.h"
 #include "tls/LocalCertificate.h"
@@ -14,7 +15,6 @@
 
 namespace lamplighter {
 
-struct ProxySettings;
 class ProxyServer;
 
 // The local proxy through which Kubernetes clients on the desktop reach the clusters as the
@@ -22,6 +22,9 @@ class ProxyServer;
 // session key as their bearer token, and forwards `/clusters/<name>/<path>` to that cluster's
 // API server with the person's ID token in place of the session key. Browsers reach web apps at
 // `/apps/<name>/<path>` with a session cookie that a one-time launch ticket sets.
+//
+// Its connections run on worker threads (defaultProxyWorkerThreads()). Call its functions on the
+// thread that created it. It emits idTokenExpired() from a worker thread.
 class LocalProxy : public QObject {
     Q_OBJECT
 public:
@@ -62,6 +65,8 @@ public:
     Status listen(quint16 port = 0);
     // Returns the listening port, or 0 when not listening.
     quint16 port() const;
+    // The number of threads the connections run on.
+    int workerThreads() const;
     // Returns the kubeconfig server URL for a cluster: https://127.0.0.1:<port>/clusters/<name>.
     // client-go keeps the path and appends API paths to it.
     QUrl clusterUrl(const QString &clusterName) const;
@@ -75,7 +80,12 @@ Q_SIGNALS:
 private:
     class Gate;
 
-    std::shared_ptr<ProxySettings> m_settings;
+    // Makes the connections see the changes made to m_settings so far.
+    void publishSettings();
+
+    // The settings as the owner's thread changes them. The connections read the published copy.
+    ProxySettings m_settings;
+    std::shared_ptr<SharedProxySettings> m_sharedSettings;
     std::shared_ptr<Gate> m_gate;
     ProxyServer *m_server;
     QString m_serverContextError;

@@ -7,7 +7,9 @@
 #include "tls/TlsSocket.h"
 
 #include <QTcpServer>
+#include <QThread>
 #include <QTimer>
+#include <algorithm>
 #include <unistd.h>
 
 namespace lamplighter {
@@ -28,18 +30,146 @@ private:
     ProxyServer *m_server;
 };
 
-ProxyServer::ProxyServer(std::shared_ptr<const ProxySettings> settings,
+// The connections of one thread, from their TLS handshake to their close. Its functions run on
+// its own thread. The listener's thread uses only `load`.
+class ProxyServer::Worker : public QObject {
+public:
+    Worker(ProxyServer *server, std::shared_ptr<RequestGate> gate)
+        : m_server(server)
+        , m_gate(std::move(gate))
+    {}
+
+    // The number of handshakes and connections on this worker. The listener counts one up when
+    // it hands a connection over.
+    std::atomic<int> load = 0;
+
+    void startHandshake(qintptr descriptor,
+                        std::shared_ptr<const TlsContext> context,
+                        std::shared_ptr<const ProxySettings> settings)
+    {
+        auto *socket = new TlsSocket(descriptor, std::move(context), this);
+        connect(socket, &TlsSocket::encrypted, this, [this, socket, settings] {
+            endHandshake(socket, settings, QString());
+        });
+        connect(socket, &TlsSocket::disconnected, this, [this, socket, settings] {
+            endHandshake(socket, settings, socket->errorString());
+        });
+        QTimer::singleShot(
+            settings->limits.clientHandshakeTimeout, socket, [this, socket, settings] {
+                if (socket->state() == TlsSocket::State::Handshaking)
+                    endHandshake(socket, settings, QStringLiteral("timed out"));
+            });
+    }
+
+    void abortConnections()
+    {
+        for (TlsSocket *handshaking : findChildren<TlsSocket *>(Qt::FindDirectChildrenOnly)) {
+            handshaking->disconnect(this);
+            handshaking->abort();
+            handshaking->deleteLater();
+            handshakeEnded();
+            --load;
+        }
+        for (ProxyConnection *connection :
+             findChildren<ProxyConnection *>(Qt::FindDirectChildrenOnly))
+            connection->abort();
+    }
+
+private:
+    // Hands a connection whose handshake succeeded to a ProxyConnection, or drops it with
+    // `failure`.
+    void endHandshake(TlsSocket *socket,
+                      const std::shared_ptr<const ProxySettings> &settings,
+                      const QString &failure)
+    {
+        socket->disconnect(this);
+        handshakeEnded();
+        if (socket->state() != TlsSocket::State::Encrypted) {
+            qCDebug(lcProxy).noquote()
+                << QStringLiteral("TLS handshake with client port %1 failed: %2")
+                       .arg(socket->peerPort())
+                       .arg(failure);
+            socket->abort();
+            socket->deleteLater();
+            --load;
+            return;
+        }
+        ++m_server->m_openConnections;
+        auto *connection = new ProxyConnection(socket, settings, m_gate, this);
+        connect(connection, &ProxyConnection::closed, this, [this, connection] {
+            --m_server->m_openConnections;
+            --load;
+            connection->deleteLater();
+        });
+    }
+
+    void handshakeEnded()
+    {
+        --m_server->m_pendingHandshakes;
+        // The call is direct when the listener runs on this thread, and queued otherwise.
+        QMetaObject::invokeMethod(m_server,
+                                  [server = m_server] { server->resumeAcceptingBelowLimit(); });
+    }
+
+    ProxyServer *m_server;
+    std::shared_ptr<RequestGate> m_gate;
+};
+
+ProxyServer::ProxyServer(std::shared_ptr<const SharedProxySettings> settings,
                          std::shared_ptr<RequestGate> gate,
                          QObject *parent)
     : QObject(parent)
     , m_settings(std::move(settings))
     , m_gate(std::move(gate))
     , m_listener(new Listener(this))
-{}
+{
+    setWorkerThreads(0);
+}
 
 ProxyServer::~ProxyServer()
 {
     close();
+    stopWorkers();
+}
+
+void ProxyServer::setWorkerThreads(int count)
+{
+    Q_ASSERT(!isListening());
+    stopWorkers();
+    if (count <= 0) {
+        auto *worker = new Worker(this, m_gate);
+        worker->setParent(this);
+        m_workers.push_back(worker);
+        return;
+    }
+    for (int i = 0; i < count; ++i) {
+        auto *thread = new QThread;
+        thread->setObjectName(QStringLiteral("proxy worker %1").arg(i + 1));
+        auto *worker = new Worker(this, m_gate);
+        worker->moveToThread(thread);
+        // QThread runs the deferred deletions of its objects after its event loop ends, so the
+        // worker is deleted on its own thread.
+        connect(thread, &QThread::finished, worker, &QObject::deleteLater);
+        thread->start();
+        m_workers.push_back(worker);
+        m_threads.push_back(thread);
+    }
+}
+
+void ProxyServer::stopWorkers()
+{
+    abortConnections();
+    for (QThread *thread : m_threads) {
+        thread->quit();
+        thread->wait();
+        delete thread;
+    }
+    if (m_threads.empty()) {
+        for (Worker *worker : m_workers)
+            delete worker;
+    }
+    m_threads.clear();
+    m_workers.clear();
 }
 
 void ProxyServer::setTlsContext(std::shared_ptr<const TlsContext> context)
@@ -74,14 +204,15 @@ quint16 ProxyServer::port() const
 
 void ProxyServer::abortConnections()
 {
-    for (TlsSocket *handshaking : findChildren<TlsSocket *>(Qt::FindDirectChildrenOnly)) {
-        handshaking->disconnect(this);
-        handshaking->abort();
-        handshaking->deleteLater();
+    for (Worker *worker : m_workers) {
+        // A worker takes the connections handed to it before this call, because the events
+        // of one thread are delivered in the order they were posted.
+        const bool here = worker->thread() == QThread::currentThread();
+        QMetaObject::invokeMethod(
+            worker,
+            [worker] { worker->abortConnections(); },
+            here ? Qt::DirectConnection : Qt::BlockingQueuedConnection);
     }
-    m_pendingHandshakes = 0;
-    for (ProxyConnection *connection : findChildren<ProxyConnection *>(Qt::FindDirectChildrenOnly))
-        connection->abort();
 }
 
 void ProxyServer::close()
@@ -93,51 +224,43 @@ void ProxyServer::close()
 
 void ProxyServer::acceptConnection(qintptr descriptor)
 {
-    const ProxyLimits &limits = m_settings->limits;
-    if (m_openConnections + m_pendingHandshakes >= limits.maxClientConnections) {
-        qCWarning(lcProxy) << "Closed a new client connection because" << m_openConnections
-                           << "are open and" << m_pendingHandshakes
-                           << "are in their TLS handshake, the maximum together";
+    const std::shared_ptr<const ProxySettings> settings = m_settings->current();
+    const ProxyLimits &limits = settings->limits;
+    const int open = m_openConnections;
+    const int pending = m_pendingHandshakes;
+    if (open + pending >= limits.maxClientConnections) {
+        qCWarning(lcProxy) << "Closed a new client connection because" << open << "are open and"
+                           << pending << "are in their TLS handshake, the maximum together";
         ::close(static_cast<int>(descriptor));
         return;
     }
-    auto *socket = new TlsSocket(descriptor, m_tlsContext, this);
-    ++m_pendingHandshakes;
     // Connections that wait in the kernel's backlog cost nothing until they are accepted.
-    if (m_pendingHandshakes >= limits.maxPendingHandshakes)
+    if (++m_pendingHandshakes >= limits.maxPendingHandshakes)
         m_listener->pauseAccepting();
-    connect(
-        socket, &TlsSocket::encrypted, this, [this, socket] { endHandshake(socket, QString()); });
-    connect(socket, &TlsSocket::disconnected, this, [this, socket] {
-        endHandshake(socket, socket->errorString());
-    });
-    QTimer::singleShot(limits.clientHandshakeTimeout, socket, [this, socket] {
-        if (socket->state() == TlsSocket::State::Handshaking)
-            endHandshake(socket, QStringLiteral("timed out"));
+
+    Worker *worker = leastLoadedWorker();
+    ++worker->load;
+    QMetaObject::invokeMethod(worker, [worker, descriptor, context = m_tlsContext, settings] {
+        worker->startHandshake(descriptor, context, settings);
     });
 }
 
-// Hands a connection whose handshake succeeded to a ProxyConnection, or drops it with `failure`.
-void ProxyServer::endHandshake(TlsSocket *socket, const QString &failure)
+ProxyServer::Worker *ProxyServer::leastLoadedWorker() const
 {
-    socket->disconnect(this);
-    --m_pendingHandshakes;
-    if (m_pendingHandshakes < m_settings->limits.maxPendingHandshakes && m_listener->isListening())
+    return *std::min_element(
+        m_workers.begin(), m_workers.end(), [](Worker *a, Worker *b) { return a->load < b->load; });
+}
+
+void ProxyServer::resumeAcceptingBelowLimit()
+{
+    if (m_pendingHandshakes < m_settings->current()->limits.maxPendingHandshakes &&
+        m_listener->isListening())
         m_listener->resumeAccepting();
-    if (socket->state() != TlsSocket::State::Encrypted) {
-        qCDebug(lcProxy).noquote() << QStringLiteral("TLS handshake with client port %1 failed: %2")
-                                          .arg(socket->peerPort())
-                                          .arg(failure);
-        socket->abort();
-        socket->deleteLater();
-        return;
-    }
-    ++m_openConnections;
-    auto *connection = new ProxyConnection(socket, m_settings, m_gate, this);
-    connect(connection, &ProxyConnection::closed, connection, [this, connection] {
-        --m_openConnections;
-        connection->deleteLater();
-    });
+}
+
+int defaultProxyWorkerThreads()
+{
+    return std::clamp(QThread::idealThreadCount(), 1, 2);
 }
 
 } // namespace lamplighter

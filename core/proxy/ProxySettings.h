@@ -8,6 +8,7 @@
 
 #include <QByteArray>
 #include <QDateTime>
+#include <QMutex>
 #include <QString>
 #include <functional>
 #include <memory>
@@ -15,8 +16,8 @@
 
 namespace lamplighter {
 
-// The configuration that LocalProxy shares with its open connections. Connections read it for
-// every request, so a new ID token applies from the next request on.
+// The configuration of a proxy. Connections and gates read it through SharedProxySettings, on
+// the proxy's worker threads.
 struct ProxySettings {
     QByteArray sessionKey;
     QByteArray idToken;         // empty when signed out
@@ -29,7 +30,8 @@ struct ProxySettings {
     std::vector<UpstreamCluster> clusters;
     std::vector<UpstreamApp> apps;
     // Launch tickets and browser cookies. Connections consume tickets through this pointer,
-    // although they see the rest of the settings as const.
+    // although they see the rest of the settings as const. Every copy of the settings shares
+    // this object and clientTlsContexts, and both are safe to use from any thread.
     std::shared_ptr<BrowserSessions> browserSessions = std::make_shared<BrowserSessions>();
     // The TLS contexts of connections to clusters and apps, shared by all connections.
     std::shared_ptr<ClientTlsContexts> clientTlsContexts = std::make_shared<ClientTlsContexts>();
@@ -53,6 +55,35 @@ struct ProxySettings {
         }
         return nullptr;
     }
+};
+
+// The settings that a proxy's owner changes while connections on worker threads read them. The
+// owner publishes a whole new copy, and a reader takes the copy that is current, which nobody
+// changes afterwards. A gate takes it for every request, so a new ID token applies from the
+// next request on, on open connections too.
+class SharedProxySettings {
+public:
+    explicit SharedProxySettings(ProxySettings settings = {})
+        : m_current(std::make_shared<const ProxySettings>(std::move(settings)))
+    {}
+
+    std::shared_ptr<const ProxySettings> current() const
+    {
+        const QMutexLocker locker(&m_mutex);
+        return m_current;
+    }
+
+    void publish(ProxySettings settings)
+    {
+        auto next = std::make_shared<const ProxySettings>(std::move(settings));
+        const QMutexLocker locker(&m_mutex);
+        m_current.swap(next);
+        // The old copy is freed after the lock is released, or later by its last reader.
+    }
+
+private:
+    mutable QMutex m_mutex;
+    std::shared_ptr<const ProxySettings> m_current;
 };
 
 } // namespace lamplighter

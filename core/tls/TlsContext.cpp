@@ -156,12 +156,19 @@ ClientTlsContexts::forTrusted(const QList<QSslCertificate> &trusted)
     QByteArray key;
     for (const QSslCertificate &certificate : trusted)
         key += certificate.digest(QCryptographicHash::Sha256);
+    const QMutexLocker locker(&m_mutex);
     if (const auto found = m_contexts.constFind(key); found != m_contexts.cend())
         return *found;
     Result<std::shared_ptr<const TlsContext>> created = TlsContext::forClient(trusted);
     if (created)
         m_contexts.insert(key, *created);
     return created;
+}
+
+void ClientTlsContexts::clear()
+{
+    const QMutexLocker locker(&m_mutex);
+    m_contexts.clear();
 }
 
 } // namespace lamplighter

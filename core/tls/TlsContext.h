@@ -4,6 +4,7 @@
 
 #include <QHash>
 #include <QList>
+#include <QMutex>
 #include <QSslCertificate>
 #include <QSslKey>
 #include <memory>
@@ -52,9 +53,11 @@ class ClientTlsContexts {
 public:
     Result<std::shared_ptr<const TlsContext>> forTrusted(const QList<QSslCertificate> &trusted);
     // Forgets every context; connections that hold one keep it until they close.
-    void clear() { m_contexts.clear(); }
+    void clear();
 
 private:
+    // Connections on every worker thread of a proxy look up contexts here.
+    QMutex m_mutex;
     QHash<QByteArray, std::shared_ptr<const TlsContext>> m_contexts;
 };
 

@@ -102,7 +102,11 @@ int main(int argc, char *argv[])
             return fail(QStringLiteral("Failed to write the certificate to \"%1\": %2")
                             .arg(file.fileName(), file.errorString()));
     }
-    // Written last and atomically, so a reader that sees the port also finds the certificate.
+    // tests/bench/run gives its nginx reverse proxy as many worker processes.
+    std::printf("worker threads: %d\n", proxy.workerThreads());
+    std::fflush(stdout);
+    // Written last and atomically, so a reader that sees the port also finds the certificate
+    // and the line above.
     QSaveFile portFile(parser.value(portFileOption));
     if (!portFile.open(QIODevice::WriteOnly) ||
         portFile.write(QByteArray::number(proxy.port()) + '\n') < 0 || !portFile.commit())

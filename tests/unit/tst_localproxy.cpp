@@ -2,11 +2,12 @@
 #include "TestUpstream.h"
 #include "proxy/LocalProxy.h"
 
+#include <QMutex>
 #include <QRandomGenerator>
-#include <QSignalSpy>
 #include <QTcpServer>
 #include <QTcpSocket>
 #include <QTest>
+#include <QThread>
 #include <memory>
 
 using namespace lamplighter;
@@ -22,12 +23,21 @@ QByteArray randomSessionKey()
     return bytes.toBase64(QByteArray::Base64UrlEncoding | QByteArray::OmitTrailingEquals);
 }
 
-// Messages logged by the code under test, for checks on what reaches the log.
+// Messages logged by the code under test, for checks on what reaches the log. The proxy logs
+// from its worker threads.
+QMutex g_logMutex;
 QStringList g_logMessages;
 
 void recordLogMessage(QtMsgType, const QMessageLogContext &, const QString &message)
 {
+    const QMutexLocker locker(&g_logMutex);
     g_logMessages.append(message);
+}
+
+QStringList recordedLogMessages()
+{
+    const QMutexLocker locker(&g_logMutex);
+    return g_logMessages;
 }
 
 } // namespace
@@ -653,7 +663,13 @@ void TestLocalProxy::signedOutRejected()
 
 void TestLocalProxy::expiredTokenRejected()
 {
-    QSignalSpy expired(m_proxy.get(), &LocalProxy::idTokenExpired);
+    // The signal comes from a worker thread and must reach a receiver on this one queued.
+    int expired = 0;
+    bool onOtherThread = false;
+    connect(m_proxy.get(), &LocalProxy::idTokenExpired, this, [&] {
+        ++expired;
+        onOtherThread |= QThread::currentThread() != thread();
+    });
     m_proxy->setIdToken(kIdToken, QDateTime::currentDateTimeUtc().addSecs(-1));
     const std::optional<TestResponse> response = roundTrip(get("/clusters/dev/api"));
     QVERIFY(response);
@@ -661,7 +677,8 @@ void TestLocalProxy::expiredTokenRejected()
     const QString body = QString::fromUtf8(response->body);
     QVERIFY2(body.contains(QStringLiteral("ID token expired at")), qPrintable(body));
     QCOMPARE(m_upstream->requests().size(), 0);
-    QCOMPARE(expired.count(), 1);
+    QTRY_COMPARE(expired, 1);
+    QVERIFY(!onOtherThread);
 }
 
 void TestLocalProxy::droppedHandshakesKeepAccepting()
@@ -716,13 +733,16 @@ void TestLocalProxy::connectionsOverMaximumClosed()
 
 void TestLocalProxy::validTokenForwardedUntilExpiry()
 {
-    QSignalSpy expired(m_proxy.get(), &LocalProxy::idTokenExpired);
+    int expired = 0;
+    connect(m_proxy.get(), &LocalProxy::idTokenExpired, this, [&] { ++expired; });
     m_proxy->setIdToken(kIdToken, QDateTime::currentDateTimeUtc().addSecs(60));
     const std::optional<TestResponse> response = roundTrip(get("/clusters/dev/api"));
     QVERIFY(response);
     QCOMPARE(response->head.statusCode, 200);
     QCOMPARE(m_upstream->requests().size(), 1);
-    QCOMPARE(expired.count(), 0);
+    // A signal emitted before the response was written has been posted to this thread by now.
+    QCoreApplication::sendPostedEvents();
+    QCOMPARE(expired, 0);
 }
 
 void TestLocalProxy::unavailableReasonShown()
@@ -868,7 +888,10 @@ void TestLocalProxy::foreignOriginRejected()
 
 void TestLocalProxy::rejectionLogHasNoSecret()
 {
-    g_logMessages.clear();
+    {
+        const QMutexLocker locker(&g_logMutex);
+        g_logMessages.clear();
+    }
     const QtMessageHandler previous = qInstallMessageHandler(recordLogMessage);
     const QByteArray wrongKey = "wrong-session-key-that-must-not-be-logged";
     const QByteArray request = TestHttpClient::request(
@@ -877,13 +900,14 @@ void TestLocalProxy::rejectionLogHasNoSecret()
     qInstallMessageHandler(previous);
 
     QVERIFY(response);
-    const QStringList lines = g_logMessages.filter(QStringLiteral("Rejected"));
+    const QStringList messages = recordedLogMessages();
+    const QStringList lines = messages.filter(QStringLiteral("Rejected"));
     QCOMPARE(lines.size(), 1);
     const QString &line = lines.first();
     QVERIFY2(line.startsWith(QStringLiteral("Rejected GET /clusters/dev/api from client port ")),
              qPrintable(line));
     QVERIFY2(line.endsWith(QStringLiteral(": 401 session key invalid")), qPrintable(line));
-    for (const QString &message : qAsConst(g_logMessages)) {
+    for (const QString &message : messages) {
         QVERIFY2(!message.contains(QString::fromLatin1(wrongKey)), qPrintable(message));
         QVERIFY2(!message.contains(QStringLiteral("query-secret")), qPrintable(message));
         QVERIFY2(!message.contains(QString::fromLatin1(kIdToken)), qPrintable(message));

@@ -7,9 +7,12 @@
 #include "tls/LocalCertificate.h"
 #include "tls/TlsContext.h"
 
+#include <QMutex>
 #include <QTest>
+#include <QThread>
 #include <QTimer>
 #include <memory>
+#include <set>
 
 using namespace lamplighter;
 
@@ -52,6 +55,36 @@ public:
     }
 };
 
+// A gate that forwards every request to `cluster` at once and records the thread it was asked
+// on.
+class ThreadRecordingGate : public RequestGate {
+public:
+    UpstreamCluster cluster;
+
+    void admit(const HttpHead &request, Decide decide) override
+    {
+        {
+            const QMutexLocker locker(&m_mutex);
+            m_threads.append(QThread::currentThread());
+        }
+        RequestAdmission admission;
+        admission.cluster = &cluster;
+        admission.upstreamHead =
+            upstreamRequestHead(request, request.target, cluster.server, std::vector<HttpHeader>{});
+        decide(admission);
+    }
+
+    QList<QThread *> threads() const
+    {
+        const QMutexLocker locker(&m_mutex);
+        return m_threads;
+    }
+
+private:
+    mutable QMutex m_mutex;
+    QList<QThread *> m_threads;
+};
+
 } // namespace
 
 // ProxyServer with a gate that decides later. The connection keeps the request and its body
@@ -65,12 +98,17 @@ private Q_SLOTS:
     void laterDecisionForwardsBody();
     void laterRejectionKeepsConnection();
     void gateBodyReplacesClients();
+    void workersShareConnections();
+    void abortReachesEveryWorker();
 
 private:
     QByteArray request(const QByteArray &method,
                        const QByteArray &target,
                        const QByteArray &body = QByteArray()) const;
     std::unique_ptr<TestHttpClient> connectClient() const;
+    // Replaces m_server with one that runs its connections on two worker threads and forwards
+    // through `gate`.
+    bool startServerWithWorkers(std::shared_ptr<RequestGate> gate);
 
     LocalCertificate m_certificate;
     std::unique_ptr<TestUpstream> m_upstream;
@@ -92,7 +130,7 @@ void TestProxyServer::init()
     QVERIFY(m_upstream->listen());
     m_gate = std::make_shared<DelayedGate>();
     m_gate->cluster = m_upstream->cluster(QStringLiteral("test"));
-    m_server = std::make_unique<ProxyServer>(std::make_shared<ProxySettings>(), m_gate);
+    m_server = std::make_unique<ProxyServer>(std::make_shared<SharedProxySettings>(), m_gate);
     const auto context = TlsContext::forServer(m_certificate.certificate, m_certificate.privateKey);
     QVERIFY2(context.ok(), qPrintable(context.errorMessage()));
     m_server->setTlsContext(*context);
@@ -179,6 +217,73 @@ void TestProxyServer::gateBodyReplacesClients()
     QCOMPARE(response->body, *m_gate->replacementBody);
     QCOMPARE(m_upstream->requests().size(), 1);
     QCOMPARE(m_upstream->requests().first().head.method, QByteArray("POST"));
+}
+
+bool TestProxyServer::startServerWithWorkers(std::shared_ptr<RequestGate> gate)
+{
+    m_server = std::make_unique<ProxyServer>(std::make_shared<SharedProxySettings>(), gate);
+    m_server->setWorkerThreads(2);
+    const auto context = TlsContext::forServer(m_certificate.certificate, m_certificate.privateKey);
+    if (!context)
+        return false;
+    m_server->setTlsContext(*context);
+    return m_server->listen(QHostAddress::LocalHost, 0, QStringLiteral("test")).ok();
+}
+
+// Each new connection goes to the worker with the fewest, so four open connections are served
+// two on each worker, and none on the thread that listens.
+void TestProxyServer::workersShareConnections()
+{
+    auto gate = std::make_shared<ThreadRecordingGate>();
+    gate->cluster = m_upstream->cluster(QStringLiteral("test"));
+    QVERIFY(startServerWithWorkers(gate));
+    QCOMPARE(m_server->workerThreads(), 2);
+
+    std::vector<std::unique_ptr<TestHttpClient>> clients;
+    for (int i = 0; i < 4; ++i) {
+        clients.push_back(connectClient());
+        QVERIFY(clients.back());
+        clients.back()->send(request("GET", "/api/v1/namespaces"));
+        const std::optional<TestResponse> response = clients.back()->waitForResponse();
+        QVERIFY(response);
+        QCOMPARE(response->head.statusCode, 200);
+    }
+
+    const QList<QThread *> threads = gate->threads();
+    QCOMPARE(threads.size(), 4);
+    QVERIFY(!threads.contains(QThread::currentThread()));
+    const std::set<QThread *> distinct(threads.begin(), threads.end());
+    QCOMPARE(distinct.size(), std::size_t(2));
+    for (QThread *thread : distinct)
+        QCOMPARE(threads.count(thread), 2);
+}
+
+// abortConnections() runs on the listener's thread and must close the connections that the
+// workers hold before it returns.
+void TestProxyServer::abortReachesEveryWorker()
+{
+    auto gate = std::make_shared<ThreadRecordingGate>();
+    gate->cluster = m_upstream->cluster(QStringLiteral("test"));
+    QVERIFY(startServerWithWorkers(gate));
+
+    std::vector<std::unique_ptr<TestHttpClient>> clients;
+    for (int i = 0; i < 4; ++i) {
+        clients.push_back(connectClient());
+        QVERIFY(clients.back());
+        clients.back()->send(request("GET", "/api/v1/namespaces"));
+        QVERIFY(clients.back()->waitForResponse());
+    }
+    m_server->abortConnections();
+    for (const std::unique_ptr<TestHttpClient> &client : clients)
+        QVERIFY(client->waitForDisconnected());
+
+    // The server goes on accepting after the abort.
+    const std::unique_ptr<TestHttpClient> later = connectClient();
+    QVERIFY(later);
+    later->send(request("GET", "/api/v1/namespaces"));
+    const std::optional<TestResponse> response = later->waitForResponse();
+    QVERIFY(response);
+    QCOMPARE(response->head.statusCode, 200);
 }
 
 QTEST_MAIN(TestProxyServer)
