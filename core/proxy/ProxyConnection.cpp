@@ -270,9 +270,7 @@ void ProxyConnection::rejectUnparsableRequest(int code, const QString &reason)
 void ProxyConnection::onResponseHead(const HttpHead &head)
 {
     if (head.statusCode / 100 == 1) {
-        HttpHead interim = head;
-        removeHopByHopHeaders(interim);
-        writeToClient(interim.serializeResponse());
+        writeToClient(clientInterimResponseHead(head).serializeResponse());
         return;
     }
 

@@ -179,6 +179,23 @@ QByteArray setCookieName(const QByteArray &value)
     return (equals < 0 ? value : value.left(equals)).trimmed();
 }
 
+// Removes the response fields that no server behind the proxy may send to a client. Every
+// Access-Control-* field goes, so that none grants CORS through the proxy. A Set-Cookie of the
+// proxy's own session cookie goes too, so that no app replaces it in the browser.
+void removeWithheldResponseFields(HttpHead &head)
+{
+    head.removeAllWithPrefix("access-control-");
+    head.headers.erase(
+        std::remove_if(head.headers.begin(),
+                       head.headers.end(),
+                       [](const HttpHeader &header) {
+                           return header.name.compare("set-cookie", Qt::CaseInsensitive) == 0 &&
+                                  setCookieName(header.value).toLower() ==
+                                      QByteArray(kBrowserSessionCookieName).toLower();
+                       }),
+        head.headers.end());
+}
+
 } // namespace
 
 HttpHead upstreamRequestHead(const HttpHead &request,
@@ -223,17 +240,7 @@ clientResponseHead(const HttpHead &response, HttpBodyFraming clientFraming, bool
 {
     HttpHead client = response;
     removeHopByHopHeaders(client);
-    client.removeAllWithPrefix("access-control-");
-    // An app must not replace the proxy's own session cookie in the browser.
-    client.headers.erase(
-        std::remove_if(client.headers.begin(),
-                       client.headers.end(),
-                       [](const HttpHeader &header) {
-                           return header.name.compare("set-cookie", Qt::CaseInsensitive) == 0 &&
-                                  setCookieName(header.value).toLower() ==
-                                      QByteArray(kBrowserSessionCookieName).toLower();
-                       }),
-        client.headers.end());
+    removeWithheldResponseFields(client);
     // Pages of other loopback ports must not frame anything served through the proxy.
     client.append(QByteArrayLiteral("Content-Security-Policy"),
                   QByteArrayLiteral("frame-ancestors 'self'"));
@@ -253,7 +260,16 @@ HttpHead clientUpgradeResponseHead(const HttpHead &response)
 {
     HttpHead client = response;
     removeHopByHopHeaders(client);
+    removeWithheldResponseFields(client);
     appendUpgradeFields(client, response.value("Upgrade"));
+    return client;
+}
+
+HttpHead clientInterimResponseHead(const HttpHead &response)
+{
+    HttpHead client = response;
+    removeHopByHopHeaders(client);
+    removeWithheldResponseFields(client);
     return client;
 }
 

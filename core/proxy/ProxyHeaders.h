@@ -58,7 +58,11 @@ HttpHead
 clientResponseHead(const HttpHead &response, HttpBodyFraming clientFraming, bool closeConnection);
 
 // Builds the head to send to the client from a cluster's 101 (Switching Protocols) response. It
-// keeps "Connection: Upgrade" and the Upgrade field, and drops the other hop-by-hop fields.
+// keeps "Connection: Upgrade" and the Upgrade field, and drops the other hop-by-hop fields and
+// what clientResponseHead() withholds: Access-Control-* and the proxy's session cookie.
 HttpHead clientUpgradeResponseHead(const HttpHead &response);
+// Builds the head to send to the client from an interim response (1xx other than 101, such as
+// 103 Early Hints), without hop-by-hop fields and what clientResponseHead() withholds.
+HttpHead clientInterimResponseHead(const HttpHead &response);
 
 } // namespace lamplighter

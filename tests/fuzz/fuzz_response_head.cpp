@@ -2,7 +2,8 @@
 // input is the bytes an upstream server sends. The first byte describes the request that the
 // response belongs to (HEAD or not, upgrade or not, HTTP/1.0 or 1.1) and sets the size of each
 // read. The rest goes through HttpMessageParser as UpstreamConnection reads it, then through the
-// rewriting of clientResponseHead() or clientUpgradeResponseHead() for the client.
+// rewriting of clientResponseHead(), clientUpgradeResponseHead() or clientInterimResponseHead()
+// for the client.
 
 #include "FuzzSupport.h"
 #include "proxy/HttpMessageParser.h"
@@ -26,7 +27,9 @@ HttpMessageParser::Limits parserLimits()
     return HttpMessageParser::Limits{limits.maxHeadBytes, limits.maxHeaderCount};
 }
 
-void checkClientHead(const HttpHead &client, const HttpHead &response, HttpBodyFraming framing)
+// Checks what every head to a client lacks, whatever its status: CORS grants and the proxy's
+// session cookie.
+void checkWithheldFields(const HttpHead &client)
 {
     for (const HttpHeader &header : client.headers) {
         requireProperty(!header.name.toLower().startsWith("access-control-"),
@@ -37,6 +40,11 @@ void checkClientHead(const HttpHead &client, const HttpHead &response, HttpBodyF
                             "an upstream cannot set the proxy's session cookie");
         }
     }
+}
+
+void checkClientHead(const HttpHead &client, const HttpHead &response, HttpBodyFraming framing)
+{
+    checkWithheldFields(client);
     requireProperty(client.count("Transfer-Encoding") <= 1,
                     "a client response has at most one Transfer-Encoding");
     requireProperty(client.count("Content-Length") <= 1,
@@ -112,6 +120,7 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
             parser.head().statusCode != 101) {
             if (++interimResponses > kMaxInterimResponses)
                 return 0;
+            checkWithheldFields(clientInterimResponseHead(parser.head()));
             parser.startNextMessage(headRequest);
             continue;
         }
@@ -137,6 +146,7 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
                         "an upgrade response keeps its Upgrade field");
         requireProperty(client.tokens("Connection") == QList<QByteArray>{"upgrade"},
                         "an upgrade response names only Upgrade in Connection");
+        checkWithheldFields(client);
         return 0;
     }
 

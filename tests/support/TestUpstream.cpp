@@ -134,6 +134,17 @@ private:
                                           "Set-Cookie: lamplighter-session=forged; Path=/",
                                           "Set-Cookie: theme=dark; Path=/"}) +
                             "ok");
+        } else if (path.endsWith("/early-hints")) {
+            // Both heads carry fields that the proxy must withhold from its clients.
+            m_socket->write(responseHead("103 Early Hints",
+                                         {"Link: </style.css>; rel=preload",
+                                          "Access-Control-Allow-Origin: *",
+                                          "Set-Cookie: lamplighter-session=forged; Path=/"}) +
+                            responseHead("200 OK",
+                                         {"Content-Type: text/plain",
+                                          "Content-Length: 2",
+                                          "Access-Control-Allow-Origin: *"}) +
+                            "ok");
         } else if (path == "/close") {
             m_socket->write(
                 responseHead(

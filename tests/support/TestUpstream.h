@@ -28,6 +28,8 @@ struct RecordedRequest {
 //   /large      a chunked body of largeBodyBytes() bytes, written only as fast as the socket
 //               drains, so the test can see how much the reader has taken
 //   /close      200 with "Connection: close", then the server closes the connection
+//   .../early-hints  103 Early Hints, then 200, both with Access-Control-Allow-Origin, and the
+//               103 with a Set-Cookie of the proxy's session cookie
 //   other paths 200 with a small JSON object naming the path
 class TestUpstream : public QObject {
     Q_OBJECT

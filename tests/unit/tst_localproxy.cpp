@@ -89,6 +89,7 @@ private Q_SLOTS:
     void ambiguousRequestRejected();
     void foreignOriginRejected();
     void rejectionLogHasNoSecret();
+    void interimResponseFieldsWithheld();
     void clusterUrlNamesCluster();
 
 private:
@@ -663,7 +664,7 @@ void TestLocalProxy::signedOutRejected()
 
 void TestLocalProxy::expiredTokenRejected()
 {
-    // The signal comes from a worker thread and must reach a receiver on this one queued.
+    // A worker thread emits the signal, and a receiver on this thread must get it queued.
     int expired = 0;
     bool onOtherThread = false;
     connect(m_proxy.get(), &LocalProxy::idTokenExpired, this, [&] {
@@ -912,6 +913,28 @@ void TestLocalProxy::rejectionLogHasNoSecret()
         QVERIFY2(!message.contains(QStringLiteral("query-secret")), qPrintable(message));
         QVERIFY2(!message.contains(QString::fromLatin1(kIdToken)), qPrintable(message));
     }
+}
+
+// A 103 Early Hints head goes to the client without Access-Control-* fields and without a
+// Set-Cookie of the proxy's session cookie, like the final head after it.
+void TestLocalProxy::interimResponseFieldsWithheld()
+{
+    const std::unique_ptr<TestHttpClient> client = connectClient();
+    QVERIFY(client);
+    client->send(get("/clusters/dev/early-hints"));
+
+    const std::optional<TestResponse> interim = client->waitForResponse();
+    QVERIFY(interim);
+    QCOMPARE(interim->head.statusCode, 103);
+    QCOMPARE(interim->head.value("Link"), QByteArray("</style.css>; rel=preload"));
+    QVERIFY(!interim->head.contains("Access-Control-Allow-Origin"));
+    QVERIFY(!interim->head.contains("Set-Cookie"));
+
+    const std::optional<TestResponse> final = client->waitForResponse();
+    QVERIFY(final);
+    QCOMPARE(final->head.statusCode, 200);
+    QCOMPARE(final->body, QByteArray("ok"));
+    QVERIFY(!final->head.contains("Access-Control-Allow-Origin"));
 }
 
 void TestLocalProxy::clusterUrlNamesCluster()

@@ -134,7 +134,10 @@ private:
         if (path == "/tunnel/echo" || path == "/tunnel/flood") {
             socket->write("HTTP/1.1 101 Switching Protocols\r\nConnection: Upgrade\r\nUpgrade: " +
                           request.value("Upgrade") +
-                          "\r\nSec-WebSocket-Protocol: v5.channel.k8s.io\r\n\r\n");
+                          "\r\nSec-WebSocket-Protocol: v5.channel.k8s.io\r\n"
+                          // Fields that the proxy must withhold from its clients.
+                          "Access-Control-Allow-Origin: *\r\n"
+                          "Set-Cookie: lamplighter-session=forged; Path=/\r\n\r\n");
             socket->setProperty("tunnel", true);
             if (path == "/tunnel/flood") {
                 socket->setProperty("flood", true);
@@ -252,6 +255,7 @@ private Q_SLOTS:
     void webSocketTunnelEchoes();
     void spdyTunnelEchoes();
     void upgradeCarriesIdToken();
+    void upgradeResponseFieldsWithheld();
     void bearerSubprotocolStripped_data();
     void bearerSubprotocolStripped();
     void refusedUpgradeKeepsConnection();
@@ -390,6 +394,20 @@ void TestProxyUpgrade::upgradeCarriesIdToken()
     QCOMPARE(request.value("Sec-WebSocket-Protocol"), QByteArray("v5.channel.k8s.io"));
     for (const HttpHeader &header : request.headers)
         QVERIFY2(!header.value.contains(m_sessionKey), header.name.constData());
+}
+
+// The 101 head reaches the client without the cluster's Access-Control-* fields and without a
+// Set-Cookie of the proxy's session cookie.
+void TestProxyUpgrade::upgradeResponseFieldsWithheld()
+{
+    const std::unique_ptr<TunnelClient> client =
+        openTunnel("/tunnel/echo?command=cat", "websocket");
+    QVERIFY(client);
+    const QByteArray head = client->waitForHead().toLower();
+    QVERIFY2(head.startsWith("http/1.1 101 "), head.constData());
+    QVERIFY2(head.contains("sec-websocket-protocol: v5.channel.k8s.io"), head.constData());
+    QVERIFY2(!head.contains("access-control-"), head.constData());
+    QVERIFY2(!head.contains("set-cookie"), head.constData());
 }
 
 void TestProxyUpgrade::bearerSubprotocolStripped_data()
