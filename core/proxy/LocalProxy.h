@@ -58,6 +58,7 @@ public:
     // Withdraws the ID token and rejects requests with 401 and reason as the message, for
     // states other than signed out, such as a refresh that keeps failing.
     void setUnavailable(const QString &reason);
+    // Sets the limits of the connections accepted afterwards. Open connections keep theirs.
     void setLimits(const ProxyLimits &limits);
 
     // Starts listening on 127.0.0.1. Port 0 picks a free port. Fails without a certificate or a

@@ -27,23 +27,25 @@ HttpMessageParser::Limits parserLimits(const ProxyLimits &limits)
 } // namespace
 
 ProxyConnection::ProxyConnection(TlsSocket *client,
-                                 std::shared_ptr<const ProxySettings> settings,
+                                 const ProxySettings &settings,
                                  std::shared_ptr<RequestGate> gate,
                                  QObject *parent)
     : QObject(parent)
     , m_client(client)
-    , m_settings(std::move(settings))
+    , m_limits(settings.limits)
+    , m_clientTlsContexts(settings.clientTlsContexts)
+    , m_responseStarted(settings.responseStarted)
     , m_gate(std::move(gate))
     , m_clientPort(client->peerPort())
-    , m_parser(HttpMessageParser::Type::Request, parserLimits(m_settings->limits))
+    , m_parser(HttpMessageParser::Type::Request, parserLimits(m_limits))
 {
     m_client->setParent(this);
     m_client->setReadBufferLimit(kSocketReadBufferBytes);
 
     m_headerTimer.setSingleShot(true);
-    m_headerTimer.setInterval(m_settings->limits.headerTimeout);
+    m_headerTimer.setInterval(m_limits.headerTimeout);
     m_idleTimer.setSingleShot(true);
-    m_idleTimer.setInterval(m_settings->limits.idleTimeout);
+    m_idleTimer.setInterval(m_limits.idleTimeout);
     connect(&m_headerTimer, &QTimer::timeout, this, &ProxyConnection::onHeaderTimeout);
     connect(&m_idleTimer, &QTimer::timeout, this, &ProxyConnection::onIdleTimeout);
 
@@ -392,7 +394,7 @@ void ProxyConnection::handOverTunnelOnClientClose()
     m_tunnelBytesToCluster += rest.size();
     m_upstream->sendRequestBody(rest);
     m_upstream->disconnect(this);
-    m_upstream->closeTunnelAfterWrites(m_settings->limits.idleTimeout);
+    m_upstream->closeTunnelAfterWrites(m_limits.idleTimeout, parent());
     m_upstream = nullptr;
 }
 
@@ -449,10 +451,10 @@ void ProxyConnection::onUpstreamFailed(const KubernetesStatus &status, const QSt
 
 void ProxyConnection::reportResponseStarted(int code, bool forwarded) const
 {
-    if (!m_settings->responseStarted)
+    if (!m_responseStarted)
         return;
     const qint64 elapsedMs = m_exchange.elapsed.isValid() ? m_exchange.elapsed.elapsed() : 0;
-    m_settings->responseStarted(code, forwarded, elapsedMs);
+    m_responseStarted(code, forwarded, elapsedMs);
 }
 
 void ProxyConnection::finishExchange()
@@ -472,11 +474,8 @@ UpstreamConnection *ProxyConnection::upstreamFor(const UpstreamCluster &cluster)
         return m_upstream;
 
     dropUpstream();
-    m_upstream =
-        new UpstreamConnection(cluster,
-                               m_settings->clientTlsContexts->forTrusted(cluster.caCertificates),
-                               m_settings->limits,
-                               this);
+    m_upstream = new UpstreamConnection(
+        cluster, m_clientTlsContexts->forTrusted(cluster.caCertificates), m_limits, this);
     connect(m_upstream,
             &UpstreamConnection::responseHeadReceived,
             this,
@@ -519,7 +518,7 @@ void ProxyConnection::writeToClient(const QByteArray &data)
 // to the client. onClientBytesWritten() resumes at half of that.
 void ProxyConnection::pauseUpstreamWhileClientQueueFull()
 {
-    if (m_clientWriteQueueFull || clientQueuedBytes() <= m_settings->limits.maxQueuedBytes)
+    if (m_clientWriteQueueFull || clientQueuedBytes() <= m_limits.maxQueuedBytes)
         return;
     m_clientWriteQueueFull = true;
     if (m_upstream)
@@ -533,7 +532,7 @@ qint64 ProxyConnection::clientQueuedBytes() const
 
 void ProxyConnection::onClientBytesWritten()
 {
-    if (!m_clientWriteQueueFull || clientQueuedBytes() > m_settings->limits.maxQueuedBytes / 2)
+    if (!m_clientWriteQueueFull || clientQueuedBytes() > m_limits.maxQueuedBytes / 2)
         return;
     m_clientWriteQueueFull = false;
     if (m_upstream)
@@ -574,7 +573,7 @@ void ProxyConnection::closeAfterWrites()
 
 void ProxyConnection::onHeaderTimeout()
 {
-    const auto seconds = QString::number(m_settings->limits.headerTimeout.count() / 1000.0);
+    const auto seconds = QString::number(m_limits.headerTimeout.count() / 1000.0);
     rejectUnparsableRequest(408,
                             QStringLiteral("request head not received within %1 s").arg(seconds));
 }

@@ -27,9 +27,11 @@ struct RequestAdmission;
 class ProxyConnection : public QObject {
     Q_OBJECT
 public:
-    // Takes ownership of `client`, an encrypted socket. `gate` decides on every request.
+    // Takes ownership of `client`, an encrypted socket. `gate` decides on every request. The
+    // connection keeps the limits, the client TLS contexts and the responseStarted callback of
+    // `settings`, and nothing else, so no copy of a token outlives a sign-out in it.
     ProxyConnection(TlsSocket *client,
-                    std::shared_ptr<const ProxySettings> settings,
+                    const ProxySettings &settings,
                     std::shared_ptr<RequestGate> gate,
                     QObject *parent = nullptr);
     ~ProxyConnection() override;
@@ -101,7 +103,9 @@ private:
     void logRejection(int code, const QString &reason) const;
 
     TlsSocket *m_client;
-    std::shared_ptr<const ProxySettings> m_settings;
+    const ProxyLimits m_limits;
+    const std::shared_ptr<ClientTlsContexts> m_clientTlsContexts;
+    const std::function<void(int code, bool forwarded, qint64 elapsedMs)> m_responseStarted;
     std::shared_ptr<RequestGate> m_gate;
     quint64 m_exchangeSerial = 0;
     bool m_admittingNow = false; // inside the gate's admit() call

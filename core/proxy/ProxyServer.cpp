@@ -11,6 +11,8 @@
 #include <QTimer>
 #include <algorithm>
 #include <unistd.h>
+#include <unordered_set>
+#include <utility>
 
 namespace lamplighter {
 
@@ -48,6 +50,7 @@ public:
                         std::shared_ptr<const ProxySettings> settings)
     {
         auto *socket = new TlsSocket(descriptor, std::move(context), this);
+        m_handshaking.insert(socket);
         connect(socket, &TlsSocket::encrypted, this, [this, socket, settings] {
             endHandshake(socket, settings, QString());
         });
@@ -63,7 +66,9 @@ public:
 
     void abortConnections()
     {
-        for (TlsSocket *handshaking : findChildren<TlsSocket *>(Qt::FindDirectChildrenOnly)) {
+        // Sockets whose handshake failed wait for their deletion as children of this object
+        // too, so only the set shows which handshakes are still running.
+        for (TlsSocket *handshaking : std::exchange(m_handshaking, {})) {
             handshaking->disconnect(this);
             handshaking->abort();
             handshaking->deleteLater();
@@ -83,6 +88,7 @@ private:
                       const QString &failure)
     {
         socket->disconnect(this);
+        m_handshaking.erase(socket);
         handshakeEnded();
         if (socket->state() != TlsSocket::State::Encrypted) {
             qCDebug(lcProxy).noquote()
@@ -95,7 +101,7 @@ private:
             return;
         }
         ++m_server->m_openConnections;
-        auto *connection = new ProxyConnection(socket, settings, m_gate, this);
+        auto *connection = new ProxyConnection(socket, *settings, m_gate, this);
         connect(connection, &ProxyConnection::closed, this, [this, connection] {
             --m_server->m_openConnections;
             --load;
@@ -113,6 +119,7 @@ private:
 
     ProxyServer *m_server;
     std::shared_ptr<RequestGate> m_gate;
+    std::unordered_set<TlsSocket *> m_handshaking;
 };
 
 ProxyServer::ProxyServer(std::shared_ptr<const SharedProxySettings> settings,
@@ -207,11 +214,11 @@ void ProxyServer::abortConnections()
     for (Worker *worker : m_workers) {
         // A worker takes the connections handed to it before this call, because the events
         // of one thread are delivered in the order they were posted.
-        const bool here = worker->thread() == QThread::currentThread();
+        const bool onWorkerThread = worker->thread() == QThread::currentThread();
         QMetaObject::invokeMethod(
             worker,
             [worker] { worker->abortConnections(); },
-            here ? Qt::DirectConnection : Qt::BlockingQueuedConnection);
+            onWorkerThread ? Qt::DirectConnection : Qt::BlockingQueuedConnection);
     }
 }
 

@@ -70,12 +70,13 @@ void UpstreamConnection::sendRequestBody(const QByteArray &data)
     write(data);
 }
 
-void UpstreamConnection::closeTunnelAfterWrites(std::chrono::milliseconds timeout)
+void UpstreamConnection::closeTunnelAfterWrites(std::chrono::milliseconds timeout, QObject *owner)
 {
     m_closed = true;
     m_socket->disconnect(this);
-    // The client's connection and its ProxyConnection, the parent, may go first.
-    setParent(nullptr);
+    // The client's connection and its ProxyConnection, the parent, may go first. The owner
+    // deletes this object if it goes before the timeout, as a stopped worker thread does.
+    setParent(owner);
     if (m_socket->state() == TlsSocket::State::Unconnected) {
         deleteLater();
         return;

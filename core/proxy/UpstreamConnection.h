@@ -44,9 +44,9 @@ public:
     // tunnel bytes after upgraded().
     void sendRequestBody(const QByteArray &data);
     // Closes a tunnel once every queued byte has been sent, because the client has closed its
-    // side. This object then has no parent, and it deletes itself when the server's side has
-    // closed or after `timeout`.
-    void closeTunnelAfterWrites(std::chrono::milliseconds timeout);
+    // side. This object becomes a child of `owner`, which outlives the client's connection, and
+    // it deletes itself when the server's side has closed or after `timeout`.
+    void closeTunnelAfterWrites(std::chrono::milliseconds timeout, QObject *owner);
     // Returns true from the moment more than ProxyLimits::maxQueuedBytes wait to be sent until
     // half of them have left. writeQueueDrained() marks the end.
     bool isWriteQueueFull() const { return m_writeQueueFull; }
