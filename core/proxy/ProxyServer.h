@@ -23,7 +23,7 @@ class TlsSocket;
 // share it and differ in their RequestGate.
 //
 // The listener runs on this object's thread. The connections run there too, or on worker
-// threads (setWorkerThreads()), each connection on the worker that holds the fewest.
+// threads (setWorkerThreads()), each connection on the worker that has the fewest.
 class ProxyServer : public QObject {
     Q_OBJECT
 public:

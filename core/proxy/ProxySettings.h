@@ -58,8 +58,8 @@ struct ProxySettings {
 };
 
 // The settings that a proxy's owner changes while connections on worker threads read them. The
-// owner publishes a whole new copy, and a reader takes the copy that is current, which nobody
-// changes afterwards. A gate takes it for every request, so a new ID token applies from the
+// owner publishes a whole new copy, and a reader takes the copy that is current, which is never
+// changed afterwards. A gate takes it for every request, so a new ID token applies from the
 // next request on, on open connections too.
 class SharedProxySettings {
 public:

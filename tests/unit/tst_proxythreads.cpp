@@ -133,6 +133,10 @@ private:
     int countAcceptedConnections(quint16 port,
                                  int attempts,
                                  std::vector<std::unique_ptr<QSslSocket>> &sockets) const;
+    // Opens a WebSocket tunnel through the proxy on `port` to a StalledUpgradeUpstream and
+    // sends more than the kernel buffers between the proxy and that upstream can take.
+    static void
+    fillStalledTunnel(TestHttpClient &client, quint16 port, const QByteArray &sessionKey);
     // Opens `count` TCP connections that never start a TLS handshake.
     std::vector<std::unique_ptr<QTcpSocket>> openSilentConnections(quint16 port, int count) const;
 
@@ -173,6 +177,25 @@ int TestProxyThreads::countAcceptedConnections(
         sockets.push_back(std::move(socket));
     }
     return accepted;
+}
+
+void TestProxyThreads::fillStalledTunnel(TestHttpClient &client,
+                                         quint16 port,
+                                         const QByteArray &sessionKey)
+{
+    client.send(TestHttpClient::request("GET",
+                                        "/clusters/dev/api/v1/namespaces/default/pods/p/exec",
+                                        port,
+                                        sessionKey,
+                                        {"Connection: Upgrade",
+                                         "Upgrade: websocket",
+                                         "Sec-WebSocket-Version: 13",
+                                         "Sec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==",
+                                         "Sec-WebSocket-Protocol: v5.channel.k8s.io"}));
+    QTest::qWait(500);
+    for (int i = 0; i < 64; ++i)
+        client.send(QByteArray(64 * 1024, 'x'));
+    QTest::qWait(500);
 }
 
 std::vector<std::unique_ptr<QTcpSocket>> TestProxyThreads::openSilentConnections(quint16 port,
@@ -312,20 +335,7 @@ void TestProxyThreads::handedOverTunnelClosedAfterDestroy()
     {
         TestHttpClient client(m_certificate.certificate);
         QVERIFY(client.connectToProxy(proxy->port()));
-        client.send(TestHttpClient::request("GET",
-                                            "/clusters/dev/api/v1/namespaces/default/pods/p/exec",
-                                            proxy->port(),
-                                            sessionKey,
-                                            {"Connection: Upgrade",
-                                             "Upgrade: websocket",
-                                             "Sec-WebSocket-Version: 13",
-                                             "Sec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==",
-                                             "Sec-WebSocket-Protocol: v5.channel.k8s.io"}));
-        QTest::qWait(500);
-        // More than the kernel buffers between the proxy and the stalled upstream.
-        for (int i = 0; i < 64; ++i)
-            client.send(QByteArray(64 * 1024, 'x'));
-        QTest::qWait(500);
+        fillStalledTunnel(client, proxy->port(), sessionKey);
     }
     // The client is gone, so the proxy has handed the tunnel's upstream connection over.
     QTest::qWait(100);
@@ -402,19 +412,7 @@ void TestProxyThreads::destroyWithTunnelOpen()
 
     TestHttpClient client(m_certificate.certificate);
     QVERIFY(client.connectToProxy(proxy->port()));
-    client.send(TestHttpClient::request("GET",
-                                        "/clusters/dev/api/v1/namespaces/default/pods/p/exec",
-                                        proxy->port(),
-                                        sessionKey,
-                                        {"Connection: Upgrade",
-                                         "Upgrade: websocket",
-                                         "Sec-WebSocket-Version: 13",
-                                         "Sec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==",
-                                         "Sec-WebSocket-Protocol: v5.channel.k8s.io"}));
-    QTest::qWait(500);
-    for (int i = 0; i < 64; ++i)
-        client.send(QByteArray(64 * 1024, 'x'));
-    QTest::qWait(200);
+    fillStalledTunnel(client, proxy->port(), sessionKey);
 
     proxy.reset();
     QVERIFY(client.waitForDisconnected());
