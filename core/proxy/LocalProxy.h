@@ -66,7 +66,7 @@ public:
     Status listen(quint16 port = 0);
     // Returns the listening port, or 0 when not listening.
     quint16 port() const;
-    // The number of threads the connections run on.
+    // Returns the number of threads that the connections run on.
     int workerThreads() const;
     // Returns the kubeconfig server URL for a cluster: https://127.0.0.1:<port>/clusters/<name>.
     // client-go keeps the path and appends API paths to it.

@@ -55,8 +55,8 @@ public:
     }
 };
 
-// A gate that forwards every request to `cluster` at once and records the thread it was asked
-// on.
+// A gate that forwards every request to `cluster` at once and records the thread that
+// called it.
 class ThreadRecordingGate : public RequestGate {
 public:
     UpstreamCluster cluster;
@@ -259,7 +259,7 @@ void TestProxyServer::workersShareConnections()
 }
 
 // abortConnections() runs on the listener's thread and must close the connections that the
-// workers hold before it returns.
+// workers have before it returns.
 void TestProxyServer::abortReachesEveryWorker()
 {
     auto gate = std::make_shared<ThreadRecordingGate>();

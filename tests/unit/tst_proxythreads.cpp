@@ -133,6 +133,9 @@ private:
     int countAcceptedConnections(quint16 port,
                                  int attempts,
                                  std::vector<std::unique_ptr<QSslSocket>> &sockets) const;
+    // Returns a signed-in LocalProxy, not yet listening, that forwards to `cluster`.
+    std::unique_ptr<LocalProxy> proxyForCluster(const UpstreamCluster &cluster,
+                                                const QByteArray &sessionKey) const;
     // Opens a WebSocket tunnel through the proxy on `port` to a StalledUpgradeUpstream and
     // sends more than the kernel buffers between the proxy and that upstream can take.
     static void
@@ -177,6 +180,17 @@ int TestProxyThreads::countAcceptedConnections(
         sockets.push_back(std::move(socket));
     }
     return accepted;
+}
+
+std::unique_ptr<LocalProxy> TestProxyThreads::proxyForCluster(const UpstreamCluster &cluster,
+                                                              const QByteArray &sessionKey) const
+{
+    auto proxy = std::make_unique<LocalProxy>();
+    proxy->setServerCertificate(m_certificate);
+    proxy->setSessionKey(sessionKey);
+    proxy->setClusters({cluster});
+    proxy->setIdToken("eyJhbGciOiJSUzI1NiJ9.token.signature");
+    return proxy;
 }
 
 void TestProxyThreads::fillStalledTunnel(TestHttpClient &client,
@@ -322,11 +336,7 @@ void TestProxyThreads::handedOverTunnelClosedAfterDestroy()
     StalledUpgradeUpstream upstream(m_certificate);
     QVERIFY(upstream.listen());
     const QByteArray sessionKey = randomSessionKey();
-    auto proxy = std::make_unique<LocalProxy>();
-    proxy->setServerCertificate(m_certificate);
-    proxy->setSessionKey(sessionKey);
-    proxy->setClusters({upstream.cluster()});
-    proxy->setIdToken("eyJhbGciOiJSUzI1NiJ9.token.signature");
+    std::unique_ptr<LocalProxy> proxy = proxyForCluster(upstream.cluster(), sessionKey);
     ProxyLimits limits;
     limits.idleTimeout = std::chrono::milliseconds(500);
     proxy->setLimits(limits);
@@ -403,11 +413,7 @@ void TestProxyThreads::destroyWithTunnelOpen()
     StalledUpgradeUpstream upstream(m_certificate);
     QVERIFY(upstream.listen());
     const QByteArray sessionKey = randomSessionKey();
-    auto proxy = std::make_unique<LocalProxy>();
-    proxy->setServerCertificate(m_certificate);
-    proxy->setSessionKey(sessionKey);
-    proxy->setClusters({upstream.cluster()});
-    proxy->setIdToken("eyJhbGciOiJSUzI1NiJ9.token.signature");
+    std::unique_ptr<LocalProxy> proxy = proxyForCluster(upstream.cluster(), sessionKey);
     QVERIFY(proxy->listen().ok());
 
     TestHttpClient client(m_certificate.certificate);
