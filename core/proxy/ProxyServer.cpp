@@ -4,6 +4,7 @@
 #include "ProxyConnection.h"
 #include "ProxySettings.h"
 #include "RequestGate.h"
+#include "tls/EpollWatcher.h"
 #include "tls/TlsSocket.h"
 
 #include <QTcpServer>
@@ -49,6 +50,10 @@ public:
                         std::shared_ptr<const TlsContext> context,
                         std::shared_ptr<const ProxySettings> settings)
     {
+        // Created here, on the worker's thread, which it serves. Every socket of this thread
+        // registers with it, the upstream connections too.
+        if (!m_watcher)
+            m_watcher = new EpollWatcher(this);
         auto *socket = new TlsSocket(descriptor, std::move(context), this);
         m_handshaking.insert(socket);
         connect(socket, &TlsSocket::encrypted, this, [this, socket, settings] {
@@ -120,6 +125,7 @@ private:
     ProxyServer *m_server;
     std::shared_ptr<RequestGate> m_gate;
     std::unordered_set<TlsSocket *> m_handshaking;
+    EpollWatcher *m_watcher = nullptr;
 };
 
 ProxyServer::ProxyServer(std::shared_ptr<const SharedProxySettings> settings,

@@ -1,5 +1,6 @@
 #pragma once
 
+#include "EpollWatcher.h"
 #include "TlsContext.h"
 
 #include <QByteArray>
@@ -25,7 +26,10 @@ namespace lamplighter {
 //
 // Signals are never emitted from inside a call the owner makes, so a receiver may call any
 // function. After abort() no signal is emitted at all.
-class TlsSocket : public QObject {
+//
+// On a thread with an EpollWatcher, the socket is watched by it; elsewhere by two
+// QSocketNotifiers. Either way it must stay on the thread that created it.
+class TlsSocket : public QObject, private EpollWatcher::Client {
     Q_OBJECT
 public:
     enum class State { Unconnected, Connecting, Handshaking, Encrypted };
@@ -95,6 +99,11 @@ private:
     void startHandshake(bool server);
     void onReadable();
     void onWritable();
+    void socketReadable() override { onReadable(); }
+    void socketWritable() override { onWritable(); }
+    void watcherDestroyed() override;
+    // Asks to be told when the socket can be read or written.
+    void watchSocket(bool read, bool write);
     void scheduleDrive();
     void drive();
     void driveOnce();
@@ -111,8 +120,12 @@ private:
     SSL *m_ssl = nullptr;
     int m_descriptor = -1;
     State m_state = State::Unconnected;
+    EpollWatcher *m_watcher = EpollWatcher::current();
+    // Used when there is no watcher.
     QSocketNotifier m_readNotifier;
     QSocketNotifier m_writeNotifier;
+    bool m_watchingRead = false;
+    bool m_watchingWrite = false;
 
     QString m_host;
     quint16 m_port = 0;

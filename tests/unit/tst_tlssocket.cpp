@@ -1,3 +1,4 @@
+#include "tls/EpollWatcher.h"
 #include "tls/LocalCertificate.h"
 #include "tls/TlsContext.h"
 #include "tls/TlsSocket.h"
@@ -56,6 +57,7 @@ QByteArray readExactly(TlsSocket *socket, qsizetype size)
 
 } // namespace
 
+// Runs every case with the sockets watched by Qt's socket notifiers.
 class TestTlsSocket : public QObject {
     Q_OBJECT
 private Q_SLOTS:
@@ -70,6 +72,10 @@ private Q_SLOTS:
     void readBufferLimitHoldsBackTheServer();
     void disconnectSendsQueuedBytesFirst();
     void writingToAClosedPeerFailsQuietly();
+    void bytesCrossAfterTheWatcherIsGone();
+
+protected:
+    virtual bool usesWatcher() const { return false; }
 
 private:
     TlsSocket *connectClient(const QString &host, const QHostAddress &listenAddress);
@@ -78,8 +84,17 @@ private:
     LocalCertificate m_certificate;
     std::shared_ptr<const TlsContext> m_serverContext;
     std::shared_ptr<const TlsContext> m_clientContext;
+    std::unique_ptr<EpollWatcher> m_watcher;
     std::unique_ptr<TlsListener> m_listener;
     std::unique_ptr<TlsSocket> m_client;
+};
+
+// Runs every case again with the sockets watched by the thread's EpollWatcher, as the proxy's
+// worker threads do.
+class TestTlsSocketOnEpollWatcher : public TestTlsSocket {
+    Q_OBJECT
+protected:
+    bool usesWatcher() const override { return true; }
 };
 
 void TestTlsSocket::initTestCase()
@@ -98,6 +113,8 @@ void TestTlsSocket::initTestCase()
 
 void TestTlsSocket::init()
 {
+    if (usesWatcher())
+        m_watcher = std::make_unique<EpollWatcher>();
     m_listener = std::make_unique<TlsListener>(m_serverContext);
 }
 
@@ -105,6 +122,9 @@ void TestTlsSocket::cleanup()
 {
     m_client.reset();
     m_listener.reset();
+    if (m_watcher)
+        QCOMPARE(m_watcher->watchedCount(), 0);
+    m_watcher.reset();
 }
 
 TlsSocket *TestTlsSocket::connectClient(const QString &host, const QHostAddress &listenAddress)
@@ -153,6 +173,8 @@ void TestTlsSocket::bytesCrossBothWays()
     QCOMPARE(readExactly(client, response.size()), response);
     QCOMPARE(client->failure(), TlsSocket::Failure::None);
     QCOMPARE(client->bytesToWrite(), 0);
+    if (m_watcher)
+        QCOMPARE(m_watcher->watchedCount(), 2);
 }
 
 void TestTlsSocket::untrustedServerRejected()
@@ -279,5 +301,34 @@ void TestTlsSocket::writingToAClosedPeerFailsQuietly()
     QCOMPARE(client->bytesToWrite(), 0);
 }
 
-QTEST_MAIN(TestTlsSocket)
+// Sockets that outlive their thread's watcher go on with Qt's socket notifiers.
+void TestTlsSocket::bytesCrossAfterTheWatcherIsGone()
+{
+    auto watcher = std::make_unique<EpollWatcher>();
+    TlsSocket *client = connectClient(QStringLiteral("127.0.0.1"), QHostAddress::LocalHost);
+    QVERIFY(client);
+    QSignalSpy encrypted(client, &TlsSocket::encrypted);
+    QVERIFY(encrypted.wait(kWaitMs));
+    TlsSocket *server = acceptedSocket();
+    QVERIFY(server);
+    QCOMPARE(EpollWatcher::current()->watchedCount(), 2);
+    watcher.reset();
+    m_watcher.reset();
+
+    const QByteArray payload = pattern(1024 * 1024);
+    client->write(payload);
+    QCOMPARE(readExactly(server, payload.size()), payload);
+    server->write(payload);
+    QCOMPARE(readExactly(client, payload.size()), payload);
+}
+
+int main(int argc, char **argv)
+{
+    QCoreApplication application(argc, argv);
+    TestTlsSocket onNotifiers;
+    TestTlsSocketOnEpollWatcher onWatcher;
+    const int notifierFailures = QTest::qExec(&onNotifiers, argc, argv);
+    return notifierFailures + QTest::qExec(&onWatcher, argc, argv);
+}
+
 #include "tst_tlssocket.moc"
