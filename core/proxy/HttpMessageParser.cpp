@@ -55,13 +55,25 @@ bool responseStatusHasNoBody(int statusCode)
 // Adapters from http_parser's C callbacks to the parser object stored in http_parser::data.
 // A nonzero return stops http_parser_execute with a callback error.
 struct HttpMessageParser::Callbacks {
-    // A field usually arrives in one piece, and constructing costs less than appending.
-    static void appendBytes(QByteArray &target, const char *at, size_t length)
+    // A field usually arrives in one piece, and constructing costs less than appending. A piece
+    // equal to `previous` shares its bytes, and is copied if more of the field follows.
+    static void
+    appendBytes(QByteArray &target, const char *at, size_t length, const QByteArray *previous)
     {
-        if (target.isEmpty())
-            target = QByteArray(at, static_cast<qsizetype>(length));
+        const QByteArrayView piece(at, static_cast<qsizetype>(length));
+        if (!target.isEmpty())
+            target.append(piece);
+        else if (previous && *previous == piece)
+            target = *previous;
         else
-            target.append(at, static_cast<qsizetype>(length));
+            target = piece.toByteArray();
+    }
+
+    // Returns the field at the same position in the previous message, or null.
+    static const HttpHeader *previousField(const HttpMessageParser &owner)
+    {
+        const size_t index = owner.m_head.headers.size() - 1;
+        return index < owner.m_previousHeaders.size() ? &owner.m_previousHeaders[index] : nullptr;
     }
 
     static HttpMessageParser &self(http_parser *parser)
@@ -108,7 +120,9 @@ struct HttpMessageParser::Callbacks {
             if (!owner.addHeadBytes(4)) // ": " and CRLF
                 return 1;
         }
-        appendBytes(owner.m_head.headers.back().name, at, length);
+        const HttpHeader *previous = previousField(owner);
+        appendBytes(
+            owner.m_head.headers.back().name, at, length, previous ? &previous->name : nullptr);
         return owner.addHeadBytes(static_cast<qsizetype>(length)) ? 0 : 1;
     }
 
@@ -119,7 +133,9 @@ struct HttpMessageParser::Callbacks {
             return 0; // a trailer field
 
         owner.m_lastCallbackWasField = false;
-        appendBytes(owner.m_head.headers.back().value, at, length);
+        const HttpHeader *previous = previousField(owner);
+        appendBytes(
+            owner.m_head.headers.back().value, at, length, previous ? &previous->value : nullptr);
         return owner.addHeadBytes(static_cast<qsizetype>(length)) ? 0 : 1;
     }
 
@@ -211,10 +227,11 @@ void HttpMessageParser::startNextMessage(bool responseHasNoBody)
 {
     http_parser_init(&m_parser, m_type == Type::Request ? HTTP_REQUEST : HTTP_RESPONSE);
     m_parser.data = this;
-    // The field list keeps its capacity, so that a kept-alive connection does not allocate it anew
-    // for every message.
-    std::vector<HttpHeader> headers = std::move(m_head.headers);
+    // The two field lists take turns and keep their capacity, so that a kept-alive connection
+    // does not allocate a list anew for every message.
+    std::vector<HttpHeader> headers = std::move(m_previousHeaders);
     headers.clear();
+    m_previousHeaders = std::move(m_head.headers);
     m_head = HttpHead{};
     m_head.headers = std::move(headers);
     m_body.clear();

@@ -66,6 +66,10 @@ private:
     Limits m_limits;
     http_parser m_parser;
     HttpHead m_head;
+    // The fields of the previous message. A client or server on a kept-alive connection
+    // usually repeats most of its fields, and a repeated one shares the earlier bytes instead of
+    // allocating its own.
+    std::vector<HttpHeader> m_previousHeaders;
     QByteArray m_body;
     std::optional<HttpParseError> m_error;
     qsizetype m_headBytes = 0;

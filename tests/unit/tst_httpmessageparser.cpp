@@ -9,6 +9,8 @@ class TestHttpMessageParser : public QObject {
 private Q_SLOTS:
     void pipelinedRequestsStopAtMessageEnd();
     void requestSplitAcrossReads();
+    void repeatedFieldsShareBytes();
+    void repeatedFieldPrefixCopied();
     void chunkedBodyUnframed();
     void responseFraming_data();
     void responseFraming();
@@ -51,6 +53,47 @@ void TestHttpMessageParser::requestSplitAcrossReads()
     QCOMPARE(parser.head().framing, HttpBodyFraming::ContentLength);
     QCOMPARE(parser.head().contentLength, 4);
     QCOMPARE(body, QByteArray("body"));
+}
+
+void TestHttpMessageParser::repeatedFieldsShareBytes()
+{
+    const QByteArray request = "GET /a HTTP/1.1\r\nHost: h\r\nAuthorization: Bearer key\r\n\r\n";
+    HttpMessageParser parser(HttpMessageParser::Type::Request, {});
+    QCOMPARE(parser.parse(request), request.size());
+    const HttpHead first = parser.head();
+
+    parser.startNextMessage();
+    QCOMPARE(parser.parse(request), request.size());
+    const HttpHead &second = parser.head();
+    QCOMPARE(second.headers.size(), size_t(2));
+    QCOMPARE(second.headers[1].name, QByteArray("Authorization"));
+    QCOMPARE(second.headers[1].value, QByteArray("Bearer key"));
+    // Shared bytes, not an equal copy.
+    QCOMPARE(static_cast<const void *>(second.headers[1].name.constData()),
+             static_cast<const void *>(first.headers[1].name.constData()));
+    QCOMPARE(static_cast<const void *>(second.headers[1].value.constData()),
+             static_cast<const void *>(first.headers[1].value.constData()));
+}
+
+// The first read ends inside a field name that starts like the previous message's. The shared
+// start must become a copy of its own when the rest of the name arrives.
+void TestHttpMessageParser::repeatedFieldPrefixCopied()
+{
+    HttpMessageParser parser(HttpMessageParser::Type::Request, {});
+    const QByteArray first = "GET /a HTTP/1.1\r\nHost: h\r\nX-Name: v\r\n\r\n";
+    QCOMPARE(parser.parse(first), first.size());
+    const HttpHead firstHead = parser.head();
+
+    parser.startNextMessage();
+    const QByteArray start = "GET /b HTTP/1.1\r\nHost: h\r\nX-Name";
+    const QByteArray rest = "d: w\r\n\r\n";
+    QCOMPARE(parser.parse(start), start.size());
+    QCOMPARE(parser.parse(rest), rest.size());
+    QVERIFY(parser.isMessageComplete());
+    QCOMPARE(parser.head().headers[1].name, QByteArray("X-Named"));
+    QCOMPARE(parser.head().headers[1].value, QByteArray("w"));
+    QCOMPARE(firstHead.headers[1].name, QByteArray("X-Name"));
+    QCOMPARE(firstHead.headers[1].value, QByteArray("v"));
 }
 
 void TestHttpMessageParser::chunkedBodyUnframed()
