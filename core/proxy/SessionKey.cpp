@@ -1,8 +1,17 @@
 #include "SessionKey.h"
 
 #include <openssl/crypto.h>
+#include <openssl/rand.h>
 
 namespace lamplighter {
+
+Result<QByteArray> generateSessionKey()
+{
+    QByteArray bytes(32, Qt::Uninitialized);
+    if (RAND_bytes(reinterpret_cast<unsigned char *>(bytes.data()), int(bytes.size())) != 1)
+        return Error{QStringLiteral("The system's random number generator failed")};
+    return bytes.toBase64(QByteArray::Base64UrlEncoding | QByteArray::OmitTrailingEquals);
+}
 
 bool constantTimeEquals(QByteArrayView expected, QByteArrayView presented)
 {

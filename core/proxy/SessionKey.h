@@ -1,11 +1,16 @@
 #pragma once
 
 #include "HttpHead.h"
+#include "util/Result.h"
 
 #include <QByteArray>
 #include <QByteArrayView>
 
 namespace lamplighter {
+
+// Generates a session key: 32 random bytes, base64url without padding, which clients send as
+// their bearer token.
+Result<QByteArray> generateSessionKey();
 
 // Compares two secrets in time that depends only on their lengths, never on where they differ.
 // Returns false when `expected` is empty.

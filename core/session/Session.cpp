@@ -7,6 +7,7 @@
 #include "oidc/OidcClient.h"
 #include "oidc/RefreshJob.h"
 #include "proxy/LocalProxy.h"
+#include "proxy/SessionKey.h"
 #include "store/EntryFormats.h"
 #include "store/SecretStore.h"
 #include "tls/LocalCertificate.h"
@@ -25,7 +26,6 @@
 #include <QStandardPaths>
 #include <QTimer>
 #include <algorithm>
-#include <openssl/rand.h>
 
 namespace lamplighter {
 namespace {
@@ -106,15 +106,6 @@ bool needsRefreshBeforeUse(const IdTokenClaims &claims, const QDateTime &now)
     const qint64 lead =
         std::min<qint64>(std::max<qint64>(minimumRefreshLead.count(), lifetime / 4), lifetime / 2);
     return now.secsTo(claims.expiresAt) <= lead;
-}
-
-// 32 random bytes, base64url without padding: what clients send as their bearer token.
-Result<QByteArray> makeSessionKey()
-{
-    QByteArray bytes(32, Qt::Uninitialized);
-    if (RAND_bytes(reinterpret_cast<unsigned char *>(bytes.data()), int(bytes.size())) != 1)
-        return Error{QStringLiteral("The system's random number generator failed")};
-    return bytes.toBase64(QByteArray::Base64UrlEncoding | QByteArray::OmitTrailingEquals);
 }
 
 // Returns the apps for the local proxy. An app configured without a CA is trusted through the
@@ -313,7 +304,7 @@ void Session::Private::loadCertificate(std::function<void(Result<LocalCertificat
 
 Status Session::Private::listenAndWriteKubeconfig(const LocalCertificate &certificate)
 {
-    Result<QByteArray> sessionKey = makeSessionKey();
+    Result<QByteArray> sessionKey = generateSessionKey();
     if (!sessionKey)
         return sessionKey.error();
 

@@ -1,3 +1,4 @@
+#include "TestSessionKey.h"
 #include "proxy/LocalProxy.h"
 #include "tls/LocalCertificate.h"
 
@@ -5,7 +6,6 @@
 #include <QJsonDocument>
 #include <QJsonObject>
 #include <QProcess>
-#include <QRandomGenerator>
 #include <QStandardPaths>
 #include <QTemporaryDir>
 #include <QTest>
@@ -17,13 +17,6 @@ namespace {
 const QString fixturesDirectory = QStringLiteral(LAMPLIGHTER_FIXTURES_DIR);
 const QByteArray kIdToken = "eyJhbGciOiJSUzI1NiJ9.browser-app-token.signature";
 constexpr int kBrowserTimeoutMs = 120'000;
-
-QByteArray randomSessionKey()
-{
-    QByteArray bytes(32, Qt::Uninitialized);
-    QRandomGenerator::system()->fillRange(reinterpret_cast<quint32 *>(bytes.data()), 8);
-    return bytes.toBase64(QByteArray::Base64UrlEncoding | QByteArray::OmitTrailingEquals);
-}
 
 bool writeFile(const QString &path, const QByteArray &data)
 {
@@ -113,7 +106,7 @@ void TestAppBrowser::chromiumSeesOnlyInjectedToken()
     QVERIFY(proxyCertificate.ok());
     LocalProxy proxy;
     proxy.setServerCertificate(*proxyCertificate);
-    proxy.setSessionKey(randomSessionKey());
+    proxy.setSessionKey(newTestSessionKey());
     UpstreamApp app;
     app.name = QStringLiteral("headlamp");
     app.upstream = UpstreamCluster{QStringLiteral("apps/headlamp"),

@@ -1,4 +1,5 @@
 #include "TestHttpClient.h"
+#include "TestSessionKey.h"
 #include "TestUpstream.h"
 #include "proxy/LocalProxy.h"
 #include "tls/LocalCertificate.h"
@@ -8,7 +9,6 @@
 #include <QJsonDocument>
 #include <QJsonObject>
 #include <QProcess>
-#include <QRandomGenerator>
 #include <QStandardPaths>
 #include <QTemporaryDir>
 #include <QTest>
@@ -51,13 +51,6 @@ const QStringList kRebindingAttemptNames = {QStringLiteral("navigation"),
                                             QStringLiteral("fetch-session-key")};
 
 enum class Credential { SessionKey, SessionCookie };
-
-QByteArray randomSessionKey()
-{
-    QByteArray bytes(32, Qt::Uninitialized);
-    QRandomGenerator::system()->fillRange(reinterpret_cast<quint32 *>(bytes.data()), 8);
-    return bytes.toBase64(QByteArray::Base64UrlEncoding | QByteArray::OmitTrailingEquals);
-}
 
 bool writeFile(const QString &path, const QByteArray &data)
 {
@@ -217,7 +210,7 @@ void TestBrowserAttacks::initTestCase()
         LocalCertificate::generate(QDateTime::currentDateTimeUtc());
     QVERIFY2(proxyCertificate.ok(), qPrintable(proxyCertificate.errorMessage()));
     m_proxyCertificate = *proxyCertificate;
-    m_sessionKey = randomSessionKey();
+    m_sessionKey = newTestSessionKey();
     m_proxy = std::make_unique<LocalProxy>();
     m_proxy->setServerCertificate(m_proxyCertificate);
     m_proxy->setSessionKey(m_sessionKey);

@@ -1,9 +1,9 @@
 #include "TestHttpClient.h"
+#include "TestSessionKey.h"
 #include "TestUpstream.h"
 #include "proxy/LocalProxy.h"
 
 #include <QMutex>
-#include <QRandomGenerator>
 #include <QTcpServer>
 #include <QTcpSocket>
 #include <QTest>
@@ -15,13 +15,6 @@ using namespace lamplighter;
 namespace {
 
 const QByteArray kIdToken = "eyJhbGciOiJSUzI1NiJ9.first-token.signature";
-
-QByteArray randomSessionKey()
-{
-    QByteArray bytes(32, Qt::Uninitialized);
-    QRandomGenerator::system()->fillRange(reinterpret_cast<quint32 *>(bytes.data()), 8);
-    return bytes.toBase64(QByteArray::Base64UrlEncoding | QByteArray::OmitTrailingEquals);
-}
 
 // Messages logged by the code under test, for checks on what reaches the log. The proxy logs
 // from its worker threads.
@@ -116,7 +109,7 @@ void TestLocalProxy::init()
     m_upstream = std::make_unique<TestUpstream>();
     QVERIFY(m_upstream->listen());
 
-    m_sessionKey = randomSessionKey();
+    m_sessionKey = newTestSessionKey();
     m_proxy = std::make_unique<LocalProxy>();
     m_proxy->setServerCertificate(m_proxyCertificate);
     m_proxy->setSessionKey(m_sessionKey);

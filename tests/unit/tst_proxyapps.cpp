@@ -1,8 +1,8 @@
 #include "TestHttpClient.h"
+#include "TestSessionKey.h"
 #include "TestUpstream.h"
 #include "proxy/LocalProxy.h"
 
-#include <QRandomGenerator>
 #include <QRegularExpression>
 #include <QTest>
 #include <memory>
@@ -13,13 +13,6 @@ namespace {
 
 const QByteArray kIdToken = "eyJhbGciOiJSUzI1NiJ9.app-token.signature";
 const QString kAppName = QStringLiteral("headlamp");
-
-QByteArray randomSessionKey()
-{
-    QByteArray bytes(32, Qt::Uninitialized);
-    QRandomGenerator::system()->fillRange(reinterpret_cast<quint32 *>(bytes.data()), 8);
-    return bytes.toBase64(QByteArray::Base64UrlEncoding | QByteArray::OmitTrailingEquals);
-}
 
 // Returns the "name=value" part of a Set-Cookie value.
 QByteArray cookiePair(const QByteArray &setCookie)
@@ -95,7 +88,7 @@ void TestProxyApps::init()
     m_upstream = std::make_unique<TestUpstream>();
     QVERIFY(m_upstream->listen());
 
-    m_sessionKey = randomSessionKey();
+    m_sessionKey = newTestSessionKey();
     m_proxy = std::make_unique<LocalProxy>();
     m_proxy->setServerCertificate(m_proxyCertificate);
     m_proxy->setSessionKey(m_sessionKey);

@@ -1,6 +1,7 @@
 // Stress tests for the proxy's worker threads: counters after aborts, connections that a
 // stopped worker still holds, and the LocalProxy's setters racing with requests.
 #include "TestHttpClient.h"
+#include "TestSessionKey.h"
 #include "TestUpstream.h"
 #include "proxy/LocalProxy.h"
 #include "proxy/ProxyHeaders.h"
@@ -11,7 +12,6 @@
 #include "tls/TlsContext.h"
 
 #include <QDir>
-#include <QRandomGenerator>
 #include <QSslConfiguration>
 #include <QSslServer>
 #include <QSslSocket>
@@ -25,13 +25,6 @@
 using namespace lamplighter;
 
 namespace {
-
-QByteArray randomSessionKey()
-{
-    QByteArray bytes(32, Qt::Uninitialized);
-    QRandomGenerator::system()->fillRange(reinterpret_cast<quint32 *>(bytes.data()), 8);
-    return bytes.toBase64(QByteArray::Base64UrlEncoding | QByteArray::OmitTrailingEquals);
-}
 
 // Counts the sockets open in this process.
 int openSocketCount()
@@ -267,7 +260,7 @@ void TestProxyThreads::closeAndListenKeepsConnectionLimit()
 {
     LocalProxy proxy;
     proxy.setServerCertificate(m_certificate);
-    proxy.setSessionKey(randomSessionKey());
+    proxy.setSessionKey(newTestSessionKey());
     ProxyLimits limits;
     limits.maxClientConnections = 2;
     proxy.setLimits(limits);
@@ -299,7 +292,7 @@ void TestProxyThreads::failedHandshakesDuringAbortsKeepLimit()
     QFETCH(bool, abort);
     LocalProxy proxy;
     proxy.setServerCertificate(m_certificate);
-    proxy.setSessionKey(randomSessionKey());
+    proxy.setSessionKey(newTestSessionKey());
     ProxyLimits limits;
     limits.maxClientConnections = 4;
     proxy.setLimits(limits);
@@ -335,7 +328,7 @@ void TestProxyThreads::handedOverTunnelClosedAfterDestroy()
     const int before = openSocketCount();
     StalledUpgradeUpstream upstream(m_certificate);
     QVERIFY(upstream.listen());
-    const QByteArray sessionKey = randomSessionKey();
+    const QByteArray sessionKey = newTestSessionKey();
     std::unique_ptr<LocalProxy> proxy = proxyForCluster(upstream.cluster(), sessionKey);
     ProxyLimits limits;
     limits.idleTimeout = std::chrono::milliseconds(500);
@@ -368,7 +361,7 @@ void TestProxyThreads::destroyWhileRequestsRun()
     TestUpstream upstream;
     QVERIFY(upstream.listen());
     for (int round = 0; round < 5; ++round) {
-        const QByteArray sessionKey = randomSessionKey();
+        const QByteArray sessionKey = newTestSessionKey();
         auto proxy = std::make_unique<LocalProxy>();
         int expired = 0;
         connect(proxy.get(), &LocalProxy::idTokenExpired, this, [&expired] { ++expired; });
@@ -412,7 +405,7 @@ void TestProxyThreads::destroyWithTunnelOpen()
     const int before = openSocketCount();
     StalledUpgradeUpstream upstream(m_certificate);
     QVERIFY(upstream.listen());
-    const QByteArray sessionKey = randomSessionKey();
+    const QByteArray sessionKey = newTestSessionKey();
     std::unique_ptr<LocalProxy> proxy = proxyForCluster(upstream.cluster(), sessionKey);
     QVERIFY(proxy->listen().ok());
 

@@ -1,5 +1,6 @@
 #include "proxy/SessionKey.h"
 
+#include <QRegularExpression>
 #include <QTest>
 
 using namespace lamplighter;
@@ -11,6 +12,7 @@ private Q_SLOTS:
     void constantTimeEquals();
     void checkSessionKey_data();
     void checkSessionKey();
+    void generatedKeysDiffer();
 };
 
 void TestSessionKey::constantTimeEquals_data()
@@ -70,6 +72,19 @@ void TestSessionKey::checkSessionKey()
     for (const QByteArray &value : authorization)
         request.append("Authorization", value);
     QCOMPARE(int(lamplighter::checkSessionKey(request, "session-key")), expected);
+}
+
+// 32 random bytes make 43 base64url characters without padding.
+void TestSessionKey::generatedKeysDiffer()
+{
+    const Result<QByteArray> first = generateSessionKey();
+    const Result<QByteArray> second = generateSessionKey();
+    QVERIFY2(first.ok(), qPrintable(first.errorMessage()));
+    QVERIFY2(second.ok(), qPrintable(second.errorMessage()));
+    QCOMPARE(first->size(), 43);
+    QVERIFY(*first != *second);
+    const QRegularExpression base64Url(QStringLiteral("^[A-Za-z0-9_-]+$"));
+    QVERIFY(base64Url.match(QString::fromLatin1(*first)).hasMatch());
 }
 
 QTEST_GUILESS_MAIN(TestSessionKey)
