@@ -2,7 +2,9 @@
 
 #include "Logging.h"
 
+#include <QPointer>
 #include <QSocketNotifier>
+#include <algorithm>
 #include <array>
 #include <cerrno>
 #include <cstring>
@@ -14,7 +16,8 @@ namespace lamplighter {
 
 namespace {
 
-thread_local EpollWatcher *t_current = nullptr;
+// The watchers of this thread that work, oldest first.
+thread_local std::vector<EpollWatcher *> t_watchers;
 
 // The events handled in one batch. Further ready sockets wait for the next pass of the event
 // loop, because the epoll descriptor stays readable.
@@ -45,14 +48,12 @@ EpollWatcher::EpollWatcher(QObject *parent)
     }
     m_notifier = new QSocketNotifier(m_epoll, QSocketNotifier::Read, this);
     connect(m_notifier, &QSocketNotifier::activated, this, &EpollWatcher::dispatch);
-    if (!t_current)
-        t_current = this;
+    t_watchers.push_back(this);
 }
 
 EpollWatcher::~EpollWatcher()
 {
-    if (t_current == this)
-        t_current = nullptr;
+    t_watchers.erase(std::remove(t_watchers.begin(), t_watchers.end(), this), t_watchers.end());
     // Clients may outlive the watcher when the thread's objects are deleted in another order.
     for (Entry &entry : m_entries) {
         if (Client *client = std::exchange(entry.client, nullptr))
@@ -65,7 +66,7 @@ EpollWatcher::~EpollWatcher()
 
 EpollWatcher *EpollWatcher::current()
 {
-    return t_current;
+    return t_watchers.empty() ? nullptr : t_watchers.front();
 }
 
 bool EpollWatcher::watch(int descriptor, Client *client, bool read, bool write)
@@ -136,14 +137,18 @@ void EpollWatcher::dispatch()
 {
     std::array<epoll_event, kBatchEvents> events;
     const int count = ::epoll_wait(m_epoll, events.data(), kBatchEvents, 0);
-    for (int i = 0; i < count; ++i) {
+    const QPointer<EpollWatcher> alive(this);
+    for (int i = 0; i < count && alive; ++i) {
         const std::uint64_t token = events[size_t(i)].data.u64;
         const std::uint32_t ready = events[size_t(i)].events;
         // A client may unwatch, close, or register other descriptors (which can move the
-        // entries) from inside its callback, so the entry is looked up again before each call.
+        // entries) from inside its callback, or destroy the watcher. So the entry is looked up
+        // again before each call, and the loop stops when the watcher is gone.
         const Entry *entry = entryFor(token);
         if (entry && entry->read && (ready & (EPOLLIN | EPOLLRDHUP | EPOLLHUP | EPOLLERR)))
             entry->client->socketReadable();
+        if (!alive)
+            return;
         entry = entryFor(token);
         if (entry && entry->write && (ready & (EPOLLOUT | EPOLLHUP | EPOLLERR)))
             entry->client->socketWritable();

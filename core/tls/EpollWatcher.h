@@ -18,8 +18,9 @@ namespace lamplighter {
 // shows in its CPU time per request.
 //
 // The watcher must be created on the thread it serves, and only that thread may use it. While it
-// exists, current() returns it on that thread. Readiness is level-triggered, as with
-// QSocketNotifier: a socket is reported on every pass while it stays ready.
+// exists, current() returns it, or the oldest of the thread's watchers. Readiness is
+// level-triggered, as with QSocketNotifier: a socket is reported on every pass while it stays
+// ready. A client's callback may destroy the watcher.
 class EpollWatcher : public QObject {
 public:
     // The owner of a watched socket, called when the socket is ready.
@@ -38,7 +39,7 @@ public:
     explicit EpollWatcher(QObject *parent = nullptr);
     ~EpollWatcher() override;
 
-    // The watcher of the calling thread, or null when the thread has none.
+    // Returns the oldest watcher of the calling thread, or null when the thread has none.
     static EpollWatcher *current();
 
     // Watches `descriptor` for `client`, for reading, writing, both or, when both are false,

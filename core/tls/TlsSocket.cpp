@@ -257,9 +257,7 @@ void TlsSocket::onConnectFinished()
     if (::getsockopt(m_descriptor, SOL_SOCKET, SO_ERROR, &error, &length) != 0)
         error = errno;
     if (error != 0) {
-        watchSocket(false, false);
-        if (m_watcher)
-            m_watcher->unwatch(m_descriptor);
+        stopWatching();
         m_lastConnectError = systemError(error);
         ::close(m_descriptor);
         m_descriptor = -1;
@@ -608,6 +606,10 @@ void TlsSocket::watchSocket(bool read, bool write)
 {
     m_watchingRead = read;
     m_watchingWrite = write;
+    if (!m_watcher && !m_onNotifiers) {
+        m_watcher = EpollWatcher::current();
+        m_onNotifiers = !m_watcher;
+    }
     if (!m_watcher) {
         m_readNotifier.setEnabled(read);
         m_writeNotifier.setEnabled(write);
@@ -626,11 +628,25 @@ void TlsSocket::watchSocket(bool read, bool write)
     }
 }
 
+void TlsSocket::stopWatching()
+{
+    if (m_watcher) {
+        m_watcher->unwatch(m_descriptor);
+        m_watcher = nullptr;
+    } else {
+        m_readNotifier.setEnabled(false);
+        m_writeNotifier.setEnabled(false);
+    }
+    m_onNotifiers = false;
+    m_watchingRead = false;
+    m_watchingWrite = false;
+}
+
 void TlsSocket::watcherDestroyed()
 {
     m_watcher = nullptr;
-    if (m_descriptor >= 0)
-        watchSocket(m_watchingRead, m_watchingWrite);
+    m_onNotifiers = true;
+    watchSocket(m_watchingRead, m_watchingWrite);
 }
 
 void TlsSocket::fail(Failure failure, const QString &message)
@@ -656,9 +672,7 @@ void TlsSocket::closeDescriptor()
         m_ssl = nullptr;
     }
     if (m_descriptor >= 0) {
-        watchSocket(false, false);
-        if (m_watcher)
-            m_watcher->unwatch(m_descriptor);
+        stopWatching();
         ::close(m_descriptor);
         m_descriptor = -1;
     }

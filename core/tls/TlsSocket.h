@@ -27,8 +27,9 @@ namespace lamplighter {
 // Signals are never emitted from inside a call the owner makes, so a receiver may call any
 // function. After abort() no signal is emitted at all.
 //
-// On a thread with an EpollWatcher, the socket is watched by it; elsewhere by two
-// QSocketNotifiers. Either way it must stay on the thread that created it.
+// Each descriptor is watched by the EpollWatcher that is current on the socket's thread when the
+// socket first waits on it, or by two QSocketNotifiers when there is none. Either way the socket
+// must stay on the thread that created it.
 class TlsSocket : public QObject, private EpollWatcher::Client {
     Q_OBJECT
 public:
@@ -102,8 +103,10 @@ private:
     void socketReadable() override { onReadable(); }
     void socketWritable() override { onWritable(); }
     void watcherDestroyed() override;
-    // Asks to be told when the socket can be read or written.
+    // Asks for readiness reports of the descriptor: for reading, writing, both or neither.
     void watchSocket(bool read, bool write);
+    // Stops every readiness report of the descriptor, before it is closed.
+    void stopWatching();
     void scheduleDrive();
     void drive();
     void driveOnce();
@@ -120,10 +123,13 @@ private:
     SSL *m_ssl = nullptr;
     int m_descriptor = -1;
     State m_state = State::Unconnected;
-    EpollWatcher *m_watcher = EpollWatcher::current();
+    // The watcher of the descriptor, held only while the descriptor is registered with it, so
+    // that its destruction always reaches this socket.
+    EpollWatcher *m_watcher = nullptr;
     // Used when there is no watcher.
     QSocketNotifier m_readNotifier;
     QSocketNotifier m_writeNotifier;
+    bool m_onNotifiers = false; // the descriptor is watched by the notifiers
     bool m_watchingRead = false;
     bool m_watchingWrite = false;
 

@@ -3,6 +3,7 @@
 #include <QTest>
 #include <fcntl.h>
 #include <functional>
+#include <memory>
 #include <sys/socket.h>
 #include <unistd.h>
 
@@ -99,6 +100,12 @@ void TestEpollWatcher::currentIsTheThreadsWatcher()
         QCOMPARE(EpollWatcher::current(), &watcher);
     }
     QCOMPARE(EpollWatcher::current(), nullptr);
+
+    // The oldest watcher that is left takes over.
+    auto first = std::make_unique<EpollWatcher>();
+    EpollWatcher second;
+    first.reset();
+    QCOMPARE(EpollWatcher::current(), &second);
 }
 
 void TestEpollWatcher::reportsOnlyWhatIsWatched()

@@ -1,3 +1,4 @@
+#include "TestTlsListener.h"
 #include "tls/EpollWatcher.h"
 #include "tls/LocalCertificate.h"
 #include "tls/TlsContext.h"
@@ -15,25 +16,6 @@ using namespace lamplighter;
 namespace {
 
 constexpr int kWaitMs = 10000;
-
-// Wraps every accepted connection in a server-side TlsSocket.
-class TlsListener : public QTcpServer {
-public:
-    explicit TlsListener(std::shared_ptr<const TlsContext> context)
-        : m_context(std::move(context))
-    {}
-
-    std::vector<TlsSocket *> accepted;
-
-protected:
-    void incomingConnection(qintptr descriptor) override
-    {
-        accepted.push_back(new TlsSocket(descriptor, m_context, this));
-    }
-
-private:
-    std::shared_ptr<const TlsContext> m_context;
-};
 
 QByteArray pattern(qsizetype size)
 {
@@ -85,7 +67,7 @@ private:
     std::shared_ptr<const TlsContext> m_serverContext;
     std::shared_ptr<const TlsContext> m_clientContext;
     std::unique_ptr<EpollWatcher> m_watcher;
-    std::unique_ptr<TlsListener> m_listener;
+    std::unique_ptr<TestTlsListener> m_listener;
     std::unique_ptr<TlsSocket> m_client;
 };
 
@@ -115,7 +97,7 @@ void TestTlsSocket::init()
 {
     if (usesWatcher())
         m_watcher = std::make_unique<EpollWatcher>();
-    m_listener = std::make_unique<TlsListener>(m_serverContext);
+    m_listener = std::make_unique<TestTlsListener>(m_serverContext);
 }
 
 void TestTlsSocket::cleanup()
