@@ -50,8 +50,8 @@ public:
                         std::shared_ptr<const TlsContext> context,
                         std::shared_ptr<const ProxySettings> settings)
     {
-        // Created here, on the worker's thread, which it serves. Every socket of this thread
-        // registers with it, the upstream connections too.
+        // Created here, on the worker's thread, which it serves. The sockets of this thread,
+        // upstream connections included, register with it when they first wait.
         if (!m_watcher)
             m_watcher = new EpollWatcher(this);
         auto *socket = new TlsSocket(descriptor, std::move(context), this);
