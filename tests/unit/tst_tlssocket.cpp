@@ -63,7 +63,6 @@ private:
     TlsSocket *connectClient(const QString &host, const QHostAddress &listenAddress);
     TlsSocket *acceptedSocket();
 
-    LocalCertificate m_certificate;
     std::shared_ptr<const TlsContext> m_serverContext;
     std::shared_ptr<const TlsContext> m_clientContext;
     std::unique_ptr<EpollWatcher> m_watcher;
@@ -81,16 +80,10 @@ protected:
 
 void TestTlsSocket::initTestCase()
 {
-    const Result<LocalCertificate> generated =
-        LocalCertificate::generate(QDateTime::currentDateTimeUtc());
-    QVERIFY2(generated.ok(), qPrintable(generated.errorMessage()));
-    m_certificate = *generated;
-    const auto server = TlsContext::forServer(m_certificate.certificate, m_certificate.privateKey);
-    QVERIFY2(server.ok(), qPrintable(server.errorMessage()));
-    m_serverContext = *server;
-    const auto client = TlsContext::forClient({m_certificate.certificate});
-    QVERIFY2(client.ok(), qPrintable(client.errorMessage()));
-    m_clientContext = *client;
+    const Result<TestTlsContexts> contexts = TestTlsContexts::create();
+    QVERIFY2(contexts.ok(), qPrintable(contexts.errorMessage()));
+    m_serverContext = contexts->server;
+    m_clientContext = contexts->client;
 }
 
 void TestTlsSocket::init()

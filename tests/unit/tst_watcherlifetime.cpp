@@ -6,11 +6,9 @@
 #include "proxy/ProxySettings.h"
 #include "proxy/RequestGate.h"
 #include "tls/EpollWatcher.h"
-#include "tls/LocalCertificate.h"
 #include "tls/TlsContext.h"
 #include "tls/TlsSocket.h"
 
-#include <QDateTime>
 #include <QSignalSpy>
 #include <QTcpServer>
 #include <QTest>
@@ -80,23 +78,16 @@ private:
     // that its worker creates the EpollWatcher of this thread.
     std::unique_ptr<ProxyServer> startProxyWithWatcher();
 
-    LocalCertificate m_certificate;
     std::shared_ptr<const TlsContext> m_serverContext;
     std::shared_ptr<const TlsContext> m_clientContext;
 };
 
 void TestWatcherLifetime::initTestCase()
 {
-    const Result<LocalCertificate> generated =
-        LocalCertificate::generate(QDateTime::currentDateTimeUtc());
-    QVERIFY2(generated.ok(), qPrintable(generated.errorMessage()));
-    m_certificate = *generated;
-    const auto server = TlsContext::forServer(m_certificate.certificate, m_certificate.privateKey);
-    QVERIFY2(server.ok(), qPrintable(server.errorMessage()));
-    m_serverContext = *server;
-    const auto client = TlsContext::forClient({m_certificate.certificate});
-    QVERIFY2(client.ok(), qPrintable(client.errorMessage()));
-    m_clientContext = *client;
+    const Result<TestTlsContexts> contexts = TestTlsContexts::create();
+    QVERIFY2(contexts.ok(), qPrintable(contexts.errorMessage()));
+    m_serverContext = contexts->server;
+    m_clientContext = contexts->client;
 }
 
 std::unique_ptr<ProxyServer> TestWatcherLifetime::startProxyWithWatcher()
