@@ -43,12 +43,6 @@ QByteArray serializeHead(std::initializer_list<QByteArrayView> startLine,
 
 } // namespace
 
-bool fieldNameEquals(QByteArrayView name, QByteArrayView other)
-{
-    // The size check first: most lookups pass many fields of other lengths.
-    return name.size() == other.size() && name.compare(other, Qt::CaseInsensitive) == 0;
-}
-
 bool HttpHead::contains(QByteArrayView name) const
 {
     return std::any_of(headers.begin(), headers.end(), [name](const HttpHeader &header) {
@@ -95,6 +89,22 @@ QList<QByteArray> HttpHead::tokens(QByteArrayView name) const
     return result;
 }
 
+bool HttpHead::hasToken(QByteArrayView name, QByteArrayView token) const
+{
+    for (const HttpHeader &header : headers) {
+        if (!fieldNameEquals(header.name, name))
+            continue;
+        for (QByteArrayView rest(header.value); !rest.isEmpty();) {
+            const qsizetype comma = rest.indexOf(',');
+            const QByteArrayView candidate = (comma < 0 ? rest : rest.first(comma)).trimmed();
+            if (equalsIgnoringCase(candidate, token))
+                return true;
+            rest = comma < 0 ? QByteArrayView() : rest.sliced(comma + 1);
+        }
+    }
+    return false;
+}
+
 void HttpHead::append(const QByteArray &name, const QByteArray &value)
 {
     headers.push_back(HttpHeader{name, value});
@@ -115,11 +125,7 @@ void HttpHead::removeAllWithPrefix(QByteArrayView lowercasePrefix)
     headers.erase(std::remove_if(headers.begin(),
                                  headers.end(),
                                  [lowercasePrefix](const HttpHeader &header) {
-                                     return header.name.size() >= lowercasePrefix.size() &&
-                                            QByteArrayView(header.name)
-                                                    .first(lowercasePrefix.size())
-                                                    .compare(lowercasePrefix,
-                                                             Qt::CaseInsensitive) == 0;
+                                     return startsWithIgnoringCase(header.name, lowercasePrefix);
                                  }),
                   headers.end());
 }

@@ -40,6 +40,9 @@ struct HttpHead {
     qsizetype count(QByteArrayView name) const;
     // Returns the comma-separated tokens of every field with this name, trimmed and lowercased.
     QList<QByteArray> tokens(QByteArrayView name) const;
+    // Returns true when a field with this name lists `token` among its comma-separated tokens,
+    // ignoring case. Unlike tokens(), it allocates nothing.
+    bool hasToken(QByteArrayView name, QByteArrayView token) const;
 
     void append(const QByteArray &name, const QByteArray &value);
     void removeAll(QByteArrayView name);
@@ -51,8 +54,36 @@ struct HttpHead {
     QByteArray serializeResponse() const;
 };
 
+// Field names and the tokens in values are ASCII (RFC 9110, section 5.6.2), so case is folded
+// for ASCII letters only. These run for every field of every message, so they are inline.
+constexpr char asciiLower(char c)
+{
+    return c >= 'A' && c <= 'Z' ? char(c - 'A' + 'a') : c;
+}
+
+// Returns true when `text` starts with `prefix`, ignoring ASCII case.
+inline bool startsWithIgnoringCase(QByteArrayView text, QByteArrayView prefix)
+{
+    if (text.size() < prefix.size())
+        return false;
+    for (qsizetype i = 0; i < prefix.size(); ++i) {
+        if (asciiLower(text[i]) != asciiLower(prefix[i]))
+            return false;
+    }
+    return true;
+}
+
+inline bool equalsIgnoringCase(QByteArrayView text, QByteArrayView other)
+{
+    // The size check first: most lookups pass many fields of other lengths.
+    return text.size() == other.size() && startsWithIgnoringCase(text, other);
+}
+
 // Compares two field names, ignoring case as HTTP does.
-bool fieldNameEquals(QByteArrayView name, QByteArrayView other);
+inline bool fieldNameEquals(QByteArrayView name, QByteArrayView other)
+{
+    return equalsIgnoringCase(name, other);
+}
 
 // Frames `data` as one chunk of a chunked body. Empty data gives an empty result, because an
 // empty chunk would end the body.

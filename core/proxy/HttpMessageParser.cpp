@@ -272,6 +272,11 @@ std::optional<HttpParseError> HttpMessageParser::validateHead() const
     };
     if (m_parser.http_major != 1)
         return HttpParseError{505, QStringLiteral("HTTP version is not 1.0 or 1.1")};
+    // One pass checks the fields and counts those that frame the message, because every
+    // message comes here.
+    qsizetype contentLengths = 0;
+    qsizetype transferEncodings = 0;
+    qsizetype hosts = 0;
     for (const HttpHeader &header : m_head.headers) {
         // http_parser accepts "Name : value", which another server may read differently.
         if (!isToken(header.name))
@@ -280,16 +285,20 @@ std::optional<HttpParseError> HttpMessageParser::validateHead() const
             return HttpParseError{
                 400, QStringLiteral("%1 has a control character in a header value").arg(noun())};
         }
+        if (fieldNameEquals(header.name, "Content-Length"))
+            ++contentLengths;
+        else if (fieldNameEquals(header.name, "Transfer-Encoding"))
+            ++transferEncodings;
+        else if (fieldNameEquals(header.name, "Host"))
+            ++hosts;
     }
     // A status code has three digits (RFC 9110, section 15), and http_parser also takes "0".
     if (m_type == Type::Response && (m_head.statusCode < 100 || m_head.statusCode > 599))
         return HttpParseError{400, QStringLiteral("response has an invalid status code")};
-    if (m_head.count("Content-Length") > 1)
+    if (contentLengths > 1)
         return HttpParseError{400,
                               QStringLiteral("%1 has more than one Content-Length").arg(noun())};
-
-    const qsizetype transferEncodings = m_head.count("Transfer-Encoding");
-    if (transferEncodings > 0 && m_head.contains("Content-Length")) {
+    if (transferEncodings > 0 && contentLengths > 0) {
         return HttpParseError{
             400, QStringLiteral("%1 has both Content-Length and Transfer-Encoding").arg(noun())};
     }
@@ -300,7 +309,6 @@ std::optional<HttpParseError> HttpMessageParser::validateHead() const
     }
 
     if (m_type == Type::Request) {
-        const qsizetype hosts = m_head.count("Host");
         if (hosts > 1)
             return HttpParseError{400, QStringLiteral("request has more than one Host")};
         if (hosts == 0 && m_parser.http_minor >= 1)

@@ -1,9 +1,11 @@
 #pragma once
 
 #include "HttpMessageParser.h"
+#include "ProxyRoute.h"
 #include "ProxySettings.h"
 #include "RequestGate.h"
 
+#include <QDeadlineTimer>
 #include <QElapsedTimer>
 #include <QObject>
 #include <QTimer>
@@ -49,7 +51,7 @@ private:
         bool awaitingAdmission = false;
         QByteArray heldBody; // body bytes read before the admission
         QByteArray method;
-        QString logPath;
+        QByteArray target; // shares the bytes of the request head's target
         QString clusterName;
         QElapsedTimer elapsed;
         bool clientKeepAlive = true;
@@ -63,6 +65,9 @@ private:
         HttpBodyFraming responseFraming = HttpBodyFraming::None;
         bool closeAfterResponse = false;
         int statusCode = 0;
+
+        // The path for log lines, built only when a line is written.
+        QString logPath() const { return targetPathForLog(target); }
     };
 
     void readClient();
@@ -98,6 +103,11 @@ private:
     void onClientBytesWritten();
     void onClientDisconnected();
     void closeAfterWrites();
+    // What the connection's one timer bounds: the wait for the rest of a request head, or for
+    // the client's next request (or, while closing, for the client to read the last bytes).
+    enum class Deadline { None, RequestHead, Idle };
+    void setDeadline(Deadline deadline);
+    void onDeadlineTimer();
     void onHeaderTimeout();
     void onIdleTimeout();
     void logRejection(int code, const QString &reason) const;
@@ -114,8 +124,10 @@ private:
     QByteArray m_unparsed;
     UpstreamConnection *m_upstream = nullptr;
     Exchange m_exchange;
-    QTimer m_headerTimer;
-    QTimer m_idleTimer;
+    Deadline m_deadline = Deadline::None;
+    QDeadlineTimer m_deadlineAt;
+    QTimer m_deadlineTimer;
+    QDeadlineTimer m_deadlineTimerFiresAt;
     bool m_clientWriteQueueFull = false;
     bool m_tunnel = false;
     qint64 m_tunnelBytesToCluster = 0;

@@ -2,6 +2,7 @@
 
 #include "ProxyRoute.h"
 
+#include <QVarLengthArray>
 #include <algorithm>
 #include <vector>
 
@@ -42,7 +43,7 @@ void appendUpgradeFields(HttpHead &head, const QByteArray &protocol)
 
 bool isUpgradeRequest(const HttpHead &request)
 {
-    return request.contains("Upgrade") && request.tokens("Connection").contains("upgrade");
+    return request.contains("Upgrade") && request.hasToken("Connection", "upgrade");
 }
 
 namespace {
@@ -56,9 +57,7 @@ bool isHopByHopName(QByteArrayView name)
         if (fieldNameEquals(name, entry))
             return true;
     }
-    constexpr QByteArrayView proxyPrefix = "proxy-";
-    return name.size() >= proxyPrefix.size() &&
-           name.first(proxyPrefix.size()).compare(proxyPrefix, Qt::CaseInsensitive) == 0;
+    return startsWithIgnoringCase(name, "proxy-");
 }
 
 } // namespace
@@ -66,9 +65,11 @@ bool isHopByHopName(QByteArrayView name)
 void removeHopByHopHeaders(HttpHead &head)
 {
     // Connection may name further fields that only this hop uses. Its values are held here, so
-    // that the names taken from them stay valid while the fields are removed in one pass.
-    QList<QByteArray> connectionValues;
-    std::vector<QByteArrayView> namedFields;
+    // that the names taken from them stay valid while the fields are removed in one pass. Copies
+    // share the bytes, and the arrays stay on the stack for the usual few names, because this
+    // runs for every request and every response.
+    QVarLengthArray<QByteArray, 4> connectionValues;
+    QVarLengthArray<QByteArrayView, 8> namedFields;
     for (const HttpHeader &header : head.headers) {
         if (fieldNameEquals(header.name, "Connection"))
             connectionValues.append(header.value);
@@ -79,7 +80,7 @@ void removeHopByHopHeaders(HttpHead &head)
             const QByteArrayView token = (comma < 0 ? rest : rest.first(comma)).trimmed();
             rest = comma < 0 ? QByteArrayView() : rest.sliced(comma + 1);
             if (!token.isEmpty())
-                namedFields.push_back(token);
+                namedFields.append(token);
         }
     }
 
@@ -189,7 +190,7 @@ void removeWithheldResponseFields(HttpHead &head)
         std::remove_if(head.headers.begin(),
                        head.headers.end(),
                        [](const HttpHeader &header) {
-                           return header.name.compare("set-cookie", Qt::CaseInsensitive) == 0 &&
+                           return fieldNameEquals(header.name, "Set-Cookie") &&
                                   setCookieName(header.value).toLower() ==
                                       QByteArray(kBrowserSessionCookieName).toLower();
                        }),

@@ -1,5 +1,8 @@
 #include "ProxyRoute.h"
 
+#include <charconv>
+#include <iterator>
+
 namespace lamplighter {
 
 namespace {
@@ -10,7 +13,7 @@ const QByteArray kAppsPrefix = QByteArrayLiteral("/apps/");
 
 // Splits `afterPrefix` at the first '/' or '?' into a percent-decoded name and the rest, which
 // always starts with '/'. Returns false when the name is empty.
-bool splitNameAndPath(const QByteArray &afterPrefix, QString *name, QByteArray *pathAndQuery)
+bool splitNameAndPath(QByteArrayView afterPrefix, QString *name, QByteArray *pathAndQuery)
 {
     qsizetype nameEnd = afterPrefix.size();
     for (qsizetype i = 0; i < afterPrefix.size(); ++i) {
@@ -19,13 +22,15 @@ bool splitNameAndPath(const QByteArray &afterPrefix, QString *name, QByteArray *
             break;
         }
     }
-    const QByteArray encodedName = afterPrefix.left(nameEnd);
+    const QByteArrayView encodedName = afterPrefix.first(nameEnd);
     if (encodedName.isEmpty())
         return false;
-    *name = QString::fromUtf8(QByteArray::fromPercentEncoding(encodedName));
-    *pathAndQuery = afterPrefix.mid(nameEnd);
-    if (!pathAndQuery->startsWith('/'))
-        pathAndQuery->prepend('/');
+    // Most names have nothing to decode, and every request comes here.
+    *name = encodedName.contains('%')
+                ? QString::fromUtf8(QByteArray::fromPercentEncoding(encodedName.toByteArray()))
+                : QString::fromUtf8(encodedName);
+    const QByteArrayView rest = afterPrefix.sliced(nameEnd);
+    *pathAndQuery = rest.startsWith('/') ? rest.toByteArray() : '/' + rest.toByteArray();
     return true;
 }
 
@@ -41,7 +46,8 @@ std::optional<AppRoute> parseAppRoute(const QByteArray &target)
     if (!target.startsWith(kAppsPrefix))
         return std::nullopt;
     AppRoute route;
-    if (!splitNameAndPath(target.mid(kAppsPrefix.size()), &route.appName, &route.pathAndQuery))
+    if (!splitNameAndPath(
+            QByteArrayView(target).sliced(kAppsPrefix.size()), &route.appName, &route.pathAndQuery))
         return std::nullopt;
     return route;
 }
@@ -57,8 +63,9 @@ std::optional<ClusterRoute> parseClusterRoute(const QByteArray &target)
         return std::nullopt;
 
     ClusterRoute route;
-    if (!splitNameAndPath(
-            target.mid(kClustersPrefix.size()), &route.clusterName, &route.pathAndQuery))
+    if (!splitNameAndPath(QByteArrayView(target).sliced(kClustersPrefix.size()),
+                          &route.clusterName,
+                          &route.pathAndQuery))
         return std::nullopt;
     return route;
 }
@@ -78,12 +85,23 @@ QByteArray upstreamTarget(const QUrl &server, const QByteArray &pathAndQuery)
 
 QByteArray upstreamHostHeader(const QUrl &server)
 {
-    QByteArray host = server.host(QUrl::FullyEncoded).toLatin1();
-    if (host.contains(':'))
-        host = '[' + host + ']';
-    if (server.port() != -1)
-        host += ':' + QByteArray::number(server.port());
-    return host;
+    // Built in one buffer, because every forwarded request needs it.
+    const QString host = server.host(QUrl::FullyEncoded);
+    const bool ipv6 = host.contains(u':');
+    char port[8];
+    const auto portEnd = server.port() == -1
+                             ? port
+                             : std::to_chars(std::begin(port), std::end(port), server.port()).ptr;
+    QByteArray value;
+    value.reserve(host.size() + 3 + (portEnd - port));
+    if (ipv6)
+        value.append('[');
+    value.append(host.toLatin1());
+    if (ipv6)
+        value.append(']');
+    if (portEnd != port)
+        value.append(':').append(port, portEnd - port);
+    return value;
 }
 
 QString targetPathForLog(const QByteArray &target)

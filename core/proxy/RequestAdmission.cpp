@@ -6,6 +6,8 @@
 #include "SessionKey.h"
 
 #include <QStringList>
+#include <charconv>
+#include <iterator>
 
 namespace lamplighter {
 
@@ -24,24 +26,39 @@ RequestAdmission reject(int code, const QString &message, const QString &logReas
 
 // Returns true when `value` is `127.0.0.1:<port>` or `localhost:<port>`, optionally preceded by
 // `scheme://`.
-bool namesThisProxy(const QByteArray &value, const QByteArray &scheme, quint16 port)
+bool namesThisProxy(QByteArrayView value, QByteArrayView scheme, quint16 port)
 {
-    QByteArrayView rest(value);
-    if (rest.size() < scheme.size() ||
-        rest.first(scheme.size()).compare(scheme, Qt::CaseInsensitive) != 0)
+    if (!startsWithIgnoringCase(value, scheme))
         return false;
-    rest = rest.sliced(scheme.size());
+    const QByteArrayView rest = value.sliced(scheme.size());
     const qsizetype colon = rest.lastIndexOf(':');
-    if (colon < 0 || rest.sliced(colon + 1) != QByteArray::number(port))
+    char portText[8];
+    const auto converted = std::to_chars(std::begin(portText), std::end(portText), port);
+    if (colon < 0 || rest.sliced(colon + 1) != QByteArrayView(portText, converted.ptr - portText))
         return false;
     const QByteArrayView host = rest.first(colon);
-    return host == "127.0.0.1" || host.compare("localhost", Qt::CaseInsensitive) == 0;
+    return host == "127.0.0.1" || equalsIgnoringCase(host, "localhost");
 }
 
 std::optional<RequestAdmission> checkHostAndOrigin(const HttpHead &request, quint16 port)
 {
+    // One pass that finds both, because every request comes here.
+    const HttpHeader *host = nullptr;
+    const HttpHeader *origin = nullptr;
+    int hosts = 0;
+    int origins = 0;
+    for (const HttpHeader &header : request.headers) {
+        if (fieldNameEquals(header.name, "Host")) {
+            host = &header;
+            ++hosts;
+        } else if (fieldNameEquals(header.name, "Origin")) {
+            origin = &header;
+            ++origins;
+        }
+    }
+
     // Exactly one of each, so that no part of the chain can read a different one than was checked.
-    if (request.values("Host").size() != 1 || request.values("Origin").size() > 1) {
+    if (hosts != 1 || origins > 1) {
         return reject(400,
                       QStringLiteral("The request must have exactly one Host header and at most "
                                      "one Origin header."),
@@ -49,19 +66,17 @@ std::optional<RequestAdmission> checkHostAndOrigin(const HttpHead &request, quin
     }
 
     // A page that rebinds its DNS name to 127.0.0.1 still sends its own name as Host.
-    const QByteArray host = request.value("Host");
-    if (!namesThisProxy(host, QByteArray(), port)) {
+    if (!namesThisProxy(host->value, {}, port)) {
         return reject(403,
                       QStringLiteral("The Host header \"%1\" does not name the Lamplighter proxy. "
                                      "Connect to https://127.0.0.1:%2. %3")
-                          .arg(QString::fromLatin1(host.left(100)))
+                          .arg(QString::fromLatin1(host->value.left(100)))
                           .arg(port)
                           .arg(kKubeconfigHint),
                       QStringLiteral("foreign Host"));
     }
 
-    const QByteArray origin = request.value("Origin");
-    if (request.contains("Origin") && !namesThisProxy(origin, "https://", port)) {
+    if (origin && !namesThisProxy(origin->value, "https://", port)) {
         return reject(403,
                       QStringLiteral("The Lamplighter proxy does not accept requests from web "
                                      "pages of other origins."),
@@ -163,7 +178,7 @@ bool hasDotSegmentOrFragment(const QByteArray &pathAndQuery)
 
 bool requestsUpgrade(const HttpHead &request)
 {
-    return request.contains("Upgrade") || request.tokens("Connection").contains("upgrade") ||
+    return request.contains("Upgrade") || request.hasToken("Connection", "upgrade") ||
            request.method == "CONNECT";
 }
 

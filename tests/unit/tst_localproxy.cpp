@@ -68,6 +68,7 @@ private Q_SLOTS:
     void oversizedHeadRejected_data();
     void oversizedHeadRejected();
     void headerTimeoutRejected();
+    void keptAliveConnectionOutlivesHeaderTimeout();
     void signedOutRejected();
     void expiredTokenRejected();
     void droppedHandshakesKeepAccepting();
@@ -640,6 +641,34 @@ void TestLocalProxy::headerTimeoutRejected()
     QCOMPARE(response->head.statusCode, 408);
     QVERIFY(client->waitForDisconnected());
     QCOMPARE(m_upstream->requests().size(), 0);
+}
+
+// The connection's one timer is set for the header timeout while a head arrives, and fires then
+// although the idle timeout has replaced it. The connection must stay open until the idle
+// timeout, and close after it.
+void TestLocalProxy::keptAliveConnectionOutlivesHeaderTimeout()
+{
+    ProxyLimits limits;
+    limits.headerTimeout = std::chrono::milliseconds(200);
+    limits.idleTimeout = std::chrono::milliseconds(3000);
+    m_proxy->setLimits(limits);
+
+    const std::unique_ptr<TestHttpClient> client = connectClient();
+    QVERIFY(client);
+    client->send(get("/clusters/dev/api"));
+    std::optional<TestResponse> response = client->waitForResponse();
+    QVERIFY(response);
+    QCOMPARE(response->head.statusCode, 200);
+
+    QTest::qWait(800);
+    QVERIFY(client->isConnected());
+    client->send(get("/clusters/dev/api"));
+    response = client->waitForResponse();
+    QVERIFY(response);
+    QCOMPARE(response->head.statusCode, 200);
+
+    QVERIFY(client->waitForDisconnected());
+    QCOMPARE(m_upstream->requests().size(), 2);
 }
 
 void TestLocalProxy::signedOutRejected()
