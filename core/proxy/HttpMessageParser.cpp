@@ -272,8 +272,8 @@ std::optional<HttpParseError> HttpMessageParser::validateHead() const
     };
     if (m_parser.http_major != 1)
         return HttpParseError{505, QStringLiteral("HTTP version is not 1.0 or 1.1")};
-    // One pass checks the fields and counts those that frame the message, because every
-    // message comes here.
+    // One pass checks the fields and counts those that frame the message, and Host, because
+    // every message comes here.
     qsizetype contentLengths = 0;
     qsizetype transferEncodings = 0;
     qsizetype hosts = 0;

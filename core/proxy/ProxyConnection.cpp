@@ -554,7 +554,7 @@ void ProxyConnection::onClientDisconnected()
     Q_EMIT closed();
 }
 
-// Closes the client connection once everything written has been sent. The idle timer bounds
+// Closes the client connection once everything written has been sent. The idle deadline bounds
 // the wait for a client that stops reading.
 void ProxyConnection::closeAfterWrites()
 {

@@ -12,8 +12,8 @@ struct ProxyLimits {
     int maxHeaderCount = 100;
     // Maximum bytes queued for a socket before the proxy stops reading from the other side.
     qint64 maxQueuedBytes = 1024 * 1024;
-    // Maximum time from the first byte of a request (or from the TLS handshake) to the end of
-    // its head.
+    // Maximum time from the first byte of a request to the end of its head. A client that sends
+    // nothing after the TLS handshake is closed after idleTimeout.
     std::chrono::milliseconds headerTimeout{30000};
     // Time after which an idle keep-alive client connection is closed. It is longer than the 90 s
     // IdleConnTimeout of Go's http.DefaultTransport, so Go clients with that default close first.

@@ -16,6 +16,12 @@ namespace {
 
 const QByteArray kIdToken = "eyJhbGciOiJSUzI1NiJ9.first-token.signature";
 
+// A wait long enough for any timeout of the deadline tests to pass several times over.
+constexpr int kOutcomeWaitMs = 15000;
+
+// The start of a head without its end. A proxy that waits for the rest forever never responds.
+const QByteArray kPartialHead = "GET /clusters/dev/api HTTP/1.1\r\nHost: 127.0.0.1\r\n";
+
 // Messages logged by the code under test, for checks on what reaches the log. The proxy logs
 // from its worker threads.
 QMutex g_logMutex;
@@ -69,6 +75,16 @@ private Q_SLOTS:
     void oversizedHeadRejected();
     void headerTimeoutRejected();
     void keptAliveConnectionOutlivesHeaderTimeout();
+    void dripFedHeadRejected();
+    void slowHeadAfterExchangeRejected();
+    void slowHeadAfterRejectionRejected();
+    void slowHeadAfterUpgradeDeclined();
+    void slowPipelinedHeadRejected();
+    void headTimeoutLongerThanIdle();
+    void idleConnectionClosed();
+    void closingToStalledReaderAborted();
+    void mixedClientsAllClosed_data();
+    void mixedClientsAllClosed();
     void signedOutRejected();
     void expiredTokenRejected();
     void droppedHandshakesKeepAccepting();
@@ -90,6 +106,7 @@ private:
     QByteArray get(const QByteArray &target, const QList<QByteArray> &headers = {}) const;
     std::unique_ptr<TestHttpClient> connectClient() const;
     std::optional<TestResponse> roundTrip(const QByteArray &request) const;
+    void setTimeouts(int headerMs, int idleMs);
 
     LocalCertificate m_proxyCertificate;
     QByteArray m_sessionKey;
@@ -146,6 +163,14 @@ std::optional<TestResponse> TestLocalProxy::roundTrip(const QByteArray &request)
         return std::nullopt;
     client->send(request);
     return client->waitForResponse();
+}
+
+void TestLocalProxy::setTimeouts(int headerMs, int idleMs)
+{
+    ProxyLimits limits;
+    limits.headerTimeout = std::chrono::milliseconds(headerMs);
+    limits.idleTimeout = std::chrono::milliseconds(idleMs);
+    m_proxy->setLimits(limits);
 }
 
 void TestLocalProxy::sessionKeyAccepted()
@@ -669,6 +694,211 @@ void TestLocalProxy::keptAliveConnectionOutlivesHeaderTimeout()
 
     QVERIFY(client->waitForDisconnected());
     QCOMPARE(m_upstream->requests().size(), 2);
+}
+
+// A byte every 50 ms keeps the connection busy, but the header timeout counts from the first.
+void TestLocalProxy::dripFedHeadRejected()
+{
+    setTimeouts(500, 60000);
+    const std::unique_ptr<TestHttpClient> client = connectClient();
+    QVERIFY(client);
+    const QByteArray head = get("/clusters/dev/api");
+    std::optional<TestResponse> response;
+    for (qsizetype i = 0; i + 1 < head.size() && client->isConnected(); ++i) {
+        client->send(head.mid(i, 1));
+        response = client->waitForResponse(50);
+        if (response)
+            break;
+    }
+    if (!response)
+        response = client->waitForResponse(kOutcomeWaitMs);
+    QVERIFY(response);
+    QCOMPARE(response->head.statusCode, 408);
+    QCOMPARE(m_upstream->requests().size(), 0);
+}
+
+void TestLocalProxy::slowHeadAfterExchangeRejected()
+{
+    setTimeouts(300, 60000);
+    const std::unique_ptr<TestHttpClient> client = connectClient();
+    QVERIFY(client);
+    client->send(get("/clusters/dev/api"));
+    std::optional<TestResponse> response = client->waitForResponse(kOutcomeWaitMs);
+    QVERIFY(response);
+    QCOMPARE(response->head.statusCode, 200);
+
+    client->send(kPartialHead);
+    response = client->waitForResponse(kOutcomeWaitMs);
+    QVERIFY(response);
+    QCOMPARE(response->head.statusCode, 408);
+    QVERIFY(client->waitForDisconnected(kOutcomeWaitMs));
+}
+
+// An unknown cluster is rejected with 404 on a connection that stays open.
+void TestLocalProxy::slowHeadAfterRejectionRejected()
+{
+    setTimeouts(300, 60000);
+    const std::unique_ptr<TestHttpClient> client = connectClient();
+    QVERIFY(client);
+    client->send(get("/clusters/prod/api"));
+    std::optional<TestResponse> response = client->waitForResponse(kOutcomeWaitMs);
+    QVERIFY(response);
+    QCOMPARE(response->head.statusCode, 404);
+    QVERIFY(client->isConnected());
+
+    client->send(kPartialHead);
+    response = client->waitForResponse(kOutcomeWaitMs);
+    QVERIFY(response);
+    QCOMPARE(response->head.statusCode, 408);
+    QVERIFY(client->waitForDisconnected(kOutcomeWaitMs));
+}
+
+// The test API server responds 200 to an upgrade request, so no tunnel opens and the
+// connection serves the next request.
+void TestLocalProxy::slowHeadAfterUpgradeDeclined()
+{
+    setTimeouts(300, 60000);
+    const std::unique_ptr<TestHttpClient> client = connectClient();
+    QVERIFY(client);
+    client->send(get("/clusters/dev/api/v1/namespaces/default/pods/p/exec",
+                     {"Connection: Upgrade", "Upgrade: websocket"}));
+    std::optional<TestResponse> response = client->waitForResponse(kOutcomeWaitMs);
+    QVERIFY(response);
+    QCOMPARE(response->head.statusCode, 200);
+    QVERIFY(client->isConnected());
+
+    client->send(kPartialHead);
+    response = client->waitForResponse(kOutcomeWaitMs);
+    QVERIFY(response);
+    QCOMPARE(response->head.statusCode, 408);
+    QVERIFY(client->waitForDisconnected(kOutcomeWaitMs));
+}
+
+// The start of the second head arrives with the first request and waits in the proxy's buffer
+// while the proxy responds to the first.
+void TestLocalProxy::slowPipelinedHeadRejected()
+{
+    setTimeouts(300, 60000);
+    const std::unique_ptr<TestHttpClient> client = connectClient();
+    QVERIFY(client);
+    client->send(get("/clusters/dev/api") + kPartialHead);
+    std::optional<TestResponse> response = client->waitForResponse(kOutcomeWaitMs);
+    QVERIFY(response);
+    QCOMPARE(response->head.statusCode, 200);
+
+    response = client->waitForResponse(kOutcomeWaitMs);
+    QVERIFY(response);
+    QCOMPARE(response->head.statusCode, 408);
+    QVERIFY(client->waitForDisconnected(kOutcomeWaitMs));
+}
+
+// While a head arrives, the header timeout replaces the idle timeout even when it is longer, so
+// the client gets a 408 and not a silent close.
+void TestLocalProxy::headTimeoutLongerThanIdle()
+{
+    setTimeouts(1500, 300);
+    const std::unique_ptr<TestHttpClient> client = connectClient();
+    QVERIFY(client);
+    client->send(kPartialHead);
+    const std::optional<TestResponse> response = client->waitForResponse(kOutcomeWaitMs);
+    QVERIFY(response);
+    QCOMPARE(response->head.statusCode, 408);
+    QVERIFY(client->waitForDisconnected(kOutcomeWaitMs));
+}
+
+void TestLocalProxy::idleConnectionClosed()
+{
+    setTimeouts(60000, 300);
+    const std::unique_ptr<TestHttpClient> client = connectClient();
+    QVERIFY(client);
+    QVERIFY(client->waitForDisconnected(kOutcomeWaitMs));
+}
+
+// After a response with "Connection: close", the proxy waits at most the idle timeout for a
+// client that reads nothing, and then aborts. The client reads again only after that, so it
+// receives a cut-off body.
+void TestLocalProxy::closingToStalledReaderAborted()
+{
+    const qint64 bodyBytes = 32LL * 1024 * 1024;
+    m_upstream->setLargeBodyBytes(bodyBytes);
+    ProxyLimits limits;
+    limits.idleTimeout = std::chrono::milliseconds(500);
+    limits.maxQueuedBytes = 4 * bodyBytes; // the whole body fits, so the response finishes
+    m_proxy->setLimits(limits);
+
+    const std::unique_ptr<TestHttpClient> client = connectClient();
+    QVERIFY(client);
+    client->setDiscardingBody(true);
+    client->setReadingPaused(true);
+    client->send(get("/clusters/dev/large", {"Connection: close"}));
+    QVERIFY(QTest::qWaitFor(
+        [this, bodyBytes] { return m_upstream->largeBodyBytesWritten() == bodyBytes; },
+        kOutcomeWaitMs));
+    // Far past the idle timeout, so the proxy has given up on this client.
+    QTest::qWait(5000);
+
+    client->setReadingPaused(false);
+    QVERIFY(client->waitForDisconnected(kOutcomeWaitMs));
+    QVERIFY(!client->waitForResponse(0));
+    QVERIFY(client->bodyBytesReceived() < bodyBytes);
+}
+
+void TestLocalProxy::mixedClientsAllClosed_data()
+{
+    QTest::addColumn<int>("headerMs");
+    QTest::addColumn<int>("idleMs");
+
+    QTest::newRow("header timeout shorter") << 150 << 400;
+    QTest::newRow("header timeout longer") << 400 << 200;
+    QTest::newRow("equal timeouts") << 250 << 250;
+}
+
+// Clients that make zero to three requests, pausing between them, and then either stop or send
+// half a head. Each one must be closed by a timeout, with a 408 when it sent half a head.
+void TestLocalProxy::mixedClientsAllClosed()
+{
+    QFETCH(int, headerMs);
+    QFETCH(int, idleMs);
+    setTimeouts(headerMs, idleMs);
+
+    struct Plan {
+        int requests;
+        int pauseMs;
+        bool endsWithPartialHead;
+    };
+    std::vector<Plan> plans;
+    for (int requests = 0; requests <= 3; ++requests) {
+        for (int pauseMs : {0, 50}) {
+            plans.push_back(Plan{requests, pauseMs, false});
+            plans.push_back(Plan{requests, pauseMs, true});
+        }
+    }
+
+    std::vector<std::unique_ptr<TestHttpClient>> clients;
+    for (const Plan &plan : plans) {
+        std::unique_ptr<TestHttpClient> client = connectClient();
+        QVERIFY(client);
+        for (int i = 0; i < plan.requests; ++i) {
+            client->send(get("/clusters/dev/api"));
+            const std::optional<TestResponse> response = client->waitForResponse(kOutcomeWaitMs);
+            QVERIFY(response);
+            QCOMPARE(response->head.statusCode, 200);
+            QTest::qWait(plan.pauseMs);
+        }
+        if (plan.endsWithPartialHead)
+            client->send(kPartialHead);
+        clients.push_back(std::move(client));
+    }
+
+    for (size_t i = 0; i < plans.size(); ++i) {
+        QVERIFY2(clients[i]->waitForDisconnected(kOutcomeWaitMs),
+                 qPrintable(QStringLiteral("client %1 still connected").arg(i)));
+        if (plans[i].endsWithPartialHead) {
+            const std::optional<TestResponse> response = clients[i]->waitForResponse(0);
+            QVERIFY2(response, qPrintable(QStringLiteral("client %1 got no 408").arg(i)));
+            QCOMPARE(response->head.statusCode, 408);
+        }
+    }
 }
 
 void TestLocalProxy::signedOutRejected()
