@@ -103,8 +103,8 @@ private:
     void onClientBytesWritten();
     void onClientDisconnected();
     void closeAfterWrites();
-    // What the connection's one timer bounds: the wait for the rest of a request head, or for
-    // the client's next request (or, while closing, for the client to read the last bytes).
+    // The wait that the connection's one timer bounds: for the rest of a request head, for the
+    // client's next request, or, while closing, for the client to read the last bytes.
     enum class Deadline { None, RequestHead, Idle };
     void setDeadline(Deadline deadline);
     void onDeadlineTimer();

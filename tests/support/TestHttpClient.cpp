@@ -6,6 +6,14 @@
 
 using lamplighter::HttpMessageParser;
 
+QList<QByteArray> headerNames(const lamplighter::HttpHead &head)
+{
+    QList<QByteArray> names;
+    for (const lamplighter::HttpHeader &header : head.headers)
+        names.append(header.name);
+    return names;
+}
+
 TestHttpClient::TestHttpClient(const QSslCertificate &trustedCertificate, QObject *parent)
     : QObject(parent)
     , m_parser(HttpMessageParser::Type::Response, HttpMessageParser::Limits{})

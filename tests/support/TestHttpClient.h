@@ -9,6 +9,9 @@
 #include <QSslSocket>
 #include <optional>
 
+// Returns the field names of `head` in their order.
+QList<QByteArray> headerNames(const lamplighter::HttpHead &head);
+
 // A response as the test client received it.
 struct TestResponse {
     lamplighter::HttpHead head;

@@ -1,4 +1,5 @@
 #include "ProviderDouble.h"
+#include "TestHttpClient.h"
 #include "TestJwt.h"
 #include "clusterproxy/ImpersonatingGate.h"
 #include "clusterproxy/NamespaceLister.h"
@@ -96,14 +97,6 @@ HttpHead podsRequest(const QByteArray &token)
     if (!token.isEmpty())
         request.append("Authorization", "Bearer " + token);
     return request;
-}
-
-QList<QByteArray> headerNames(const HttpHead &head)
-{
-    QList<QByteArray> names;
-    for (const HttpHeader &header : head.headers)
-        names.append(header.name);
-    return names;
 }
 
 } // namespace

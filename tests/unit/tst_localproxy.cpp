@@ -107,6 +107,7 @@ private:
     std::unique_ptr<TestHttpClient> connectClient() const;
     std::optional<TestResponse> roundTrip(const QByteArray &request) const;
     void setTimeouts(int headerMs, int idleMs);
+    void verifyPartialHeadTimesOut(TestHttpClient &client) const;
 
     LocalCertificate m_proxyCertificate;
     QByteArray m_sessionKey;
@@ -171,6 +172,16 @@ void TestLocalProxy::setTimeouts(int headerMs, int idleMs)
     limits.headerTimeout = std::chrono::milliseconds(headerMs);
     limits.idleTimeout = std::chrono::milliseconds(idleMs);
     m_proxy->setLimits(limits);
+}
+
+// Sends the start of a head and checks that the proxy rejects it with 408 and closes.
+void TestLocalProxy::verifyPartialHeadTimesOut(TestHttpClient &client) const
+{
+    client.send(kPartialHead);
+    const std::optional<TestResponse> response = client.waitForResponse(kOutcomeWaitMs);
+    QVERIFY(response);
+    QCOMPARE(response->head.statusCode, 408);
+    QVERIFY(client.waitForDisconnected(kOutcomeWaitMs));
 }
 
 void TestLocalProxy::sessionKeyAccepted()
@@ -727,11 +738,7 @@ void TestLocalProxy::slowHeadAfterExchangeRejected()
     QVERIFY(response);
     QCOMPARE(response->head.statusCode, 200);
 
-    client->send(kPartialHead);
-    response = client->waitForResponse(kOutcomeWaitMs);
-    QVERIFY(response);
-    QCOMPARE(response->head.statusCode, 408);
-    QVERIFY(client->waitForDisconnected(kOutcomeWaitMs));
+    verifyPartialHeadTimesOut(*client);
 }
 
 // An unknown cluster is rejected with 404 on a connection that stays open.
@@ -746,11 +753,7 @@ void TestLocalProxy::slowHeadAfterRejectionRejected()
     QCOMPARE(response->head.statusCode, 404);
     QVERIFY(client->isConnected());
 
-    client->send(kPartialHead);
-    response = client->waitForResponse(kOutcomeWaitMs);
-    QVERIFY(response);
-    QCOMPARE(response->head.statusCode, 408);
-    QVERIFY(client->waitForDisconnected(kOutcomeWaitMs));
+    verifyPartialHeadTimesOut(*client);
 }
 
 // The test API server responds 200 to an upgrade request, so no tunnel opens and the
@@ -767,11 +770,7 @@ void TestLocalProxy::slowHeadAfterUpgradeDeclined()
     QCOMPARE(response->head.statusCode, 200);
     QVERIFY(client->isConnected());
 
-    client->send(kPartialHead);
-    response = client->waitForResponse(kOutcomeWaitMs);
-    QVERIFY(response);
-    QCOMPARE(response->head.statusCode, 408);
-    QVERIFY(client->waitForDisconnected(kOutcomeWaitMs));
+    verifyPartialHeadTimesOut(*client);
 }
 
 // The start of the second head arrives with the first request and waits in the proxy's buffer
@@ -799,11 +798,7 @@ void TestLocalProxy::headTimeoutLongerThanIdle()
     setTimeouts(1500, 300);
     const std::unique_ptr<TestHttpClient> client = connectClient();
     QVERIFY(client);
-    client->send(kPartialHead);
-    const std::optional<TestResponse> response = client->waitForResponse(kOutcomeWaitMs);
-    QVERIFY(response);
-    QCOMPARE(response->head.statusCode, 408);
-    QVERIFY(client->waitForDisconnected(kOutcomeWaitMs));
+    verifyPartialHeadTimesOut(*client);
 }
 
 void TestLocalProxy::idleConnectionClosed()

@@ -1,6 +1,7 @@
 // The local proxy's decision on a request head, and the heads it forwards, without sockets.
 // tst_localproxy covers the same decisions end to end over TLS.
 
+#include "TestHttpClient.h"
 #include "proxy/ProxyHeaders.h"
 #include "proxy/ProxyRoute.h"
 #include "proxy/RequestAdmission.h"
@@ -41,14 +42,6 @@ HttpHead requestHead(const QByteArray &target = "/clusters/prod/api/v1/namespace
     head.headers.push_back(HttpHeader{"Host", "127.0.0.1:8443"});
     head.headers.push_back(HttpHeader{"Authorization", "Bearer " + kSessionKey});
     return head;
-}
-
-QList<QByteArray> fieldNames(const HttpHead &head)
-{
-    QList<QByteArray> names;
-    for (const HttpHeader &header : head.headers)
-        names.append(header.name);
-    return names;
 }
 
 } // namespace
@@ -178,7 +171,7 @@ void TestRequestAdmission::forwardedFields()
 
     const RequestAdmission admission = admitRequest(request, settingsWithClusters(), kNow);
     QVERIFY2(!admission.rejection, qPrintable(admission.logReason));
-    QCOMPARE(fieldNames(admission.upstreamHead),
+    QCOMPARE(headerNames(admission.upstreamHead),
              (QList<QByteArray>{"Host", "Accept", "Authorization"}));
     QCOMPARE(admission.upstreamHead.value("Authorization"), "Bearer " + kIdToken);
 }
@@ -273,7 +266,7 @@ void TestRequestAdmission::responseHopByHopFieldsRemoved()
     response.contentLength = 12;
 
     const HttpHead client = clientResponseHead(response, HttpBodyFraming::ContentLength, false);
-    QCOMPARE(fieldNames(client),
+    QCOMPARE(headerNames(client),
              (QList<QByteArray>{"Content-Type", "Content-Security-Policy", "Content-Length"}));
     QCOMPARE(client.value("Content-Length"), QByteArray("12"));
 }
