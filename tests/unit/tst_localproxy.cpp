@@ -76,9 +76,8 @@ private Q_SLOTS:
     void headerTimeoutRejected();
     void keptAliveConnectionOutlivesHeaderTimeout();
     void dripFedHeadRejected();
-    void slowHeadAfterExchangeRejected();
-    void slowHeadAfterRejectionRejected();
-    void slowHeadAfterUpgradeDeclined();
+    void slowHeadAfterFirstExchangeRejected_data();
+    void slowHeadAfterFirstExchangeRejected();
     void slowPipelinedHeadRejected();
     void headTimeoutLongerThanIdle();
     void idleConnectionClosed();
@@ -728,46 +727,36 @@ void TestLocalProxy::dripFedHeadRejected()
     QCOMPARE(m_upstream->requests().size(), 0);
 }
 
-void TestLocalProxy::slowHeadAfterExchangeRejected()
+// Each first exchange leaves the connection open for a next request, whose head must then
+// arrive within the header timeout.
+void TestLocalProxy::slowHeadAfterFirstExchangeRejected_data()
 {
-    setTimeouts(300, 60000);
-    const std::unique_ptr<TestHttpClient> client = connectClient();
-    QVERIFY(client);
-    client->send(get("/clusters/dev/api"));
-    std::optional<TestResponse> response = client->waitForResponse(kOutcomeWaitMs);
-    QVERIFY(response);
-    QCOMPARE(response->head.statusCode, 200);
+    QTest::addColumn<QByteArray>("target");
+    QTest::addColumn<QList<QByteArray>>("headers");
+    QTest::addColumn<int>("expectedStatus");
 
-    verifyPartialHeadTimesOut(*client);
+    QTest::newRow("served") << QByteArray("/clusters/dev/api") << QList<QByteArray>{} << 200;
+    QTest::newRow("unknown cluster")
+        << QByteArray("/clusters/prod/api") << QList<QByteArray>{} << 404;
+    // The test API server responds 200 to an upgrade request, so no tunnel opens.
+    QTest::newRow("upgrade declined")
+        << QByteArray("/clusters/dev/api/v1/namespaces/default/pods/p/exec")
+        << QList<QByteArray>{"Connection: Upgrade", "Upgrade: websocket"} << 200;
 }
 
-// An unknown cluster is rejected with 404 on a connection that stays open.
-void TestLocalProxy::slowHeadAfterRejectionRejected()
+void TestLocalProxy::slowHeadAfterFirstExchangeRejected()
 {
+    QFETCH(QByteArray, target);
+    QFETCH(QList<QByteArray>, headers);
+    QFETCH(int, expectedStatus);
+
     setTimeouts(300, 60000);
     const std::unique_ptr<TestHttpClient> client = connectClient();
     QVERIFY(client);
-    client->send(get("/clusters/prod/api"));
-    std::optional<TestResponse> response = client->waitForResponse(kOutcomeWaitMs);
+    client->send(get(target, headers));
+    const std::optional<TestResponse> response = client->waitForResponse(kOutcomeWaitMs);
     QVERIFY(response);
-    QCOMPARE(response->head.statusCode, 404);
-    QVERIFY(client->isConnected());
-
-    verifyPartialHeadTimesOut(*client);
-}
-
-// The test API server responds 200 to an upgrade request, so no tunnel opens and the
-// connection serves the next request.
-void TestLocalProxy::slowHeadAfterUpgradeDeclined()
-{
-    setTimeouts(300, 60000);
-    const std::unique_ptr<TestHttpClient> client = connectClient();
-    QVERIFY(client);
-    client->send(get("/clusters/dev/api/v1/namespaces/default/pods/p/exec",
-                     {"Connection: Upgrade", "Upgrade: websocket"}));
-    std::optional<TestResponse> response = client->waitForResponse(kOutcomeWaitMs);
-    QVERIFY(response);
-    QCOMPARE(response->head.statusCode, 200);
+    QCOMPARE(response->head.statusCode, expectedStatus);
     QVERIFY(client->isConnected());
 
     verifyPartialHeadTimesOut(*client);
