@@ -176,9 +176,19 @@ quint16 LocalProxy::port() const
     return m_server->port();
 }
 
+void LocalProxy::setWorkerThreads(int count)
+{
+    m_server->setWorkerThreads(count);
+}
+
 int LocalProxy::workerThreads() const
 {
     return m_server->workerThreads();
+}
+
+int LocalProxy::idleUpstreamConnections() const
+{
+    return m_server->idleUpstreamConnections();
 }
 
 QUrl LocalProxy::clusterUrl(const QString &clusterName) const

@@ -66,8 +66,13 @@ public:
     Status listen(quint16 port = 0);
     // Returns the listening port, or 0 when not listening.
     quint16 port() const;
+    // Sets the number of threads that the connections run on, defaultProxyWorkerThreads()
+    // unless set. Call it while the proxy is not listening.
+    void setWorkerThreads(int count);
     // Returns the number of threads that the connections run on.
     int workerThreads() const;
+    // Returns the number of connections to clusters that are kept open for the next client.
+    int idleUpstreamConnections() const;
     // Returns the kubeconfig server URL for a cluster: https://127.0.0.1:<port>/clusters/<name>.
     // client-go keeps the path and appends API paths to it.
     QUrl clusterUrl(const QString &clusterName) const;

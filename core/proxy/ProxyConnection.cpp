@@ -7,6 +7,7 @@
 #include "ProxyRoute.h"
 #include "RequestAdmission.h"
 #include "UpstreamConnection.h"
+#include "UpstreamPool.h"
 #include "tls/TlsSocket.h"
 
 #include <QPointer>
@@ -29,6 +30,7 @@ HttpMessageParser::Limits parserLimits(const ProxyLimits &limits)
 ProxyConnection::ProxyConnection(TlsSocket *client,
                                  const ProxySettings &settings,
                                  std::shared_ptr<RequestGate> gate,
+                                 UpstreamPool *pool,
                                  QObject *parent)
     : QObject(parent)
     , m_client(client)
@@ -38,6 +40,7 @@ ProxyConnection::ProxyConnection(TlsSocket *client,
     , m_gate(std::move(gate))
     , m_clientPort(client->peerPort())
     , m_parser(HttpMessageParser::Type::Request, parserLimits(m_limits))
+    , m_pool(pool)
 {
     m_client->setParent(this);
     m_client->setReadBufferLimit(kSocketReadBufferBytes);
@@ -466,9 +469,14 @@ UpstreamConnection *ProxyConnection::upstreamFor(const UpstreamCluster &cluster)
         m_upstream->cluster().server == cluster.server)
         return m_upstream;
 
-    dropUpstream();
-    m_upstream = new UpstreamConnection(
-        cluster, m_clientTlsContexts->forTrusted(cluster.caCertificates), m_limits, this);
+    releaseUpstream();
+    m_upstream = m_pool ? m_pool->take(cluster) : nullptr;
+    if (m_upstream) {
+        m_upstream->setParent(this);
+    } else {
+        m_upstream = new UpstreamConnection(
+            cluster, m_clientTlsContexts->forTrusted(cluster.caCertificates), m_limits, this);
+    }
     connect(m_upstream,
             &UpstreamConnection::responseHeadReceived,
             this,
@@ -488,6 +496,19 @@ UpstreamConnection *ProxyConnection::upstreamFor(const UpstreamCluster &cluster)
     connect(m_upstream, &UpstreamConnection::failed, this, &ProxyConnection::onUpstreamFailed);
     connect(m_upstream, &UpstreamConnection::writeQueueDrained, this, &ProxyConnection::readClient);
     return m_upstream;
+}
+
+void ProxyConnection::releaseUpstream()
+{
+    if (!m_pool || !m_upstream || !m_upstream->isReusable()) {
+        dropUpstream();
+        return;
+    }
+    m_upstream->disconnect(this);
+    // A response can end while reading was paused for this client.
+    m_upstream->setReadingPaused(false);
+    m_pool->keep(std::exchange(m_upstream, nullptr), m_limits.upstreamIdleTimeout);
+    m_clientWriteQueueFull = false;
 }
 
 void ProxyConnection::dropUpstream()
@@ -550,7 +571,7 @@ void ProxyConnection::onClientDisconnected()
                         m_exchange.clusterName)
                    .arg(m_exchange.elapsed.elapsed());
     }
-    dropUpstream();
+    releaseUpstream();
     Q_EMIT closed();
 }
 

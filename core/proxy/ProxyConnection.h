@@ -17,6 +17,7 @@ class KubernetesStatus;
 class TlsSocket;
 struct BrowserResponse;
 class UpstreamConnection;
+class UpstreamPool;
 struct RequestAdmission;
 
 // One client connection to the local proxy. It reads the client's requests one at a time and
@@ -31,10 +32,14 @@ class ProxyConnection : public QObject {
 public:
     // Takes ownership of `client`, an encrypted socket. `gate` decides on every request. The
     // connection keeps the limits, the client TLS contexts and the responseStarted callback of
-    // `settings`, and nothing else, so no copy of a token outlives a sign-out in it.
+    // `settings`, and nothing else, so no copy of a token outlives a sign-out in it. It takes
+    // its connections to the clusters from `pool` when it can, and leaves them there when it
+    // closes. The pool must be on this thread and outlive this object. With a null pool, each
+    // connection to a cluster lives as long as this object.
     ProxyConnection(TlsSocket *client,
                     const ProxySettings &settings,
                     std::shared_ptr<RequestGate> gate,
+                    UpstreamPool *pool,
                     QObject *parent = nullptr);
     ~ProxyConnection() override;
 
@@ -96,6 +101,8 @@ private:
     void reportResponseStarted(int code, bool forwarded) const;
 
     UpstreamConnection *upstreamFor(const UpstreamCluster &cluster);
+    // Leaves a reusable connection to a cluster in the pool, and closes any other.
+    void releaseUpstream();
     void dropUpstream();
     void writeToClient(const QByteArray &data);
     void pauseUpstreamWhileClientQueueFull();
@@ -122,6 +129,7 @@ private:
     quint16 m_clientPort;
     HttpMessageParser m_parser;
     QByteArray m_unparsed;
+    UpstreamPool *const m_pool;
     UpstreamConnection *m_upstream = nullptr;
     Exchange m_exchange;
     Deadline m_deadline = Deadline::None;

@@ -18,6 +18,10 @@ struct ProxyLimits {
     // Time after which an idle keep-alive client connection is closed. It is longer than the 90 s
     // IdleConnTimeout of Go's http.DefaultTransport, so Go clients with that default close first.
     std::chrono::milliseconds idleTimeout{120000};
+    // Time for which a connection to a cluster stays open for the next client after its own
+    // client closed. A server may close an idle connection at any moment, and a request sent at
+    // that moment fails, so the time is short, but long enough to span the commands of a script.
+    std::chrono::milliseconds upstreamIdleTimeout{30000};
     // Maximum time to connect to a cluster and finish the TLS handshake.
     std::chrono::milliseconds upstreamConnectTimeout{30000};
     // Maximum time for a client's TLS handshake. A connection still in its handshake counts

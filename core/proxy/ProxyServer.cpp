@@ -4,6 +4,7 @@
 #include "ProxyConnection.h"
 #include "ProxySettings.h"
 #include "RequestGate.h"
+#include "UpstreamPool.h"
 #include "tls/EpollWatcher.h"
 #include "tls/TlsSocket.h"
 
@@ -40,6 +41,7 @@ public:
     Worker(ProxyServer *server, std::shared_ptr<RequestGate> gate)
         : m_server(server)
         , m_gate(std::move(gate))
+        , m_upstreamPool(new UpstreamPool(this))
     {}
 
     // The number of handshakes and connections on this worker. The listener counts one up when
@@ -83,7 +85,11 @@ public:
         for (ProxyConnection *connection :
              findChildren<ProxyConnection *>(Qt::FindDirectChildrenOnly))
             connection->abort();
+        m_upstreamPool->clear();
     }
+
+    // Called from any thread.
+    int idleUpstreamConnections() const { return m_upstreamPool->idleCount(); }
 
 private:
     // Hands a connection whose handshake succeeded to a ProxyConnection, or drops it with
@@ -106,7 +112,7 @@ private:
             return;
         }
         ++m_server->m_openConnections;
-        auto *connection = new ProxyConnection(socket, *settings, m_gate, this);
+        auto *connection = new ProxyConnection(socket, *settings, m_gate, m_upstreamPool, this);
         connect(connection, &ProxyConnection::closed, this, [this, connection] {
             --m_server->m_openConnections;
             --load;
@@ -126,6 +132,8 @@ private:
     std::shared_ptr<RequestGate> m_gate;
     std::unordered_set<TlsSocket *> m_handshaking;
     EpollWatcher *m_watcher = nullptr;
+    // Created with the worker, so that other threads may read its count.
+    UpstreamPool *const m_upstreamPool;
 };
 
 ProxyServer::ProxyServer(std::shared_ptr<const SharedProxySettings> settings,
@@ -256,6 +264,14 @@ void ProxyServer::acceptConnection(qintptr descriptor)
     QMetaObject::invokeMethod(worker, [worker, descriptor, context = m_tlsContext, settings] {
         worker->startHandshake(descriptor, context, settings);
     });
+}
+
+int ProxyServer::idleUpstreamConnections() const
+{
+    int count = 0;
+    for (const Worker *worker : m_workers)
+        count += worker->idleUpstreamConnections();
+    return count;
 }
 
 ProxyServer::Worker *ProxyServer::leastLoadedWorker() const

@@ -49,6 +49,8 @@ public:
     void abortConnections();
     // Stops listening and aborts every connection.
     void close();
+    // The connections to clusters kept open for the next client (UpstreamPool), on all workers.
+    int idleUpstreamConnections() const;
 
 private:
     class Listener;

@@ -343,6 +343,8 @@ void UpstreamConnection::onDisconnected()
     }
     if (m_requestActive || m_tunnel)
         readResponse();
+    else
+        Q_EMIT closedWhileIdle();
 }
 
 void UpstreamConnection::onConnectTimeout()
@@ -361,10 +363,12 @@ void UpstreamConnection::fail(int code, const QString &message, const QString &l
         return;
     const bool reportToReceiver = m_requestActive;
     abort();
-    if (reportToReceiver)
+    if (reportToReceiver) {
         Q_EMIT failed(KubernetesStatus(code, message), logReason);
-    else
-        qCDebug(lcProxy).noquote() << QStringLiteral("Idle connection closed: %1").arg(message);
+        return;
+    }
+    qCDebug(lcProxy).noquote() << QStringLiteral("Idle connection closed: %1").arg(message);
+    Q_EMIT closedWhileIdle();
 }
 
 QString UpstreamConnection::serverForMessages() const

@@ -70,6 +70,8 @@ Q_SIGNALS:
     // Emitted once when connecting, TLS verification, the response or the tunnel fails. The
     // connection is closed afterwards.
     void failed(const KubernetesStatus &status, const QString &logReason);
+    // Emitted once when the server closes the connection, or it fails, between requests.
+    void closedWhileIdle();
     void writeQueueDrained();
 
 private:

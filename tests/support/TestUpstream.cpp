@@ -6,6 +6,7 @@
 #include <QPointer>
 #include <QSslConfiguration>
 #include <QSslSocket>
+#include <algorithm>
 
 using lamplighter::encodeChunk;
 using lamplighter::HttpMessageParser;
@@ -248,6 +249,20 @@ QByteArray TestUpstream::streamEvent(int index)
 {
     return R"({"type":"ADDED","object":{"kind":"Pod","metadata":{"name":"pod-)" +
            QByteArray::number(index) + R"("}}})" + "\n";
+}
+
+int TestUpstream::openConnectionCount() const
+{
+    const QList<QSslSocket *> sockets = m_server.findChildren<QSslSocket *>();
+    return int(std::count_if(sockets.begin(), sockets.end(), [](const QSslSocket *socket) {
+        return socket->state() == QAbstractSocket::ConnectedState;
+    }));
+}
+
+void TestUpstream::closeConnections()
+{
+    for (QSslSocket *socket : m_server.findChildren<QSslSocket *>())
+        socket->disconnectFromHost();
 }
 
 void TestUpstream::acceptConnections()

@@ -46,6 +46,10 @@ public:
 
     const QList<RecordedRequest> &requests() const { return m_requests; }
     int connectionCount() const { return m_connectionCount; }
+    // The connections that neither side has closed yet.
+    int openConnectionCount() const;
+    // Closes every connection, as a server does with connections that stayed idle too long.
+    void closeConnections();
 
     void releaseStreamEvent();
     void finishStream();

@@ -2,6 +2,7 @@
 #include "TestSessionKey.h"
 #include "TestUpstream.h"
 #include "proxy/LocalProxy.h"
+#include "proxy/UpstreamPool.h"
 
 #include <QMutex>
 #include <QTcpServer>
@@ -61,6 +62,12 @@ private Q_SLOTS:
     void keepAliveReusesUpstream();
     void pipelinedRequestsInOrder();
     void upstreamCloseThenReconnect();
+    void nextClientReusesIdleUpstream();
+    void idleUpstreamClosedByServerNotReused();
+    void idleUpstreamClosedAfterTimeout();
+    void idleUpstreamServesItsClusterOnly();
+    void idleUpstreamsBounded();
+    void closeEndsIdleUpstreams();
     void requestBodyStreamed_data();
     void requestBodyStreamed();
     void streamingResponsePerEvent();
@@ -106,6 +113,7 @@ private:
     std::unique_ptr<TestHttpClient> connectClient() const;
     std::optional<TestResponse> roundTrip(const QByteArray &request) const;
     void setTimeouts(int headerMs, int idleMs);
+    Status listenOnOneWorkerThread();
     void verifyPartialHeadTimesOut(TestHttpClient &client) const;
 
     LocalCertificate m_proxyCertificate;
@@ -171,6 +179,15 @@ void TestLocalProxy::setTimeouts(int headerMs, int idleMs)
     limits.headerTimeout = std::chrono::milliseconds(headerMs);
     limits.idleTimeout = std::chrono::milliseconds(idleMs);
     m_proxy->setLimits(limits);
+}
+
+// Each worker thread keeps its own idle connections to the clusters. On one thread, every client
+// connection meets the same ones.
+Status TestLocalProxy::listenOnOneWorkerThread()
+{
+    m_proxy->close();
+    m_proxy->setWorkerThreads(1);
+    return m_proxy->listen();
 }
 
 // Sends the start of a head and checks that the proxy rejects it with 408 and closes.
@@ -406,6 +423,112 @@ void TestLocalProxy::upstreamCloseThenReconnect()
     QCOMPARE(second->head.statusCode, 200);
     QVERIFY(client->isConnected());
     QCOMPARE(m_upstream->connectionCount(), 2);
+}
+
+void TestLocalProxy::nextClientReusesIdleUpstream()
+{
+    const Status listening = listenOnOneWorkerThread();
+    QVERIFY2(listening.ok(), qPrintable(listening.errorMessage()));
+
+    const std::optional<TestResponse> first = roundTrip(get("/clusters/dev/api"));
+    QVERIFY(first);
+    QCOMPARE(first->head.statusCode, 200);
+    QTRY_COMPARE(m_proxy->idleUpstreamConnections(), 1);
+
+    const std::optional<TestResponse> second = roundTrip(get("/clusters/dev/apis"));
+    QVERIFY(second);
+    QCOMPARE(second->head.statusCode, 200);
+    QCOMPARE(m_upstream->connectionCount(), 1);
+    QCOMPARE(m_upstream->requests().size(), 2);
+    QCOMPARE(m_upstream->requests().at(1).head.values("Authorization"),
+             QList<QByteArray>{"Bearer " + kIdToken});
+    QTRY_COMPARE(m_proxy->idleUpstreamConnections(), 1);
+}
+
+void TestLocalProxy::idleUpstreamClosedByServerNotReused()
+{
+    const Status listening = listenOnOneWorkerThread();
+    QVERIFY2(listening.ok(), qPrintable(listening.errorMessage()));
+
+    QVERIFY(roundTrip(get("/clusters/dev/api")));
+    QTRY_COMPARE(m_proxy->idleUpstreamConnections(), 1);
+    m_upstream->closeConnections();
+    QTRY_COMPARE(m_proxy->idleUpstreamConnections(), 0);
+
+    const std::optional<TestResponse> response = roundTrip(get("/clusters/dev/api"));
+    QVERIFY(response);
+    QCOMPARE(response->head.statusCode, 200);
+    QCOMPARE(m_upstream->connectionCount(), 2);
+}
+
+void TestLocalProxy::idleUpstreamClosedAfterTimeout()
+{
+    ProxyLimits limits;
+    limits.upstreamIdleTimeout = std::chrono::milliseconds(300);
+    m_proxy->setLimits(limits);
+    const Status listening = listenOnOneWorkerThread();
+    QVERIFY2(listening.ok(), qPrintable(listening.errorMessage()));
+
+    QVERIFY(roundTrip(get("/clusters/dev/api")));
+    QTRY_COMPARE(m_proxy->idleUpstreamConnections(), 1);
+    QTRY_COMPARE(m_proxy->idleUpstreamConnections(), 0);
+    QTRY_COMPARE(m_upstream->openConnectionCount(), 0);
+    QCOMPARE(m_upstream->connectionCount(), 1);
+}
+
+// A connection kept for one cluster name is not lent to another, even on the same server.
+void TestLocalProxy::idleUpstreamServesItsClusterOnly()
+{
+    m_proxy->setClusters(
+        {m_upstream->cluster(QStringLiteral("dev")), m_upstream->cluster(QStringLiteral("prod"))});
+    const Status listening = listenOnOneWorkerThread();
+    QVERIFY2(listening.ok(), qPrintable(listening.errorMessage()));
+
+    QVERIFY(roundTrip(get("/clusters/dev/api")));
+    QTRY_COMPARE(m_proxy->idleUpstreamConnections(), 1);
+
+    const std::optional<TestResponse> response = roundTrip(get("/clusters/prod/api"));
+    QVERIFY(response);
+    QCOMPARE(response->head.statusCode, 200);
+    QCOMPARE(m_upstream->connectionCount(), 2);
+    QTRY_COMPARE(m_proxy->idleUpstreamConnections(), 2);
+}
+
+void TestLocalProxy::idleUpstreamsBounded()
+{
+    const Status listening = listenOnOneWorkerThread();
+    QVERIFY2(listening.ok(), qPrintable(listening.errorMessage()));
+
+    // Clients that are all in a request at once each need a connection of their own.
+    const int clientCount = UpstreamPool::kMaxIdleConnections + 2;
+    std::vector<std::unique_ptr<TestHttpClient>> clients;
+    for (int i = 0; i < clientCount; ++i) {
+        clients.push_back(connectClient());
+        QVERIFY(clients.back());
+        clients.back()->send(get("/clusters/dev/stream"));
+    }
+    for (const std::unique_ptr<TestHttpClient> &client : clients)
+        QVERIFY(client->waitForPartialBody(TestUpstream::streamEvent(0)));
+    QCOMPARE(m_upstream->connectionCount(), clientCount);
+    m_upstream->finishStream();
+    for (const std::unique_ptr<TestHttpClient> &client : clients) {
+        const std::optional<TestResponse> response = client->waitForResponse();
+        QVERIFY(response);
+        QCOMPARE(response->head.statusCode, 200);
+    }
+    clients.clear();
+
+    QTRY_COMPARE(m_upstream->openConnectionCount(), UpstreamPool::kMaxIdleConnections);
+    QCOMPARE(m_proxy->idleUpstreamConnections(), UpstreamPool::kMaxIdleConnections);
+}
+
+void TestLocalProxy::closeEndsIdleUpstreams()
+{
+    QVERIFY(roundTrip(get("/clusters/dev/api")));
+    QTRY_COMPARE(m_proxy->idleUpstreamConnections(), 1);
+    m_proxy->close();
+    QCOMPARE(m_proxy->idleUpstreamConnections(), 0);
+    QTRY_COMPARE(m_upstream->openConnectionCount(), 0);
 }
 
 void TestLocalProxy::requestBodyStreamed_data()
