@@ -13,7 +13,7 @@
 #include <QTimer>
 #include <algorithm>
 #include <unistd.h>
-#include <unordered_set>
+#include <unordered_map>
 #include <utility>
 
 namespace lamplighter {
@@ -57,25 +57,29 @@ public:
         if (!m_watcher)
             m_watcher = new EpollWatcher(this);
         auto *socket = new TlsSocket(descriptor, std::move(context), this);
-        m_handshaking.insert(socket);
         connect(socket, &TlsSocket::encrypted, this, [this, socket, settings] {
             endHandshake(socket, settings, QString());
         });
         connect(socket, &TlsSocket::disconnected, this, [this, socket, settings] {
             endHandshake(socket, settings, socket->errorString());
         });
-        QTimer::singleShot(
-            settings->limits.clientHandshakeTimeout, socket, [this, socket, settings] {
-                if (socket->state() == TlsSocket::State::Handshaking)
-                    endHandshake(socket, settings, QStringLiteral("timed out"));
-            });
+        // Stopped when the handshake ends. Qt 6.4 stops a timer with a search of the thread's
+        // active timers, so a timer left running for every recent connection slowed each one.
+        auto *handshakeTimer = new QTimer(socket);
+        handshakeTimer->setSingleShot(true);
+        connect(handshakeTimer, &QTimer::timeout, this, [this, socket, settings] {
+            endHandshake(socket, settings, QStringLiteral("timed out"));
+        });
+        handshakeTimer->start(settings->limits.clientHandshakeTimeout);
+        m_handshaking.emplace(socket, handshakeTimer);
     }
 
     void abortConnections()
     {
         // Sockets whose handshake failed wait for their deletion as children of this object
         // too, so only the set shows which handshakes are still running.
-        for (TlsSocket *handshaking : std::exchange(m_handshaking, {})) {
+        for (const auto &[handshaking, handshakeTimer] : std::exchange(m_handshaking, {})) {
+            handshakeTimer->stop();
             handshaking->disconnect(this);
             handshaking->abort();
             handshaking->deleteLater();
@@ -99,7 +103,13 @@ private:
                       const QString &failure)
     {
         socket->disconnect(this);
-        m_handshaking.erase(socket);
+        const auto handshake = m_handshaking.find(socket);
+        Q_ASSERT(handshake != m_handshaking.end());
+        // Deleted later, because its timeout may be what ended the handshake.
+        handshake->second->disconnect(this);
+        handshake->second->stop();
+        handshake->second->deleteLater();
+        m_handshaking.erase(handshake);
         handshakeEnded();
         if (socket->state() != TlsSocket::State::Encrypted) {
             qCDebug(lcProxy).noquote()
@@ -130,7 +140,8 @@ private:
 
     ProxyServer *m_server;
     std::shared_ptr<RequestGate> m_gate;
-    std::unordered_set<TlsSocket *> m_handshaking;
+    // The sockets in their TLS handshake, each with the timer that bounds it.
+    std::unordered_map<TlsSocket *, QTimer *> m_handshaking;
     EpollWatcher *m_watcher = nullptr;
     // Created with the worker, so that other threads may read its count.
     UpstreamPool *const m_upstreamPool;

@@ -94,6 +94,8 @@ private Q_SLOTS:
     void signedOutRejected();
     void expiredTokenRejected();
     void droppedHandshakesKeepAccepting();
+    void stalledHandshakeClosed();
+    void connectionOutlivesHandshakeTimeout();
     void connectionsOverMaximumClosed();
     void validTokenForwardedUntilExpiry();
     void unavailableReasonShown();
@@ -1065,6 +1067,37 @@ void TestLocalProxy::droppedHandshakesKeepAccepting()
     const std::optional<TestResponse> response = roundTrip(get("/clusters/dev/api"));
     QVERIFY2(response, "the proxy stopped accepting after dropped handshakes");
     QCOMPARE(response->head.statusCode, 200);
+}
+
+void TestLocalProxy::stalledHandshakeClosed()
+{
+    ProxyLimits limits;
+    limits.clientHandshakeTimeout = std::chrono::milliseconds(300);
+    m_proxy->setLimits(limits);
+
+    // A client that connects and never starts its TLS handshake. The listener runs on this
+    // thread, so the wait must run the event loop.
+    QTcpSocket silent;
+    silent.connectToHost(QHostAddress::LocalHost, m_proxy->port());
+    QVERIFY(silent.waitForConnected(5000));
+    QTRY_COMPARE_WITH_TIMEOUT(silent.state(), QAbstractSocket::UnconnectedState, kOutcomeWaitMs);
+}
+
+// The handshake's time limit ends with the handshake.
+void TestLocalProxy::connectionOutlivesHandshakeTimeout()
+{
+    ProxyLimits limits;
+    limits.clientHandshakeTimeout = std::chrono::milliseconds(300);
+    m_proxy->setLimits(limits);
+
+    const std::unique_ptr<TestHttpClient> client = connectClient();
+    QVERIFY(client);
+    QTest::qWait(900);
+    client->send(get("/clusters/dev/api"));
+    const std::optional<TestResponse> response = client->waitForResponse();
+    QVERIFY(response);
+    QCOMPARE(response->head.statusCode, 200);
+    QVERIFY(client->isConnected());
 }
 
 void TestLocalProxy::connectionsOverMaximumClosed()
