@@ -470,7 +470,7 @@ UpstreamConnection *ProxyConnection::upstreamFor(const UpstreamCluster &cluster)
         return m_upstream;
 
     releaseUpstream();
-    m_upstream = m_pool ? m_pool->take(cluster) : nullptr;
+    m_upstream = m_pool ? m_pool->take(cluster, m_limits) : nullptr;
     if (m_upstream) {
         m_upstream->setParent(this);
     } else {

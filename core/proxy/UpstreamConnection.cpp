@@ -42,6 +42,13 @@ UpstreamConnection::UpstreamConnection(const UpstreamCluster &cluster,
 
 UpstreamConnection::~UpstreamConnection() = default;
 
+bool UpstreamConnection::appliesLimits(const ProxyLimits &limits) const
+{
+    return limits.maxHeadBytes == m_limits.maxHeadBytes &&
+           limits.maxHeaderCount == m_limits.maxHeaderCount &&
+           limits.maxQueuedBytes == m_limits.maxQueuedBytes;
+}
+
 bool UpstreamConnection::isReusable() const
 {
     return !m_closed && !m_peerClosed && !m_requestActive;

@@ -30,6 +30,9 @@ public:
     ~UpstreamConnection() override;
 
     const UpstreamCluster &cluster() const { return m_cluster; }
+    // Returns true when the limits that this connection applies from now on, to its responses
+    // and its write queue, are those of `limits`.
+    bool appliesLimits(const ProxyLimits &limits) const;
     // Returns true when no request is in progress and the connection has not failed or been
     // closed, so the next request can use it.
     bool isReusable() const;

@@ -20,13 +20,14 @@ UpstreamPool::~UpstreamPool()
     clear();
 }
 
-UpstreamConnection *UpstreamPool::take(const UpstreamCluster &cluster)
+UpstreamConnection *UpstreamPool::take(const UpstreamCluster &cluster, const ProxyLimits &limits)
 {
     // The newest first: it is the least likely to be closed by its server at this moment.
     for (auto idle = m_idle.rbegin(); idle != m_idle.rend(); ++idle) {
         const UpstreamCluster &candidate = idle->connection->cluster();
         if (candidate.name != cluster.name || candidate.server != cluster.server ||
-            candidate.caCertificates != cluster.caCertificates)
+            candidate.caCertificates != cluster.caCertificates ||
+            !idle->connection->appliesLimits(limits))
             continue;
         UpstreamConnection *connection = idle->connection;
         connection->disconnect(this);

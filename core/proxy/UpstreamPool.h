@@ -10,6 +10,7 @@
 namespace lamplighter {
 
 class UpstreamConnection;
+struct ProxyLimits;
 struct UpstreamCluster;
 
 // The idle connections to the clusters that one thread keeps after their client connections
@@ -32,9 +33,9 @@ public:
     ~UpstreamPool() override;
 
     // Removes and returns an idle connection to the same server as `cluster`, under the same
-    // cluster name and with the same CA certificates, or returns null. The caller becomes its
-    // parent.
-    UpstreamConnection *take(const UpstreamCluster &cluster);
+    // cluster name and with the same CA certificates, that applies `limits`, or returns null.
+    // The caller becomes its parent.
+    UpstreamConnection *take(const UpstreamCluster &cluster, const ProxyLimits &limits);
     // Keeps `connection`, which must be reusable and have no other receivers of its signals,
     // for at most `idleTimeout`. The pool becomes its parent.
     void keep(UpstreamConnection *connection, std::chrono::milliseconds idleTimeout);

@@ -66,6 +66,7 @@ private Q_SLOTS:
     void idleUpstreamClosedByServerNotReused();
     void idleUpstreamClosedAfterTimeout();
     void idleUpstreamServesItsClusterOnly();
+    void idleUpstreamKeepsItsLimits();
     void idleUpstreamsBounded();
     void closeEndsIdleUpstreams();
     void requestBodyStreamed_data();
@@ -494,6 +495,24 @@ void TestLocalProxy::idleUpstreamServesItsClusterOnly()
     QCOMPARE(response->head.statusCode, 200);
     QCOMPARE(m_upstream->connectionCount(), 2);
     QTRY_COMPARE(m_proxy->idleUpstreamConnections(), 2);
+}
+
+// A response on a connection kept from before setLimits() would be read with the old limits.
+void TestLocalProxy::idleUpstreamKeepsItsLimits()
+{
+    const Status listening = listenOnOneWorkerThread();
+    QVERIFY2(listening.ok(), qPrintable(listening.errorMessage()));
+
+    QVERIFY(roundTrip(get("/clusters/dev/api")));
+    QTRY_COMPARE(m_proxy->idleUpstreamConnections(), 1);
+    ProxyLimits limits;
+    limits.maxHeadBytes = 32 * 1024;
+    m_proxy->setLimits(limits);
+
+    const std::optional<TestResponse> response = roundTrip(get("/clusters/dev/api"));
+    QVERIFY(response);
+    QCOMPARE(response->head.statusCode, 200);
+    QCOMPARE(m_upstream->connectionCount(), 2);
 }
 
 void TestLocalProxy::idleUpstreamsBounded()
