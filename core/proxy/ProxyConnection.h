@@ -8,6 +8,7 @@
 #include <QDeadlineTimer>
 #include <QElapsedTimer>
 #include <QObject>
+#include <QPointer>
 #include <QTimer>
 #include <memory>
 
@@ -34,8 +35,8 @@ public:
     // connection keeps the limits, the client TLS contexts and the responseStarted callback of
     // `settings`, and nothing else, so no copy of a token outlives a sign-out in it. It takes
     // its connections to the clusters from `pool` when it can, and leaves them there when it
-    // closes. The pool must be on this thread and outlive this object. With a null pool, each
-    // connection to a cluster lives as long as this object.
+    // closes. The pool must be on this thread. Without a pool, each connection to a cluster
+    // lives as long as this object.
     ProxyConnection(TlsSocket *client,
                     const ProxySettings &settings,
                     std::shared_ptr<RequestGate> gate,
@@ -129,7 +130,8 @@ private:
     quint16 m_clientPort;
     HttpMessageParser m_parser;
     QByteArray m_unparsed;
-    UpstreamPool *const m_pool;
+    // Guarded, because the worker that owns the pool may delete it before this object.
+    const QPointer<UpstreamPool> m_pool;
     UpstreamConnection *m_upstream = nullptr;
     Exchange m_exchange;
     Deadline m_deadline = Deadline::None;

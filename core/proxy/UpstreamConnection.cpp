@@ -298,7 +298,10 @@ void UpstreamConnection::readTunnel()
 void UpstreamConnection::finishResponse()
 {
     m_requestActive = false;
-    const bool reusable = m_parser.head().keepAlive && !m_peerClosed && m_unparsed.isEmpty();
+    // Bytes after the end of the response belong to no request. On a reused connection they would
+    // be read as the next request's response, which may be another client's.
+    const bool reusable = m_parser.head().keepAlive && !m_peerClosed && m_unparsed.isEmpty() &&
+                          m_socket->bytesAvailable() == 0;
     if (!reusable) {
         m_closed = true;
         m_socket->disconnectFromHost();

@@ -34,7 +34,6 @@ UpstreamConnection *UpstreamPool::take(const UpstreamCluster &cluster, const Pro
         connection->setParent(nullptr);
         m_idle.erase(std::next(idle).base());
         m_idleCount = int(m_idle.size());
-        scheduleExpiry();
         return connection;
     }
     return nullptr;
@@ -53,9 +52,15 @@ void UpstreamPool::keep(UpstreamConnection *connection, std::chrono::millisecond
         if (idle != m_idle.end())
             close(idle);
     });
-    m_idle.push_back(Idle{connection, QDeadlineTimer(idleTimeout)});
+    const QDeadlineTimer expiry(idleTimeout);
+    m_idle.push_back(Idle{connection, expiry});
     m_idleCount = int(m_idle.size());
-    scheduleExpiry();
+    // Started again only for an earlier expiry, as a timer costs time whenever it is restarted.
+    // When it fires for a connection that has left, closeExpired() sets it for the next one.
+    if (!m_expiryTimer.isActive() || expiry < m_expiryTimerFiresAt) {
+        m_expiryTimer.start(idleTimeout);
+        m_expiryTimerFiresAt = expiry;
+    }
 }
 
 void UpstreamPool::clear()
@@ -102,6 +107,7 @@ void UpstreamPool::scheduleExpiry()
     const auto left =
         std::chrono::ceil<std::chrono::milliseconds>(earliest->expiry.remainingTimeAsDuration());
     m_expiryTimer.start(left);
+    m_expiryTimerFiresAt = earliest->expiry;
 }
 
 } // namespace lamplighter

@@ -57,6 +57,7 @@ private:
     std::vector<Idle> m_idle; // oldest first
     // A child, so that it moves with the pool to the thread the pool serves.
     QTimer m_expiryTimer;
+    QDeadlineTimer m_expiryTimerFiresAt;
     std::atomic<int> m_idleCount = 0;
 };
 

@@ -33,6 +33,22 @@ QByteArray jsonResponse(const QByteArray &body)
            body;
 }
 
+// A 200 response of exactly 64 KiB, head and body.
+QByteArray responseFilling64KiB()
+{
+    constexpr qsizetype kTotalBytes = 64 * 1024;
+    qsizetype bodyBytes = kTotalBytes;
+    QByteArray head;
+    // The head's length depends on the digits of Content-Length, which settle after two tries.
+    for (int attempt = 0; attempt < 2; ++attempt) {
+        head = responseHead(
+            "200 OK",
+            {"Content-Type: text/plain", "Content-Length: " + QByteArray::number(bodyBytes)});
+        bodyBytes = kTotalBytes - head.size();
+    }
+    return head + QByteArray(bodyBytes, 'x');
+}
+
 } // namespace
 
 // One accepted connection, which parses requests one at a time and writes the responses.
@@ -128,6 +144,9 @@ private:
             m_server->m_largeBodyBytesWritten = 0;
             m_writingLargeBody = true;
             writeLargeBody();
+        } else if (path == "/extra-response") {
+            m_socket->write(responseFilling64KiB() + responseHead("200 OK", {"Content-Length: 6"}) +
+                            "forged");
         } else if (path.endsWith("/set-cookies")) {
             m_socket->write(responseHead("200 OK",
                                          {"Content-Type: text/plain",

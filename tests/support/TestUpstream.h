@@ -28,6 +28,8 @@ struct RecordedRequest {
 //   /large      a chunked body of largeBodyBytes() bytes, written only as fast as the socket
 //               drains, so the test can see how much the reader has taken
 //   /close      200 with "Connection: close", then the server closes the connection
+//   /extra-response  a 200 response of exactly 64 KiB, the proxy's read size, followed in the
+//               same write by a second response that no request asked for
 //   .../early-hints  103 Early Hints, then 200, both with Access-Control-Allow-Origin, and the
 //               103 with a Set-Cookie of the proxy's session cookie
 //   other paths 200 with a small JSON object naming the path

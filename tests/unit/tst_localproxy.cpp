@@ -68,6 +68,7 @@ private Q_SLOTS:
     void idleUpstreamServesItsClusterOnly();
     void idleUpstreamKeepsItsLimits();
     void idleUpstreamsBounded();
+    void unrequestedResponseClosesUpstream();
     void closeEndsIdleUpstreams();
     void requestBodyStreamed_data();
     void requestBodyStreamed();
@@ -541,6 +542,27 @@ void TestLocalProxy::idleUpstreamsBounded()
 
     QTRY_COMPARE(m_upstream->openConnectionCount(), UpstreamPool::kMaxIdleConnections);
     QCOMPARE(m_proxy->idleUpstreamConnections(), UpstreamPool::kMaxIdleConnections);
+}
+
+// The second response, which no request asked for, stays in the proxy's socket buffer after the
+// first. The connection must close, or the next request on it would receive that response.
+void TestLocalProxy::unrequestedResponseClosesUpstream()
+{
+    const std::unique_ptr<TestHttpClient> client = connectClient();
+    QVERIFY(client);
+
+    client->send(get("/clusters/dev/extra-response"));
+    const std::optional<TestResponse> first = client->waitForResponse();
+    QVERIFY(first);
+    QCOMPARE(first->head.statusCode, 200);
+    QTRY_COMPARE(m_upstream->openConnectionCount(), 0);
+    QCOMPARE(m_proxy->idleUpstreamConnections(), 0);
+
+    client->send(get("/clusters/dev/api"));
+    const std::optional<TestResponse> second = client->waitForResponse();
+    QVERIFY(second);
+    QVERIFY2(second->body.startsWith(R"({"kind":"APIVersions")"), second->body.constData());
+    QCOMPARE(m_upstream->connectionCount(), 2);
 }
 
 void TestLocalProxy::closeEndsIdleUpstreams()
