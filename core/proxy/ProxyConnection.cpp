@@ -465,8 +465,10 @@ void ProxyConnection::finishExchange()
 
 UpstreamConnection *ProxyConnection::upstreamFor(const UpstreamCluster &cluster)
 {
-    if (m_upstream && m_upstream->isReusable() && m_upstream->cluster().name == cluster.name &&
-        m_upstream->cluster().server == cluster.server)
+    // The CA certificates are compared too: after setClusters() changed them, a connection
+    // verified against the old ones must not carry the next request.
+    if (m_upstream && m_upstream->isReusable() &&
+        mayShareConnection(m_upstream->cluster(), cluster))
         return m_upstream;
 
     releaseUpstream();

@@ -16,4 +16,13 @@ struct UpstreamCluster {
     QList<QSslCertificate> caCertificates;
 };
 
+// Returns true when a connection opened for `opened` may carry the requests for `wanted`: the
+// same cluster name and server, verified against the same CA certificates. Lists that share
+// their data, as copies of one setting do, compare without reading the certificates.
+inline bool mayShareConnection(const UpstreamCluster &opened, const UpstreamCluster &wanted)
+{
+    return opened.name == wanted.name && opened.server == wanted.server &&
+           opened.caCertificates == wanted.caCertificates;
+}
+
 } // namespace lamplighter

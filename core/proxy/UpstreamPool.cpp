@@ -24,9 +24,7 @@ UpstreamConnection *UpstreamPool::take(const UpstreamCluster &cluster, const Pro
 {
     // The newest first: it is the least likely to be closed by its server at this moment.
     for (auto idle = m_idle.rbegin(); idle != m_idle.rend(); ++idle) {
-        const UpstreamCluster &candidate = idle->connection->cluster();
-        if (candidate.name != cluster.name || candidate.server != cluster.server ||
-            candidate.caCertificates != cluster.caCertificates ||
+        if (!mayShareConnection(idle->connection->cluster(), cluster) ||
             !idle->connection->appliesLimits(limits))
             continue;
         UpstreamConnection *connection = idle->connection;
@@ -46,9 +44,10 @@ void UpstreamPool::keep(UpstreamConnection *connection, std::chrono::millisecond
         close(m_idle.begin());
     connection->setParent(this);
     connect(connection, &UpstreamConnection::closedWhileIdle, this, [this, connection] {
-        const auto idle = std::find_if(m_idle.begin(), m_idle.end(), [connection](const Idle &i) {
-            return i.connection == connection;
-        });
+        const auto idle =
+            std::find_if(m_idle.begin(), m_idle.end(), [connection](const Idle &kept) {
+                return kept.connection == connection;
+            });
         if (idle != m_idle.end())
             close(idle);
     });

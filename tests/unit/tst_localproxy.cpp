@@ -60,6 +60,7 @@ private Q_SLOTS:
     void unknownClusterNotFound();
     void pathOutsideClustersNotFound();
     void keepAliveReusesUpstream();
+    void changedCaClosesOpenUpstream();
     void pipelinedRequestsInOrder();
     void upstreamCloseThenReconnect();
     void nextClientReusesIdleUpstream();
@@ -390,6 +391,33 @@ void TestLocalProxy::keepAliveReusesUpstream()
     QCOMPARE(m_upstream->requests().size(), 2);
     QCOMPARE(m_upstream->connectionCount(), 1);
     QCOMPARE(m_upstream->requests().at(0).connectionId, m_upstream->requests().at(1).connectionId);
+}
+
+// A client connection that stays open does not keep sending on a cluster connection that was
+// verified against the CA certificates that setClusters() replaced.
+void TestLocalProxy::changedCaClosesOpenUpstream()
+{
+    const std::unique_ptr<TestHttpClient> client = connectClient();
+    QVERIFY(client);
+    client->send(get("/clusters/dev/api"));
+    const std::optional<TestResponse> first = client->waitForResponse();
+    QVERIFY(first);
+    QCOMPARE(first->head.statusCode, 200);
+
+    const Result<LocalCertificate> otherCa =
+        LocalCertificate::generate(QDateTime::currentDateTimeUtc());
+    QVERIFY(otherCa.ok());
+    UpstreamCluster cluster = m_upstream->cluster(QStringLiteral("dev"));
+    cluster.caCertificates = {otherCa->certificate};
+    m_proxy->setClusters({cluster});
+
+    client->send(get("/clusters/dev/apis"));
+    const std::optional<TestResponse> second = client->waitForResponse();
+    QVERIFY(second);
+    QCOMPARE(second->head.statusCode, 502);
+    QVERIFY2(QString::fromUtf8(second->body).contains(QStringLiteral("TLS verification")),
+             second->body.constData());
+    QCOMPARE(m_upstream->requests().size(), 1);
 }
 
 void TestLocalProxy::pipelinedRequestsInOrder()
