@@ -25,6 +25,20 @@ HttpMessageParser::Limits parserLimits(const ProxyLimits &limits)
     return HttpMessageParser::Limits{limits.maxHeadBytes, limits.maxHeaderCount};
 }
 
+// Returns true for a request that the proxy may send to the cluster a second time, on its own:
+// one without a body, whose method RFC 9110 (section 9.2.2) calls idempotent and the API
+// server serves as a read. An upgrade request is a GET too, but it starts exec, attach or
+// port-forward, which a second send would start again.
+bool mayResend(const HttpHead &request)
+{
+    const bool read =
+        request.method == "GET" || request.method == "HEAD" || request.method == "OPTIONS";
+    const bool bodyless =
+        request.framing == HttpBodyFraming::None ||
+        (request.framing == HttpBodyFraming::ContentLength && request.contentLength == 0);
+    return read && bodyless && !isUpgradeRequest(request);
+}
+
 } // namespace
 
 ProxyConnection::ProxyConnection(TlsSocket *client,
@@ -190,12 +204,19 @@ void ProxyConnection::forwardRequest(const RequestAdmission &admission)
 
     UpstreamConnection *upstream = upstreamFor(*admission.cluster);
     const QByteArray head = admission.upstreamHead.serializeRequest();
-    if (m_exchange.upgradeRequested)
-        upstream->sendUpgradeRequestHead(head);
-    else
-        upstream->sendRequestHead(head, m_exchange.method == "HEAD");
+    if (!admission.upstreamBody && mayResend(m_parser.head()))
+        m_exchange.resendableHead = head;
+    sendRequestHead(head);
     if (admission.upstreamBody)
         upstream->sendRequestBody(*admission.upstreamBody);
+}
+
+void ProxyConnection::sendRequestHead(const QByteArray &head)
+{
+    if (m_exchange.upgradeRequested)
+        m_upstream->sendUpgradeRequestHead(head);
+    else
+        m_upstream->sendRequestHead(head, m_exchange.method == "HEAD");
 }
 
 void ProxyConnection::completeRequest()
@@ -410,6 +431,8 @@ void ProxyConnection::logTunnelEnd(const QString &closedBy) const
 
 void ProxyConnection::onUpstreamFailed(const KubernetesStatus &status, const QString &logReason)
 {
+    if (resendOnNewConnection(logReason))
+        return;
     dropUpstream();
     if (!m_exchange.active || !m_exchange.forwarding || m_closing)
         return;
@@ -445,6 +468,34 @@ void ProxyConnection::onUpstreamFailed(const KubernetesStatus &status, const QSt
         finishExchange();
 }
 
+// Sends the request again on a new connection when the server closed a reused connection while
+// the request was on its way. Only a request that mayResend() allows is sent again, and only
+// once: the new connection has carried no earlier response, so when it fails too, the client
+// gets the error.
+bool ProxyConnection::resendOnNewConnection(const QString &logReason)
+{
+    if (!m_upstream || !m_upstream->failedBeforeResponseOnReuse() ||
+        m_exchange.resendableHead.isEmpty() || !m_exchange.active || !m_exchange.forwarding ||
+        m_exchange.responseStarted || m_closing)
+        return false;
+    // A new connection, not one from the pool: the server may have closed all of them. It uses
+    // the cluster settings that admitted the request, even when setClusters() has changed them
+    // since.
+    const UpstreamCluster cluster = m_upstream->cluster();
+    dropUpstream();
+    qCInfo(lcProxy).noquote()
+        << QStringLiteral("%1 %2 -> cluster \"%3\": a reused connection closed before any "
+                          "response (%4). Sending the request again on a new connection.")
+               .arg(QString::fromLatin1(m_exchange.method),
+                    m_exchange.logPath(),
+                    m_exchange.clusterName,
+                    logReason);
+    adoptUpstream(new UpstreamConnection(
+        cluster, m_clientTlsContexts->forTrusted(cluster.caCertificates), m_limits, this));
+    sendRequestHead(m_exchange.resendableHead);
+    return true;
+}
+
 void ProxyConnection::reportResponseStarted(int code, bool forwarded) const
 {
     if (!m_responseStarted)
@@ -472,13 +523,20 @@ UpstreamConnection *ProxyConnection::upstreamFor(const UpstreamCluster &cluster)
         return m_upstream;
 
     releaseUpstream();
-    m_upstream = m_pool ? m_pool->take(cluster, m_limits) : nullptr;
-    if (m_upstream) {
-        m_upstream->setParent(this);
+    UpstreamConnection *pooled = m_pool ? m_pool->take(cluster, m_limits) : nullptr;
+    if (pooled) {
+        pooled->setParent(this);
+        adoptUpstream(pooled);
     } else {
-        m_upstream = new UpstreamConnection(
-            cluster, m_clientTlsContexts->forTrusted(cluster.caCertificates), m_limits, this);
+        adoptUpstream(new UpstreamConnection(
+            cluster, m_clientTlsContexts->forTrusted(cluster.caCertificates), m_limits, this));
     }
+    return m_upstream;
+}
+
+void ProxyConnection::adoptUpstream(UpstreamConnection *connection)
+{
+    m_upstream = connection;
     connect(m_upstream,
             &UpstreamConnection::responseHeadReceived,
             this,
@@ -497,7 +555,6 @@ UpstreamConnection *ProxyConnection::upstreamFor(const UpstreamCluster &cluster)
     connect(m_upstream, &UpstreamConnection::tunnelClosed, this, &ProxyConnection::onTunnelClosed);
     connect(m_upstream, &UpstreamConnection::failed, this, &ProxyConnection::onUpstreamFailed);
     connect(m_upstream, &UpstreamConnection::writeQueueDrained, this, &ProxyConnection::readClient);
-    return m_upstream;
 }
 
 void ProxyConnection::releaseUpstream()

@@ -65,6 +65,8 @@ private:
         bool forwarding = false;
         bool upgradeRequested = false;
         bool requestChunked = false;
+        // The head as sent to the cluster, kept only for a request that may be sent again.
+        QByteArray resendableHead;
         bool requestComplete = false;
         bool responseStarted = false;
         bool responseComplete = false;
@@ -98,10 +100,13 @@ private:
     void handOverTunnelOnClientClose();
     void logTunnelEnd(const QString &closedBy) const;
     void onUpstreamFailed(const KubernetesStatus &status, const QString &logReason);
+    bool resendOnNewConnection(const QString &logReason);
+    void sendRequestHead(const QByteArray &head);
     void finishExchange();
     void reportResponseStarted(int code, bool forwarded) const;
 
     UpstreamConnection *upstreamFor(const UpstreamCluster &cluster);
+    void adoptUpstream(UpstreamConnection *connection);
     // Leaves a reusable connection to a cluster in the pool, and closes any other.
     void releaseUpstream();
     void dropUpstream();

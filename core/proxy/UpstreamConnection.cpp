@@ -57,6 +57,7 @@ bool UpstreamConnection::isReusable() const
 void UpstreamConnection::sendRequestHead(const QByteArray &head, bool isHeadRequest)
 {
     m_requestActive = true;
+    m_responseStarted = false;
     m_isHeadRequest = isHeadRequest;
     m_isUpgradeRequest = false;
     m_finalHeadEmitted = false;
@@ -182,6 +183,7 @@ void UpstreamConnection::readResponse()
             if (m_unparsed.isEmpty())
                 break;
         }
+        m_responseStarted = true;
         if (!m_requestActive) {
             // A server must not send anything between responses.
             fail(502,
@@ -302,7 +304,9 @@ void UpstreamConnection::finishResponse()
     // be read as the next request's response, which may be another client's.
     const bool reusable = m_parser.head().keepAlive && !m_peerClosed && m_unparsed.isEmpty() &&
                           m_socket->bytesAvailable() == 0;
-    if (!reusable) {
+    if (reusable) {
+        m_carriedResponse = true;
+    } else {
         m_closed = true;
         m_socket->disconnectFromHost();
     }
@@ -372,6 +376,9 @@ void UpstreamConnection::fail(int code, const QString &message, const QString &l
     if (m_closed)
         return;
     const bool reportToReceiver = m_requestActive;
+    // Bytes still in the socket's buffer would show that the server acted on the request.
+    m_failedBeforeResponseOnReuse = reportToReceiver && m_carriedResponse && !m_responseStarted &&
+                                    m_socket->bytesAvailable() == 0;
     abort();
     if (reportToReceiver) {
         Q_EMIT failed(KubernetesStatus(code, message), logReason);

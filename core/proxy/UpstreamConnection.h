@@ -36,6 +36,10 @@ public:
     // Returns true when no request is in progress and the connection has not failed or been
     // closed, so the next request can use it.
     bool isReusable() const;
+    // Returns true when the failure that failed() reported came before any byte of the response
+    // arrived, on a connection that had carried an earlier response. The server has then most
+    // likely closed the connection as idle while the request was on its way, and never acted on it.
+    bool failedBeforeResponseOnReuse() const { return m_failedBeforeResponseOnReuse; }
 
     // Starts a request with its serialized head, connecting first when needed. The response to a
     // HEAD request has no body, even when its headers announce one.
@@ -105,6 +109,9 @@ private:
     bool m_closed = false;
     bool m_peerClosed = false;
     bool m_requestActive = false;
+    bool m_carriedResponse = false; // a response has ended on this connection
+    bool m_responseStarted = false; // bytes of the current request's response have arrived
+    bool m_failedBeforeResponseOnReuse = false;
     bool m_isHeadRequest = false;
     bool m_isUpgradeRequest = false;
     bool m_tunnel = false;

@@ -23,8 +23,9 @@ struct UpstreamCluster;
 // token in its own head, so a kept connection carries no identity and any client of the thread
 // may take it. Only idleCount() may be called from another thread.
 //
-// NOTE: a request sent on a kept connection at the moment its server closes it fails with 502.
-// The request is not sent again on a new connection.
+// A server may close a kept connection while a request is on its way to it. ProxyConnection then
+// sends a request without a body whose method is a read again on a new connection; any other
+// request fails with 502.
 class UpstreamPool : public QObject {
 public:
     static constexpr int kMaxIdleConnections = 16;

@@ -117,11 +117,15 @@ private:
     void respond()
     {
         m_recording = false;
+        ++m_requestsOnConnection;
         const RecordedRequest &request = m_server->m_requests.last();
         const QByteArray target = request.head.target;
         const QByteArray path =
             target.left(target.indexOf('?') < 0 ? target.size() : target.indexOf('?'));
-        if (path == "/api") {
+        if (path == "/close-unanswered" ||
+            (path == "/close-unanswered-on-reuse" && m_requestsOnConnection > 1)) {
+            m_socket->disconnectFromHost();
+        } else if (path == "/api") {
             m_socket->write(jsonResponse(
                 R"({"kind":"APIVersions","versions":["v1"],"serverAddressByClientCIDRs":)"
                 R"([{"clientCIDR":"0.0.0.0/0","serverAddress":"127.0.0.1:6443"}]})"));
@@ -206,6 +210,7 @@ private:
     QByteArray m_unparsed;
     bool m_recording = false;
     bool m_writingLargeBody = false;
+    int m_requestsOnConnection = 0;
 };
 
 TestUpstream::TestUpstream(QObject *parent)

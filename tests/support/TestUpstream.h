@@ -28,6 +28,10 @@ struct RecordedRequest {
 //   /large      a chunked body of largeBodyBytes() bytes, written only as fast as the socket
 //               drains, so the test can see how much the reader has taken
 //   /close      200 with "Connection: close", then the server closes the connection
+//   /close-unanswered  the server closes the connection without a response
+//   /close-unanswered-on-reuse  the same on a connection that carried a request before. A
+//               server does this when it closes an idle connection while a request is on its
+//               way. The first request on a connection gets the small JSON object.
 //   /extra-response  a 200 response of exactly 64 KiB, the proxy's read size, followed in the
 //               same write by a second response that no request asked for
 //   .../early-hints  103 Early Hints, then 200, both with Access-Control-Allow-Origin, and the

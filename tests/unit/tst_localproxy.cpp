@@ -71,6 +71,12 @@ private Q_SLOTS:
     void idleUpstreamsBounded();
     void unrequestedResponseClosesUpstream();
     void closeEndsIdleUpstreams();
+    void unansweredReadResentOnNewConnection();
+    void unansweredReadOnOpenClientResent();
+    void unansweredWriteNotResent();
+    void unansweredReadResentOnce();
+    void unansweredFirstRequestNotResent();
+    void unansweredUpgradeNotResent();
     void requestBodyStreamed_data();
     void requestBodyStreamed();
     void streamingResponsePerEvent();
@@ -600,6 +606,109 @@ void TestLocalProxy::closeEndsIdleUpstreams()
     m_proxy->close();
     QCOMPARE(m_proxy->idleUpstreamConnections(), 0);
     QTRY_COMPARE(m_upstream->openConnectionCount(), 0);
+}
+
+// A server may close a kept connection as idle while a request is on its way to it. A request
+// that is safe to repeat then goes again on a new connection instead of failing.
+void TestLocalProxy::unansweredReadResentOnNewConnection()
+{
+    const Status listening = listenOnOneWorkerThread();
+    QVERIFY2(listening.ok(), qPrintable(listening.errorMessage()));
+    QVERIFY(roundTrip(get("/clusters/dev/api")));
+    QTRY_COMPARE(m_proxy->idleUpstreamConnections(), 1);
+
+    const std::optional<TestResponse> response =
+        roundTrip(get("/clusters/dev/close-unanswered-on-reuse"));
+    QVERIFY(response);
+    QCOMPARE(response->head.statusCode, 200);
+    QCOMPARE(response->body, QByteArray(R"({"path":"/close-unanswered-on-reuse"})"));
+    QCOMPARE(m_upstream->connectionCount(), 2);
+    QCOMPARE(m_upstream->requests().size(), 3);
+    QCOMPARE(m_upstream->requests().at(2).head.values("Authorization"),
+             QList<QByteArray>{"Bearer " + kIdToken});
+}
+
+void TestLocalProxy::unansweredReadOnOpenClientResent()
+{
+    const std::unique_ptr<TestHttpClient> client = connectClient();
+    QVERIFY(client);
+    client->send(get("/clusters/dev/api"));
+    QVERIFY(client->waitForResponse());
+
+    client->send(get("/clusters/dev/close-unanswered-on-reuse"));
+    const std::optional<TestResponse> response = client->waitForResponse();
+    QVERIFY(response);
+    QCOMPARE(response->head.statusCode, 200);
+    QCOMPARE(m_upstream->connectionCount(), 2);
+    QVERIFY(client->isConnected());
+}
+
+// Sending a request that changes something twice could apply the change twice.
+void TestLocalProxy::unansweredWriteNotResent()
+{
+    const std::unique_ptr<TestHttpClient> client = connectClient();
+    QVERIFY(client);
+    client->send(get("/clusters/dev/api"));
+    QVERIFY(client->waitForResponse());
+
+    client->send(TestHttpClient::request("POST",
+                                         "/clusters/dev/close-unanswered-on-reuse",
+                                         m_proxy->port(),
+                                         m_sessionKey,
+                                         {"Content-Type: application/json"},
+                                         "{}"));
+    const std::optional<TestResponse> response = client->waitForResponse();
+    QVERIFY(response);
+    QCOMPARE(response->head.statusCode, 502);
+    QCOMPARE(m_upstream->requests().size(), 2);
+    QCOMPARE(m_upstream->connectionCount(), 1);
+}
+
+// The request goes again once: when the new connection closes without a response too, the
+// client gets the error.
+void TestLocalProxy::unansweredReadResentOnce()
+{
+    const std::unique_ptr<TestHttpClient> client = connectClient();
+    QVERIFY(client);
+    client->send(get("/clusters/dev/api"));
+    QVERIFY(client->waitForResponse());
+
+    client->send(get("/clusters/dev/close-unanswered"));
+    const std::optional<TestResponse> response = client->waitForResponse();
+    QVERIFY(response);
+    QCOMPARE(response->head.statusCode, 502);
+    QVERIFY2(response->body.contains("closed the connection"), response->body.constData());
+    QCOMPARE(m_upstream->requests().size(), 3);
+    QCOMPARE(m_upstream->connectionCount(), 2);
+}
+
+// A server that closes a new connection without a response to its first request did not close it
+// for being idle, so the request does not go again.
+void TestLocalProxy::unansweredFirstRequestNotResent()
+{
+    const std::optional<TestResponse> response = roundTrip(get("/clusters/dev/close-unanswered"));
+    QVERIFY(response);
+    QCOMPARE(response->head.statusCode, 502);
+    QCOMPARE(m_upstream->requests().size(), 1);
+    QCOMPARE(m_upstream->connectionCount(), 1);
+}
+
+// An upgrade request is a GET without a body, but for exec or attach it starts a command in the
+// container, so it does not go to the cluster a second time.
+void TestLocalProxy::unansweredUpgradeNotResent()
+{
+    const std::unique_ptr<TestHttpClient> client = connectClient();
+    QVERIFY(client);
+    client->send(get("/clusters/dev/api"));
+    QVERIFY(client->waitForResponse());
+
+    client->send(get("/clusters/dev/close-unanswered-on-reuse?command=rm",
+                     {"Connection: Upgrade", "Upgrade: websocket"}));
+    const std::optional<TestResponse> response = client->waitForResponse();
+    QVERIFY(response);
+    QCOMPARE(response->head.statusCode, 502);
+    QCOMPARE(m_upstream->requests().size(), 2);
+    QCOMPARE(m_upstream->connectionCount(), 1);
 }
 
 void TestLocalProxy::requestBodyStreamed_data()
