@@ -133,6 +133,10 @@ private:
     void handshakeEnded()
     {
         --m_server->m_pendingHandshakes;
+        // Only a paused listener needs the call. Queued to the listener's thread, it would wake
+        // that thread for every new connection.
+        if (!m_server->m_acceptingPaused)
+            return;
         // The call is direct when the listener runs on this thread, and queued otherwise.
         QMetaObject::invokeMethod(m_server,
                                   [server = m_server] { server->resumeAcceptingBelowLimit(); });
@@ -221,6 +225,8 @@ Status ProxyServer::listen(const QHostAddress &address, quint16 port, const QStr
                          .arg(port)
                          .arg(m_listener->errorString())};
     }
+    // A new listening socket accepts from the start.
+    m_acceptingPaused = false;
     return Done{};
 }
 
@@ -267,8 +273,12 @@ void ProxyServer::acceptConnection(qintptr descriptor)
         return;
     }
     // Connections that wait in the kernel's backlog cost nothing until they are accepted.
-    if (++m_pendingHandshakes >= limits.maxPendingHandshakes)
+    if (++m_pendingHandshakes >= limits.maxPendingHandshakes) {
         m_listener->pauseAccepting();
+        m_acceptingPaused = true;
+        // A handshake that ended before the flag was set did not call for a resume.
+        resumeAcceptingBelowLimit();
+    }
 
     Worker *worker = leastLoadedWorker();
     ++worker->load;
@@ -293,9 +303,12 @@ ProxyServer::Worker *ProxyServer::leastLoadedWorker() const
 
 void ProxyServer::resumeAcceptingBelowLimit()
 {
-    if (m_pendingHandshakes < m_settings->current()->limits.maxPendingHandshakes &&
-        m_listener->isListening())
+    if (m_acceptingPaused &&
+        m_pendingHandshakes < m_settings->current()->limits.maxPendingHandshakes &&
+        m_listener->isListening()) {
+        m_acceptingPaused = false;
         m_listener->resumeAccepting();
+    }
 }
 
 int defaultProxyWorkerThreads()

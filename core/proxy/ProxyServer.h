@@ -71,6 +71,8 @@ private:
     // Changed by the workers as handshakes and connections end, read here to admit new ones.
     std::atomic<int> m_openConnections = 0;
     std::atomic<int> m_pendingHandshakes = 0;
+    // Set by the listener's thread while it does not accept, read by the workers.
+    std::atomic<bool> m_acceptingPaused = false;
 };
 
 // Returns the number of worker threads for the local proxy: two, or one on a machine with a
