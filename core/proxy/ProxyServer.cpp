@@ -8,6 +8,7 @@
 #include "tls/EpollWatcher.h"
 #include "tls/TlsSocket.h"
 
+#include <QMutex>
 #include <QTcpServer>
 #include <QThread>
 #include <QTimer>
@@ -18,12 +19,25 @@
 
 namespace lamplighter {
 
+namespace {
+
+// Runs `function` on the thread of `context` and returns when it has run.
+template <typename Function>
+void runOnThreadOf(QObject *context, Function function)
+{
+    const bool sameThread = context->thread() == QThread::currentThread();
+    QMetaObject::invokeMethod(
+        context, function, sameThread ? Qt::DirectConnection : Qt::BlockingQueuedConnection);
+}
+
+} // namespace
+
 // A listener that hands over each accepted socket as a bare descriptor, for TlsSocket, instead
-// of wrapping it in a QTcpSocket.
+// of wrapping it in a QTcpSocket. It runs on the first worker's thread.
 class ProxyServer::Listener : public QTcpServer {
 public:
-    explicit Listener(ProxyServer *server)
-        : QTcpServer(server)
+    Listener(ProxyServer *server, QObject *parent)
+        : QTcpServer(parent)
         , m_server(server)
     {}
 
@@ -138,7 +152,7 @@ private:
         if (!m_server->m_acceptingPaused)
             return;
         // The call is direct when the listener runs on this thread, and queued otherwise.
-        QMetaObject::invokeMethod(m_server,
+        QMetaObject::invokeMethod(m_server->m_listener,
                                   [server = m_server] { server->resumeAcceptingBelowLimit(); });
     }
 
@@ -157,7 +171,6 @@ ProxyServer::ProxyServer(std::shared_ptr<const SharedProxySettings> settings,
     : QObject(parent)
     , m_settings(std::move(settings))
     , m_gate(std::move(gate))
-    , m_listener(new Listener(this))
 {
     setWorkerThreads(0);
 }
@@ -176,12 +189,18 @@ void ProxyServer::setWorkerThreads(int count)
         auto *worker = new Worker(this, m_gate);
         worker->setParent(this);
         m_workers.push_back(worker);
+        m_listener = new Listener(this, worker);
         return;
     }
     for (int i = 0; i < count; ++i) {
         auto *thread = new QThread;
         thread->setObjectName(QStringLiteral("proxy worker %1").arg(i + 1));
         auto *worker = new Worker(this, m_gate);
+        // The listener moves with the first worker. On the owner's thread, which is the tray's
+        // in the app, new connections would wait while that thread is busy, and each one would
+        // wake two threads.
+        if (i == 0)
+            m_listener = new Listener(this, worker);
         worker->moveToThread(thread);
         // QThread runs the deferred deletions of its objects after its event loop ends, so the
         // worker is deleted on its own thread.
@@ -206,24 +225,39 @@ void ProxyServer::stopWorkers()
     }
     m_threads.clear();
     m_workers.clear();
+    m_listener = nullptr; // deleted with the first worker
 }
 
 void ProxyServer::setTlsContext(std::shared_ptr<const TlsContext> context)
 {
+    const QMutexLocker locker(&m_tlsContextMutex);
     m_tlsContext = std::move(context);
+}
+
+std::shared_ptr<const TlsContext> ProxyServer::tlsContext() const
+{
+    const QMutexLocker locker(&m_tlsContextMutex);
+    return m_tlsContext;
 }
 
 Status ProxyServer::listen(const QHostAddress &address, quint16 port, const QString &description)
 {
-    if (!m_tlsContext)
+    if (!tlsContext())
         return Error{
             QStringLiteral("The %1 cannot listen without a TLS certificate.").arg(description)};
-    if (!m_listener->listen(address, port)) {
+    QString failure;
+    runOnThreadOf(m_listener, [&] {
+        if (m_listener->listen(address, port))
+            m_port = m_listener->serverPort();
+        else
+            failure = m_listener->errorString();
+    });
+    if (!failure.isEmpty()) {
         return Error{QStringLiteral("The %1 could not listen on %2:%3: %4. Choose another port or "
                                     "stop the program that uses it.")
                          .arg(description, address.toString())
                          .arg(port)
-                         .arg(m_listener->errorString())};
+                         .arg(failure)};
     }
     // A new listening socket accepts from the start.
     m_acceptingPaused = false;
@@ -232,31 +266,28 @@ Status ProxyServer::listen(const QHostAddress &address, quint16 port, const QStr
 
 bool ProxyServer::isListening() const
 {
-    return m_listener->isListening();
+    return m_port != 0;
 }
 
 quint16 ProxyServer::port() const
 {
-    return m_listener->isListening() ? m_listener->serverPort() : 0;
+    return m_port;
 }
 
 void ProxyServer::abortConnections()
 {
-    for (Worker *worker : m_workers) {
-        // A worker takes the connections handed to it before this call, because the events
-        // of one thread are delivered in the order they were posted.
-        const bool onWorkerThread = worker->thread() == QThread::currentThread();
-        QMetaObject::invokeMethod(
-            worker,
-            [worker] { worker->abortConnections(); },
-            onWorkerThread ? Qt::DirectConnection : Qt::BlockingQueuedConnection);
-    }
+    // A worker takes the connections handed to it before this call, because the events of one
+    // thread are delivered in the order they were posted.
+    for (Worker *worker : m_workers)
+        runOnThreadOf(worker, [worker] { worker->abortConnections(); });
 }
 
 void ProxyServer::close()
 {
-    if (m_listener->isListening())
-        m_listener->close();
+    if (m_port != 0) {
+        runOnThreadOf(m_listener, [this] { m_listener->close(); });
+        m_port = 0;
+    }
     abortConnections();
 }
 
@@ -282,7 +313,7 @@ void ProxyServer::acceptConnection(qintptr descriptor)
 
     Worker *worker = leastLoadedWorker();
     ++worker->load;
-    QMetaObject::invokeMethod(worker, [worker, descriptor, context = m_tlsContext, settings] {
+    QMetaObject::invokeMethod(worker, [worker, descriptor, context = tlsContext(), settings] {
         worker->startHandshake(descriptor, context, settings);
     });
 }

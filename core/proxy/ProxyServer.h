@@ -3,6 +3,7 @@
 #include "util/Result.h"
 
 #include <QHostAddress>
+#include <QMutex>
 #include <QObject>
 #include <atomic>
 #include <memory>
@@ -22,8 +23,9 @@ class TlsSocket;
 // pauses accepting rather than queueing more handshakes. The local proxy and the cluster proxy
 // share it and differ in their RequestGate.
 //
-// The listener runs on this object's thread. The connections run there too, or on worker
-// threads (setWorkerThreads()), each connection on the worker that has the fewest.
+// The connections run on this object's thread, or on worker threads (setWorkerThreads()), each
+// connection on the worker that has the fewest. The listener runs on the first worker's thread.
+// Call the functions of this class on this object's thread.
 class ProxyServer : public QObject {
     Q_OBJECT
 public:
@@ -56,6 +58,8 @@ private:
     class Listener;
     class Worker;
 
+    std::shared_ptr<const TlsContext> tlsContext() const;
+    // These three run on the listener's thread.
     void acceptConnection(qintptr descriptor);
     Worker *leastLoadedWorker() const;
     void resumeAcceptingBelowLimit();
@@ -63,8 +67,11 @@ private:
 
     std::shared_ptr<const SharedProxySettings> m_settings;
     std::shared_ptr<RequestGate> m_gate;
+    // Set on this object's thread and read on the listener's.
+    mutable QMutex m_tlsContextMutex;
     std::shared_ptr<const TlsContext> m_tlsContext;
-    Listener *m_listener;
+    Listener *m_listener = nullptr; // a child of the first worker
+    quint16 m_port = 0;             // while listening
     // One worker on this thread, or one on each of m_threads.
     std::vector<Worker *> m_workers;
     std::vector<QThread *> m_threads;

@@ -1253,8 +1253,7 @@ void TestLocalProxy::stalledHandshakeClosed()
     limits.clientHandshakeTimeout = std::chrono::milliseconds(300);
     m_proxy->setLimits(limits);
 
-    // A client that connects and never starts its TLS handshake. The listener runs on this
-    // thread, so the wait must run the event loop.
+    // A client that connects and never starts its TLS handshake.
     QTcpSocket silent;
     silent.connectToHost(QHostAddress::LocalHost, m_proxy->port());
     QVERIFY(silent.waitForConnected(5000));

@@ -8,11 +8,13 @@
 #include "tls/TlsContext.h"
 
 #include <QMutex>
+#include <QSslSocket>
 #include <QTest>
 #include <QThread>
 #include <QTimer>
 #include <memory>
 #include <set>
+#include <thread>
 
 using namespace lamplighter;
 
@@ -100,6 +102,7 @@ private Q_SLOTS:
     void gateBodyReplacesClients();
     void workersShareConnections();
     void abortReachesEveryWorker();
+    void acceptsWhileOwnerThreadBusy();
 
 private:
     QByteArray request(const QByteArray &method,
@@ -258,8 +261,8 @@ void TestProxyServer::workersShareConnections()
         QCOMPARE(threads.count(thread), 2);
 }
 
-// abortConnections() runs on the listener's thread and must close the connections that the
-// workers have before it returns.
+// abortConnections() runs on the owner's thread and must close the connections that the workers
+// have before it returns.
 void TestProxyServer::abortReachesEveryWorker()
 {
     auto gate = std::make_shared<ThreadRecordingGate>();
@@ -284,6 +287,36 @@ void TestProxyServer::abortReachesEveryWorker()
     const std::optional<TestResponse> response = later->waitForResponse();
     QVERIFY(response);
     QCOMPARE(response->head.statusCode, 200);
+}
+
+// With worker threads, the listener runs on one of them. A client is then accepted and served
+// while the owner's thread, which is the tray's in the app, is busy: here it waits for the
+// client's thread without running its event loop. The client uses blocking calls, because its
+// thread has no event loop either.
+void TestProxyServer::acceptsWhileOwnerThreadBusy()
+{
+    m_gate->reject = true;
+    m_gate->delayMs = 0;
+    QVERIFY(startServerWithWorkers(m_gate));
+    const quint16 port = m_server->port();
+    const QByteArray head = request("GET", "/api");
+
+    QByteArray received;
+    std::thread clientThread([&] {
+        QSslSocket socket;
+        QSslConfiguration configuration = QSslConfiguration::defaultConfiguration();
+        configuration.setCaCertificates({m_certificate.certificate});
+        socket.setSslConfiguration(configuration);
+        socket.connectToHostEncrypted(QStringLiteral("127.0.0.1"), port);
+        if (!socket.waitForEncrypted(5000))
+            return;
+        socket.write(head);
+        while (!received.contains("\r\n\r\n") && socket.waitForReadyRead(5000))
+            received += socket.readAll();
+    });
+    clientThread.join();
+
+    QVERIFY2(received.startsWith("HTTP/1.1 403 "), received.constData());
 }
 
 QTEST_MAIN(TestProxyServer)

@@ -215,7 +215,7 @@ std::vector<std::unique_ptr<QTcpSocket>> TestProxyThreads::openSilentConnections
         socket->waitForConnected(5000);
         sockets.push_back(std::move(socket));
     }
-    // The listener accepts on this thread's event loop and the workers start the handshakes.
+    // Time for the listener to accept them and for the workers to start the handshakes.
     QTest::qWait(300);
     return sockets;
 }
