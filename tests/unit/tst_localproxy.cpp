@@ -123,6 +123,9 @@ private:
     QByteArray get(const QByteArray &target, const QList<QByteArray> &headers = {}) const;
     std::unique_ptr<TestHttpClient> connectClient() const;
     std::optional<TestResponse> roundTrip(const QByteArray &request) const;
+    // Returns a client connection whose first request got a 200 response, so that its connection
+    // to the cluster is reused for the next one, or null.
+    std::unique_ptr<TestHttpClient> connectClientAfterOneRequest() const;
     void setTimeouts(int headerMs, int idleMs);
     Status listenOnOneWorkerThread();
     void verifyPartialHeadTimesOut(TestHttpClient &client) const;
@@ -182,6 +185,18 @@ std::optional<TestResponse> TestLocalProxy::roundTrip(const QByteArray &request)
         return std::nullopt;
     client->send(request);
     return client->waitForResponse();
+}
+
+std::unique_ptr<TestHttpClient> TestLocalProxy::connectClientAfterOneRequest() const
+{
+    std::unique_ptr<TestHttpClient> client = connectClient();
+    if (!client)
+        return nullptr;
+    client->send(get("/clusters/dev/api"));
+    const std::optional<TestResponse> response = client->waitForResponse();
+    if (!response || response->head.statusCode != 200)
+        return nullptr;
+    return client;
 }
 
 void TestLocalProxy::setTimeouts(int headerMs, int idleMs)
@@ -630,10 +645,8 @@ void TestLocalProxy::unansweredReadResentOnNewConnection()
 
 void TestLocalProxy::unansweredReadOnOpenClientResent()
 {
-    const std::unique_ptr<TestHttpClient> client = connectClient();
+    const std::unique_ptr<TestHttpClient> client = connectClientAfterOneRequest();
     QVERIFY(client);
-    client->send(get("/clusters/dev/api"));
-    QVERIFY(client->waitForResponse());
 
     client->send(get("/clusters/dev/close-unanswered-on-reuse"));
     const std::optional<TestResponse> response = client->waitForResponse();
@@ -646,10 +659,8 @@ void TestLocalProxy::unansweredReadOnOpenClientResent()
 // Sending a request that changes something twice could apply the change twice.
 void TestLocalProxy::unansweredWriteNotResent()
 {
-    const std::unique_ptr<TestHttpClient> client = connectClient();
+    const std::unique_ptr<TestHttpClient> client = connectClientAfterOneRequest();
     QVERIFY(client);
-    client->send(get("/clusters/dev/api"));
-    QVERIFY(client->waitForResponse());
 
     client->send(TestHttpClient::request("POST",
                                          "/clusters/dev/close-unanswered-on-reuse",
@@ -668,10 +679,8 @@ void TestLocalProxy::unansweredWriteNotResent()
 // client gets the error.
 void TestLocalProxy::unansweredReadResentOnce()
 {
-    const std::unique_ptr<TestHttpClient> client = connectClient();
+    const std::unique_ptr<TestHttpClient> client = connectClientAfterOneRequest();
     QVERIFY(client);
-    client->send(get("/clusters/dev/api"));
-    QVERIFY(client->waitForResponse());
 
     client->send(get("/clusters/dev/close-unanswered"));
     const std::optional<TestResponse> response = client->waitForResponse();
@@ -697,10 +706,8 @@ void TestLocalProxy::unansweredFirstRequestNotResent()
 // container, so it does not go to the cluster a second time.
 void TestLocalProxy::unansweredUpgradeNotResent()
 {
-    const std::unique_ptr<TestHttpClient> client = connectClient();
+    const std::unique_ptr<TestHttpClient> client = connectClientAfterOneRequest();
     QVERIFY(client);
-    client->send(get("/clusters/dev/api"));
-    QVERIFY(client->waitForResponse());
 
     client->send(get("/clusters/dev/close-unanswered-on-reuse?command=rm",
                      {"Connection: Upgrade", "Upgrade: websocket"}));
