@@ -16,13 +16,13 @@ struct UpstreamCluster {
     QList<QSslCertificate> caCertificates;
 };
 
-// Returns true when a connection opened for `opened` may carry the requests for `wanted`: the
+// Returns true when a connection opened for `opened` may carry the requests for `requested`: the
 // same cluster name and server, verified against the same CA certificates. Lists that share
 // their data, as copies of one setting do, compare without reading the certificates.
-inline bool mayShareConnection(const UpstreamCluster &opened, const UpstreamCluster &wanted)
+inline bool mayShareConnection(const UpstreamCluster &opened, const UpstreamCluster &requested)
 {
-    return opened.name == wanted.name && opened.server == wanted.server &&
-           opened.caCertificates == wanted.caCertificates;
+    return opened.name == requested.name && opened.server == requested.server &&
+           opened.caCertificates == requested.caCertificates;
 }
 
 } // namespace lamplighter
