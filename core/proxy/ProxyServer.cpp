@@ -21,6 +21,8 @@ namespace lamplighter {
 
 namespace {
 
+constexpr std::chrono::milliseconds kAcceptRetryInterval{1000};
+
 // Runs `function` on the thread of `context` and returns when it has run.
 template <typename Function>
 void runOnThreadOf(QObject *context, Function function)
@@ -39,7 +41,10 @@ public:
     Listener(ProxyServer *server, QObject *parent)
         : QTcpServer(parent)
         , m_server(server)
-    {}
+    {
+        connect(
+            this, &QTcpServer::acceptError, this, [this] { m_server->retryAfterAcceptError(); });
+    }
 
 protected:
     void incomingConnection(qintptr descriptor) override { m_server->acceptConnection(descriptor); }
@@ -242,25 +247,28 @@ std::shared_ptr<const TlsContext> ProxyServer::tlsContext() const
 
 Status ProxyServer::listen(const QHostAddress &address, quint16 port, const QString &description)
 {
+    Q_ASSERT(thread() == QThread::currentThread());
     if (!tlsContext())
         return Error{
             QStringLiteral("The %1 cannot listen without a TLS certificate.").arg(description)};
+    bool listening = false;
     QString failure;
     runOnThreadOf(m_listener, [&] {
-        if (m_listener->listen(address, port))
+        // Cleared before the first connection can come, because only this thread sets it.
+        m_acceptingPaused = false;
+        listening = m_listener->listen(address, port);
+        if (listening)
             m_port = m_listener->serverPort();
         else
             failure = m_listener->errorString();
     });
-    if (!failure.isEmpty()) {
+    if (!listening) {
         return Error{QStringLiteral("The %1 could not listen on %2:%3: %4. Choose another port or "
                                     "stop the program that uses it.")
                          .arg(description, address.toString())
                          .arg(port)
                          .arg(failure)};
     }
-    // A new listening socket accepts from the start.
-    m_acceptingPaused = false;
     return Done{};
 }
 
@@ -284,6 +292,7 @@ void ProxyServer::abortConnections()
 
 void ProxyServer::close()
 {
+    Q_ASSERT(thread() == QThread::currentThread());
     if (m_port != 0) {
         runOnThreadOf(m_listener, [this] { m_listener->close(); });
         m_port = 0;
@@ -340,6 +349,21 @@ void ProxyServer::resumeAcceptingBelowLimit()
         m_acceptingPaused = false;
         m_listener->resumeAccepting();
     }
+}
+
+// Qt pauses accepting after an accept error that is not temporary, such as too many open files,
+// and nothing else would resume it.
+void ProxyServer::retryAfterAcceptError()
+{
+    qCWarning(lcProxy).noquote()
+        << QStringLiteral("Accepting a client connection failed: %1. Trying again in %2 ms.")
+               .arg(m_listener->errorString())
+               .arg(kAcceptRetryInterval.count());
+    QTimer::singleShot(kAcceptRetryInterval, m_listener, [this] {
+        // A pause for the handshake limit ends in resumeAcceptingBelowLimit() instead.
+        if (!m_acceptingPaused && m_listener->isListening())
+            m_listener->resumeAccepting();
+    });
 }
 
 int defaultProxyWorkerThreads()

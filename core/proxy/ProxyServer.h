@@ -59,10 +59,11 @@ private:
     class Worker;
 
     std::shared_ptr<const TlsContext> tlsContext() const;
-    // These three run on the listener's thread.
+    // These four run on the listener's thread.
     void acceptConnection(qintptr descriptor);
     Worker *leastLoadedWorker() const;
     void resumeAcceptingBelowLimit();
+    void retryAfterAcceptError();
     void stopWorkers();
 
     std::shared_ptr<const SharedProxySettings> m_settings;
@@ -78,7 +79,8 @@ private:
     // Changed by the workers as handshakes and connections end, read here to admit new ones.
     std::atomic<int> m_openConnections = 0;
     std::atomic<int> m_pendingHandshakes = 0;
-    // Set by the listener's thread while it does not accept, read by the workers.
+    // Set by the listener's thread while it does not accept for the handshake limit, read by the
+    // workers.
     std::atomic<bool> m_acceptingPaused = false;
 };
 

@@ -8,13 +8,17 @@
 #include "tls/TlsContext.h"
 
 #include <QMutex>
+#include <QScopeGuard>
 #include <QSslSocket>
 #include <QTest>
 #include <QThread>
 #include <QTimer>
+#include <fcntl.h>
 #include <memory>
 #include <set>
+#include <sys/resource.h>
 #include <thread>
+#include <unistd.h>
 
 using namespace lamplighter;
 
@@ -103,6 +107,7 @@ private Q_SLOTS:
     void workersShareConnections();
     void abortReachesEveryWorker();
     void acceptsWhileOwnerThreadBusy();
+    void acceptResumesAfterDescriptorsFreed();
 
 private:
     QByteArray request(const QByteArray &method,
@@ -234,7 +239,7 @@ bool TestProxyServer::startServerWithWorkers(std::shared_ptr<RequestGate> gate)
 }
 
 // Each new connection goes to the worker with the fewest, so four open connections are served
-// two on each worker, and none on the thread that listens.
+// two on each worker, and none on the owner's thread.
 void TestProxyServer::workersShareConnections()
 {
     auto gate = std::make_shared<ThreadRecordingGate>();
@@ -317,6 +322,43 @@ void TestProxyServer::acceptsWhileOwnerThreadBusy()
     clientThread.join();
 
     QVERIFY2(received.startsWith("HTTP/1.1 403 "), received.constData());
+}
+
+// When the process has no descriptor left, accepting fails and Qt pauses the listener. The proxy
+// tries again, so a client that waited in the backlog is served once descriptors are free.
+void TestProxyServer::acceptResumesAfterDescriptorsFreed()
+{
+    rlimit original{};
+    QCOMPARE(getrlimit(RLIMIT_NOFILE, &original), 0);
+    rlimit lowered = original;
+    lowered.rlim_cur = 256;
+    QCOMPARE(setrlimit(RLIMIT_NOFILE, &lowered), 0);
+    std::vector<int> fillers;
+    const auto restore = qScopeGuard([&] {
+        for (int descriptor : fillers)
+            ::close(descriptor);
+        setrlimit(RLIMIT_NOFILE, &original);
+    });
+
+    // Every descriptor but one is taken, and the client's socket takes that one.
+    for (int descriptor = ::open("/dev/null", O_RDONLY | O_CLOEXEC); descriptor >= 0;
+         descriptor = ::open("/dev/null", O_RDONLY | O_CLOEXEC))
+        fillers.push_back(descriptor);
+    QVERIFY(!fillers.empty());
+    ::close(fillers.back());
+    fillers.pop_back();
+    QTimer::singleShot(300, [&fillers] {
+        for (int descriptor : std::exchange(fillers, {}))
+            ::close(descriptor);
+    });
+
+    TestHttpClient client(m_certificate.certificate);
+    QVERIFY2(client.connectToProxy(m_server->port()),
+             "the proxy did not accept again after descriptors were freed");
+    client.send(request("GET", "/api"));
+    const std::optional<TestResponse> response = client.waitForResponse();
+    QVERIFY(response);
+    QCOMPARE(response->head.statusCode, 200);
 }
 
 QTEST_MAIN(TestProxyServer)
