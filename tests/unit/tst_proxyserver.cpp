@@ -331,7 +331,7 @@ void TestProxyServer::acceptResumesAfterDescriptorsFreed()
     rlimit original{};
     QCOMPARE(getrlimit(RLIMIT_NOFILE, &original), 0);
     rlimit lowered = original;
-    lowered.rlim_cur = 256;
+    lowered.rlim_cur = std::min<rlim_t>(original.rlim_cur, 256);
     QCOMPARE(setrlimit(RLIMIT_NOFILE, &lowered), 0);
     std::vector<int> fillers;
     const auto restore = qScopeGuard([&] {
@@ -347,7 +347,9 @@ void TestProxyServer::acceptResumesAfterDescriptorsFreed()
     QVERIFY(!fillers.empty());
     ::close(fillers.back());
     fillers.pop_back();
-    QTimer::singleShot(300, [&fillers] {
+    // The timer is a child of `freeing`, so that it cannot fire after this function returned.
+    QObject freeing;
+    QTimer::singleShot(300, &freeing, [&fillers] {
         for (int descriptor : std::exchange(fillers, {}))
             ::close(descriptor);
     });
