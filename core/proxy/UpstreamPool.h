@@ -24,8 +24,8 @@ struct UpstreamCluster;
 // may take it. Only idleCount() may be called from another thread.
 //
 // A server may close a kept connection while a request is on its way to it. ProxyConnection then
-// sends a request without a body whose method is a read again on a new connection; any other
-// request fails with 502.
+// sends a GET, HEAD or OPTIONS request without a body, other than an upgrade request, again on a
+// new connection. Any other request fails with 502.
 class UpstreamPool : public QObject {
 public:
     static constexpr int kMaxIdleConnections = 16;

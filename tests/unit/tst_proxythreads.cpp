@@ -215,7 +215,8 @@ std::vector<std::unique_ptr<QTcpSocket>> TestProxyThreads::openSilentConnections
         socket->waitForConnected(5000);
         sockets.push_back(std::move(socket));
     }
-    // Time for the listener to accept them and for the workers to start the handshakes.
+    // The wait gives the listener time to accept them and the workers time to start the
+    // handshakes.
     QTest::qWait(300);
     return sockets;
 }
