@@ -4,12 +4,12 @@
 #include "ProxyConnection.h"
 #include "ProxySettings.h"
 #include "RequestGate.h"
+#include "TcpListener.h"
 #include "UpstreamPool.h"
 #include "tls/EpollWatcher.h"
 #include "tls/TlsSocket.h"
 
 #include <QMutex>
-#include <QTcpServer>
 #include <QThread>
 #include <QTimer>
 #include <algorithm>
@@ -21,8 +21,6 @@ namespace lamplighter {
 
 namespace {
 
-constexpr std::chrono::milliseconds kAcceptRetryInterval{1000};
-
 // Runs `function` on the thread of `context` and returns when it has run.
 template <typename Function>
 void runOnThreadOf(QObject *context, Function function)
@@ -33,25 +31,6 @@ void runOnThreadOf(QObject *context, Function function)
 }
 
 } // namespace
-
-// A listener that hands over each accepted socket as a bare descriptor, for TlsSocket, instead
-// of wrapping it in a QTcpSocket. It runs on the first worker's thread.
-class ProxyServer::Listener : public QTcpServer {
-public:
-    Listener(ProxyServer *server, QObject *parent)
-        : QTcpServer(parent)
-        , m_server(server)
-    {
-        connect(
-            this, &QTcpServer::acceptError, this, [this] { m_server->retryAfterAcceptError(); });
-    }
-
-protected:
-    void incomingConnection(qintptr descriptor) override { m_server->acceptConnection(descriptor); }
-
-private:
-    ProxyServer *m_server;
-};
 
 // The connections of one thread, from their TLS handshake to their close. Its functions run on
 // its own thread. The listener's thread uses only `load`.
@@ -194,7 +173,7 @@ void ProxyServer::setWorkerThreads(int count)
         auto *worker = new Worker(this, m_gate);
         worker->setParent(this);
         m_workers.push_back(worker);
-        m_listener = new Listener(this, worker);
+        m_listener = newListener(worker);
         return;
     }
     for (int i = 0; i < count; ++i) {
@@ -205,7 +184,7 @@ void ProxyServer::setWorkerThreads(int count)
         // in the app, new connections would wait while that thread is busy, and each one would
         // wake two threads.
         if (i == 0)
-            m_listener = new Listener(this, worker);
+            m_listener = newListener(worker);
         worker->moveToThread(thread);
         // QThread runs the deferred deletions of its objects after its event loop ends, so the
         // worker is deleted on its own thread.
@@ -256,11 +235,12 @@ Status ProxyServer::listen(const QHostAddress &address, quint16 port, const QStr
     runOnThreadOf(m_listener, [&] {
         // Cleared before the first connection can come, because only this thread sets it.
         m_acceptingPaused = false;
-        listening = m_listener->listen(address, port);
+        const Status status = m_listener->listen(address, port);
+        listening = status.ok();
         if (listening)
-            m_port = m_listener->serverPort();
+            m_port = m_listener->port();
         else
-            failure = m_listener->errorString();
+            failure = status.errorMessage();
     });
     if (!listening) {
         return Error{QStringLiteral("The %1 could not listen on %2:%3: %4. Choose another port or "
@@ -300,7 +280,12 @@ void ProxyServer::close()
     abortConnections();
 }
 
-void ProxyServer::acceptConnection(qintptr descriptor)
+TcpListener *ProxyServer::newListener(QObject *parent)
+{
+    return new TcpListener([this](int descriptor) { acceptConnection(descriptor); }, parent);
+}
+
+void ProxyServer::acceptConnection(int descriptor)
 {
     const std::shared_ptr<const ProxySettings> settings = m_settings->current();
     const ProxyLimits &limits = settings->limits;
@@ -309,7 +294,7 @@ void ProxyServer::acceptConnection(qintptr descriptor)
     if (open + pending >= limits.maxClientConnections) {
         qCWarning(lcProxy) << "Closed a new client connection because" << open << "are open and"
                            << pending << "are in their TLS handshake, the maximum together";
-        ::close(static_cast<int>(descriptor));
+        ::close(descriptor);
         return;
     }
     // Connections that wait in the kernel's backlog cost nothing until they are accepted.
@@ -349,21 +334,6 @@ void ProxyServer::resumeAcceptingBelowLimit()
         m_acceptingPaused = false;
         m_listener->resumeAccepting();
     }
-}
-
-// Qt pauses accepting after an accept error that is not temporary, such as too many open files,
-// and nothing else would resume it.
-void ProxyServer::retryAfterAcceptError()
-{
-    qCWarning(lcProxy).noquote()
-        << QStringLiteral("Accepting a client connection failed: %1. Trying again in %2 ms.")
-               .arg(m_listener->errorString())
-               .arg(kAcceptRetryInterval.count());
-    QTimer::singleShot(kAcceptRetryInterval, m_listener, [this] {
-        // A pause for the handshake limit ends in resumeAcceptingBelowLimit() instead.
-        if (!m_acceptingPaused && m_listener->isListening())
-            m_listener->resumeAccepting();
-    });
 }
 
 int defaultProxyWorkerThreads()

@@ -15,6 +15,7 @@ namespace lamplighter {
 
 class RequestGate;
 class SharedProxySettings;
+class TcpListener;
 class TlsContext;
 class TlsSocket;
 
@@ -55,15 +56,14 @@ public:
     int idleUpstreamConnections() const;
 
 private:
-    class Listener;
     class Worker;
 
     std::shared_ptr<const TlsContext> tlsContext() const;
-    // These four run on the listener's thread.
-    void acceptConnection(qintptr descriptor);
+    TcpListener *newListener(QObject *parent);
+    // These three run on the listener's thread.
+    void acceptConnection(int descriptor);
     Worker *leastLoadedWorker() const;
     void resumeAcceptingBelowLimit();
-    void retryAfterAcceptError();
     void stopWorkers();
 
     std::shared_ptr<const SharedProxySettings> m_settings;
@@ -71,8 +71,8 @@ private:
     // Set on this object's thread and read on the listener's.
     mutable QMutex m_tlsContextMutex;
     std::shared_ptr<const TlsContext> m_tlsContext;
-    Listener *m_listener = nullptr; // a child of the first worker
-    quint16 m_port = 0;             // while listening
+    TcpListener *m_listener = nullptr; // a child of the first worker
+    quint16 m_port = 0;                // while listening
     // One worker on this thread, or one on each of m_threads.
     std::vector<Worker *> m_workers;
     std::vector<QThread *> m_threads;
