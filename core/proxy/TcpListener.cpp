@@ -14,11 +14,6 @@ namespace lamplighter {
 
 namespace {
 
-QString systemError(int error)
-{
-    return QString::fromLocal8Bit(std::strerror(error));
-}
-
 // Errors that accept(2) returns for a connection that failed while it waited in the backlog, in
 // place of that connection. The next call may succeed.
 bool failedOnlyThatConnection(int error)
@@ -105,7 +100,7 @@ Status TcpListener::listen(const QHostAddress &address, quint16 port)
     const int descriptor =
         ::socket(storage.ss_family, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, IPPROTO_TCP);
     if (descriptor < 0)
-        return Error{systemError(errno)};
+        return Error{qt_error_string(errno)};
     // A restarted proxy can take its port back while connections of the last run linger in
     // TIME_WAIT.
     const int reuse = 1;
@@ -121,7 +116,7 @@ Status TcpListener::listen(const QHostAddress &address, quint16 port)
         ::getsockname(descriptor, reinterpret_cast<sockaddr *>(&bound), &boundLength) != 0) {
         const int error = errno;
         ::close(descriptor);
-        return Error{systemError(error)};
+        return Error{qt_error_string(error)};
     }
 
     m_descriptor = descriptor;
@@ -190,7 +185,7 @@ void TcpListener::waitAfterFailure(int error)
         QStringLiteral("Accepting a client connection on port %1 failed: %2. Trying again "
                        "every %3 ms, and new clients wait until then.")
             .arg(m_port)
-            .arg(systemError(error))
+            .arg(qt_error_string(error))
             .arg(kRetryInterval.count());
     // One warning for an outage, such as a lasting lack of descriptors, not one every interval.
     if (!m_failingSince.isValid()) {
