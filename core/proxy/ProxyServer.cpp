@@ -230,6 +230,9 @@ Status ProxyServer::listen(const QHostAddress &address, quint16 port, const QStr
     if (!tlsContext())
         return Error{
             QStringLiteral("The %1 cannot listen without a TLS certificate.").arg(description)};
+    if (isListening())
+        return Error{
+            QStringLiteral("The %1 is already listening on port %2.").arg(description).arg(m_port)};
     bool listening = false;
     QString failure;
     runOnThreadOf(m_listener, [&] {

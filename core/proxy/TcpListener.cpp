@@ -91,7 +91,8 @@ TcpListener::~TcpListener()
 
 Status TcpListener::listen(const QHostAddress &address, quint16 port)
 {
-    Q_ASSERT(!isListening());
+    if (isListening())
+        return Error{QStringLiteral("already listening on port %1").arg(m_port)};
     sockaddr_storage storage;
     const socklen_t length = socketAddress(address, port, storage);
     if (length == 0)
@@ -137,6 +138,9 @@ void TcpListener::close()
     m_retryTimer.stop();
     ::close(std::exchange(m_descriptor, -1));
     m_port = 0;
+    // A pause belongs to the connections of this run: the owner's count that would end it is
+    // reset with them.
+    m_paused = false;
 }
 
 void TcpListener::pauseAccepting()

@@ -31,8 +31,10 @@ public:
     ~TcpListener() override;
 
     // Binds and listens. On an IPv6 address other than QHostAddress::Any, it accepts IPv6 clients
-    // only, as QTcpServer does. The error names the cause, for example "Address already in use".
+    // only, as QTcpServer does. The error names the cause, for example "Address already in use",
+    // and listening again without close() is an error.
     Status listen(const QHostAddress &address, quint16 port);
+    // Stops listening and ends a pause, so that the next listen() accepts at once.
     void close();
     bool isListening() const { return m_descriptor >= 0; }
     // Returns the bound port, which the system chose when listen() was called with port 0.
@@ -41,6 +43,9 @@ public:
     // Leaves new connections in the kernel's backlog until resumeAccepting().
     void pauseAccepting();
     void resumeAccepting();
+    // Returns true while the listener watches for new connections: listening, not paused, and
+    // not waiting to try again after a failed accept.
+    bool isAccepting() const { return m_notifier.isEnabled(); }
 
     static constexpr std::chrono::milliseconds kRetryInterval{1000};
 
