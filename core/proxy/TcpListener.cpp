@@ -180,6 +180,10 @@ void TcpListener::acceptPending()
             waitAfterFailure(error);
             return;
         }
+        qCDebug(lcProxy).noquote()
+            << QStringLiteral("A client connection on port %1 failed before it was accepted: %2")
+                   .arg(m_port)
+                   .arg(qt_error_string(error));
     }
 }
 
