@@ -8,6 +8,7 @@
 #include <QTimer>
 #include <QUrlQuery>
 #include <openssl/crypto.h>
+#include <unistd.h>
 #include <utility>
 
 namespace lamplighter {
@@ -90,12 +91,9 @@ QString findRepeatedParameter(const QUrlQuery &query)
 RedirectListener::RedirectListener(AuthorizationExpectations expectations, QObject *parent)
     : QObject(parent)
     , m_expectations(std::move(expectations))
-{
-    connect(&m_server, &QTcpServer::newConnection, this, [this] { acceptConnections(&m_server); });
-    connect(&m_ipv6Server, &QTcpServer::newConnection, this, [this] {
-        acceptConnections(&m_ipv6Server);
-    });
-}
+    , m_listener(lcOidc, [this](int descriptor) { adoptConnection(descriptor); })
+    , m_ipv6Listener(lcOidc, [this](int descriptor) { adoptConnection(descriptor); })
+{}
 
 RedirectListener::~RedirectListener()
 {
@@ -104,24 +102,28 @@ RedirectListener::~RedirectListener()
 
 Status RedirectListener::listen(RedirectHost host)
 {
-    if (!m_server.listen(QHostAddress(QHostAddress::LocalHost), 0)) {
+    const Status listening = m_listener.listen(QHostAddress(QHostAddress::LocalHost), 0);
+    if (!listening.ok()) {
         return Error{QStringLiteral("Failed to listen on 127.0.0.1 for the sign-in redirect: %1.")
-                         .arg(m_server.errorString())};
+                         .arg(listening.errorMessage())};
     }
-    if (host == RedirectHost::Localhost &&
-        !m_ipv6Server.listen(QHostAddress(QHostAddress::LocalHostIPv6), m_server.serverPort())) {
+    if (host == RedirectHost::Localhost) {
+        const Status listeningOnIpv6 =
+            m_ipv6Listener.listen(QHostAddress(QHostAddress::LocalHostIPv6), m_listener.port());
         // Without IPv6, or with the port taken on ::1, a browser that tries ::1 first has to fall
         // back to 127.0.0.1 after ::1 refuses the connection, which common browsers do.
-        qCInfo(lcOidc).noquote() << QStringLiteral(
-                                        "Not listening on [::1]:%1 for the sign-in redirect: %2")
-                                        .arg(m_server.serverPort())
-                                        .arg(m_ipv6Server.errorString());
+        if (!listeningOnIpv6.ok()) {
+            qCInfo(lcOidc).noquote()
+                << QStringLiteral("Not listening on [::1]:%1 for the sign-in redirect: %2")
+                       .arg(m_listener.port())
+                       .arg(listeningOnIpv6.errorMessage());
+        }
     }
 
     m_redirectUri.setScheme(QStringLiteral("http"));
     m_redirectUri.setHost(host == RedirectHost::Localhost ? QStringLiteral("localhost")
                                                           : QStringLiteral("127.0.0.1"));
-    m_redirectUri.setPort(m_server.serverPort());
+    m_redirectUri.setPort(m_listener.port());
     m_redirectUri.setPath(callbackPath);
     qCInfo(lcOidc).noquote() << "Waiting for the authorization response on"
                              << m_redirectUri.toString();
@@ -130,8 +132,8 @@ Status RedirectListener::listen(RedirectHost host)
 
 void RedirectListener::close()
 {
-    m_server.close();
-    m_ipv6Server.close();
+    m_listener.close();
+    m_ipv6Listener.close();
     const QList<QTcpSocket *> sockets = m_requestHeads.keys();
     m_requestHeads.clear();
     for (QTcpSocket *socket : sockets) {
@@ -141,25 +143,30 @@ void RedirectListener::close()
     }
 }
 
-void RedirectListener::acceptConnections(QTcpServer *server)
+void RedirectListener::adoptConnection(int descriptor)
 {
-    while (QTcpSocket *socket = server->nextPendingConnection()) {
-        if (m_finished || m_requestHeads.size() >= maxConnections) {
-            qCDebug(lcOidc) << "Closing a connection to the redirect listener: the flow has ended "
-                               "or too many connections are open";
-            socket->abort();
-            socket->deleteLater();
-            continue;
-        }
-
-        m_requestHeads.insert(socket, QByteArray());
-        connect(socket, &QTcpSocket::readyRead, this, [this, socket] { readRequest(socket); });
-        connect(socket, &QTcpSocket::disconnected, this, [this, socket] {
-            m_requestHeads.remove(socket);
-        });
-        connect(socket, &QTcpSocket::disconnected, socket, &QObject::deleteLater);
-        QTimer::singleShot(connectionTimeoutMs, socket, [socket] { socket->abort(); });
+    if (m_finished || m_requestHeads.size() >= maxConnections) {
+        qCDebug(lcOidc) << "Closing a connection to the redirect listener: the flow has ended "
+                           "or too many connections are open";
+        ::close(descriptor);
+        return;
     }
+    auto *socket = new QTcpSocket(this);
+    if (!socket->setSocketDescriptor(descriptor)) {
+        qCWarning(lcOidc).noquote()
+            << QStringLiteral("Dropping a connection to the sign-in redirect listener: %1")
+                   .arg(socket->errorString());
+        ::close(descriptor);
+        delete socket;
+        return;
+    }
+
+    m_requestHeads.insert(socket, QByteArray());
+    connect(socket, &QTcpSocket::readyRead, this, [this, socket] { readRequest(socket); });
+    connect(
+        socket, &QTcpSocket::disconnected, this, [this, socket] { m_requestHeads.remove(socket); });
+    connect(socket, &QTcpSocket::disconnected, socket, &QObject::deleteLater);
+    QTimer::singleShot(connectionTimeoutMs, socket, [socket] { socket->abort(); });
 }
 
 void RedirectListener::readRequest(QTcpSocket *socket)

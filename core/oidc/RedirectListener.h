@@ -1,12 +1,12 @@
 #pragma once
 
 #include "util/Result.h"
+#include "util/TcpListener.h"
 
 #include <QByteArray>
 #include <QHash>
 #include <QObject>
 #include <QString>
-#include <QTcpServer>
 #include <QUrl>
 
 class QTcpSocket;
@@ -47,10 +47,10 @@ public:
     // Stops listening and drops the open connections; finished() is not emitted.
     void close();
 
-    bool isListening() const { return m_server.isListening(); }
+    bool isListening() const { return m_listener.isListening(); }
     // Returns true when listen() with RedirectHost::Localhost also bound ::1.
-    bool isListeningOnIpv6() const { return m_ipv6Server.isListening(); }
-    quint16 port() const { return m_server.serverPort(); }
+    bool isListeningOnIpv6() const { return m_ipv6Listener.isListening(); }
+    quint16 port() const { return m_listener.port(); }
     // http://127.0.0.1:<port>/callback, or http://localhost:<port>/callback; empty before
     // listen(), and kept after close().
     QUrl redirectUri() const { return m_redirectUri; }
@@ -83,7 +83,7 @@ private:
         Result<QByteArray> result{QByteArray()};
     };
 
-    void acceptConnections(QTcpServer *server);
+    void adoptConnection(int descriptor);
     void readRequest(QTcpSocket *socket);
     Response handleRequestHead(const QByteArray &head) const;
     Response handleCallback(const QUrlQuery &query) const;
@@ -91,8 +91,10 @@ private:
     void endFlow(Result<QByteArray> result);
 
     AuthorizationExpectations m_expectations;
-    QTcpServer m_server;     // on 127.0.0.1
-    QTcpServer m_ipv6Server; // on ::1, for a redirect URI that names localhost
+    // TcpListener and not QTcpServer, which in Qt 6.4 stops accepting for good after running out
+    // of descriptors once, so that the sign-in would wait until it times out.
+    TcpListener m_listener;     // on 127.0.0.1
+    TcpListener m_ipv6Listener; // on ::1, for a redirect URI that names localhost
     QUrl m_redirectUri;
     QHash<QTcpSocket *, QByteArray> m_requestHeads; // connections still waiting for a response
     Result<QByteArray> m_result{QByteArray()};

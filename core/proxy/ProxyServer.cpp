@@ -4,10 +4,10 @@
 #include "ProxyConnection.h"
 #include "ProxySettings.h"
 #include "RequestGate.h"
-#include "TcpListener.h"
 #include "UpstreamPool.h"
 #include "tls/EpollWatcher.h"
 #include "tls/TlsSocket.h"
+#include "util/TcpListener.h"
 
 #include <QMutex>
 #include <QThread>
@@ -285,7 +285,8 @@ void ProxyServer::close()
 
 TcpListener *ProxyServer::newListener(QObject *parent)
 {
-    return new TcpListener([this](int descriptor) { acceptConnection(descriptor); }, parent);
+    return new TcpListener(
+        lcProxy, [this](int descriptor) { acceptConnection(descriptor); }, parent);
 }
 
 void ProxyServer::acceptConnection(int descriptor)

@@ -1,10 +1,13 @@
+#include "DescriptorExhaustion.h"
 #include "oidc/RedirectListener.h"
 
 #include <QHostAddress>
+#include <QRegularExpression>
 #include <QSignalSpy>
 #include <QTcpServer>
 #include <QTcpSocket>
 #include <QTest>
+#include <QTimer>
 
 using namespace lamplighter;
 
@@ -80,6 +83,7 @@ private Q_SLOTS:
     void closeStopsListening();
     void localhostRedirectUri();
     void localhostAnsweredOnIpv6();
+    void signInCompletesAfterDescriptorsFreed();
 };
 
 void TestRedirectListener::listensOnLoopbackWithSystemPort()
@@ -367,6 +371,40 @@ void TestRedirectListener::localhostAnsweredOnIpv6()
 
     listener.close();
     QVERIFY(!listener.isListeningOnIpv6());
+}
+
+// A browser that comes back while the app has run out of descriptors waits in the backlog, and
+// the sign-in completes once descriptors are free again, instead of timing out.
+void TestRedirectListener::signInCompletesAfterDescriptorsFreed()
+{
+    if (DescriptorExhaustion::kSanitized)
+        QSKIP("the sanitizers' own checks fail without free descriptors");
+    RedirectListener listener({expectedState, issuer, false});
+    QVERIFY(listener.listen().ok());
+    QTest::ignoreMessage(
+        QtWarningMsg,
+        QRegularExpression(
+            QStringLiteral("^Accepting a client connection on port %1 failed: Too many open "
+                           "files\\. Trying again every 1000 ms")
+                .arg(listener.port())));
+    QTest::ignoreMessage(
+        QtInfoMsg,
+        QRegularExpression(
+            QStringLiteral("^Accepting client connections on port %1 again, \\d+ ms after the "
+                           "first failure\\.$")
+                .arg(listener.port())));
+
+    // Every descriptor but one is taken, and the browser's socket takes that one.
+    DescriptorExhaustion exhaustion(1);
+    QVERIFY(exhaustion.active());
+    QObject freeing;
+    QTimer::singleShot(300, &freeing, [&exhaustion] { exhaustion.release(); });
+
+    const QByteArray response =
+        get(listener.port(), "/callback?code=after-outage&state=" + expectedState);
+    QCOMPARE(statusOf(response), 200);
+    QVERIFY(listener.isFinished());
+    QCOMPARE(listener.code(), QByteArray("after-outage"));
 }
 
 QTEST_GUILESS_MAIN(TestRedirectListener)

@@ -1,5 +1,6 @@
 #include "DescriptorExhaustion.h"
-#include "proxy/TcpListener.h"
+#include "Logging.h"
+#include "util/TcpListener.h"
 
 #include <QLoggingCategory>
 #include <QTcpSocket>
@@ -82,7 +83,7 @@ private:
 void TestTcpListener::acceptedDescriptorIsNonBlocking()
 {
     std::vector<int> accepted;
-    TcpListener listener(keepIn(accepted));
+    TcpListener listener(lcProxy, keepIn(accepted));
     const Status listening = listener.listen(QHostAddress::LocalHost, 0);
     QVERIFY2(listening.ok(), qPrintable(listening.errorMessage()));
     QVERIFY(listener.port() != 0);
@@ -102,7 +103,7 @@ void TestTcpListener::acceptedDescriptorIsNonBlocking()
 void TestTcpListener::pausedListenerLeavesConnectionsWaiting()
 {
     std::vector<int> accepted;
-    TcpListener listener(keepIn(accepted));
+    TcpListener listener(lcProxy, keepIn(accepted));
     QVERIFY(listener.listen(QHostAddress::LocalHost, 0).ok());
     listener.pauseAccepting();
     QVERIFY(!listener.isAccepting());
@@ -129,7 +130,7 @@ void TestTcpListener::pauseInHandlerEndsRound()
 {
     std::vector<int> accepted;
     TcpListener *listening = nullptr;
-    TcpListener listener([&](int descriptor) {
+    TcpListener listener(lcProxy, [&](int descriptor) {
         accepted.push_back(descriptor);
         listening->pauseAccepting();
     });
@@ -161,7 +162,7 @@ void TestTcpListener::failedAcceptRetriedAfterInterval()
     if (DescriptorExhaustion::kSanitized)
         QSKIP("the sanitizers' own checks fail without free descriptors");
     std::vector<int> accepted;
-    TcpListener listener(keepIn(accepted));
+    TcpListener listener(lcProxy, keepIn(accepted));
     QVERIFY(listener.listen(QHostAddress::LocalHost, 0).ok());
     AcceptLog log;
     {
@@ -191,7 +192,7 @@ void TestTcpListener::failedAcceptRetriedAfterInterval()
 void TestTcpListener::ipv6LoopbackAccepted()
 {
     std::vector<int> accepted;
-    TcpListener listener(keepIn(accepted));
+    TcpListener listener(lcProxy, keepIn(accepted));
     const Status listening = listener.listen(QHostAddress::LocalHostIPv6, 0);
     if (!listening.ok())
         QSKIP(qPrintable(
@@ -205,7 +206,7 @@ void TestTcpListener::ipv6LoopbackAccepted()
     // On :: it accepts IPv6 clients only, as QTcpServer does, so 127.0.0.1 at the same port is
     // still free.
     QVERIFY(listener.listen(QHostAddress::AnyIPv6, 0).ok());
-    TcpListener ipv4Listener(keepIn(accepted));
+    TcpListener ipv4Listener(lcProxy, keepIn(accepted));
     const Status ipv4Listening = ipv4Listener.listen(QHostAddress::LocalHost, listener.port());
     QVERIFY2(ipv4Listening.ok(), qPrintable(ipv4Listening.errorMessage()));
 }
@@ -213,9 +214,9 @@ void TestTcpListener::ipv6LoopbackAccepted()
 void TestTcpListener::occupiedPortNamed()
 {
     std::vector<int> accepted;
-    TcpListener first(keepIn(accepted));
+    TcpListener first(lcProxy, keepIn(accepted));
     QVERIFY(first.listen(QHostAddress::LocalHost, 0).ok());
-    TcpListener second(keepIn(accepted));
+    TcpListener second(lcProxy, keepIn(accepted));
     const Status listening = second.listen(QHostAddress::LocalHost, first.port());
     QVERIFY(!listening.ok());
     QCOMPARE(listening.errorMessage(), QStringLiteral("Address already in use"));
@@ -226,7 +227,7 @@ void TestTcpListener::occupiedPortNamed()
 void TestTcpListener::nullAddressRejected()
 {
     std::vector<int> accepted;
-    TcpListener listener(keepIn(accepted));
+    TcpListener listener(lcProxy, keepIn(accepted));
     const Status listening = listener.listen(QHostAddress(), 0);
     QCOMPARE(listening.errorMessage(), QStringLiteral("\"\" is not an IP address"));
     QVERIFY(!listener.isListening());
@@ -235,7 +236,7 @@ void TestTcpListener::nullAddressRejected()
 void TestTcpListener::closedListenerFreesPort()
 {
     std::vector<int> accepted;
-    TcpListener listener(keepIn(accepted));
+    TcpListener listener(lcProxy, keepIn(accepted));
     QVERIFY(listener.listen(QHostAddress::LocalHost, 0).ok());
     const quint16 port = listener.port();
     listener.close();
@@ -255,7 +256,7 @@ void TestTcpListener::closedListenerFreesPort()
 void TestTcpListener::closeEndsPause()
 {
     std::vector<int> accepted;
-    TcpListener listener(keepIn(accepted));
+    TcpListener listener(lcProxy, keepIn(accepted));
     QVERIFY(listener.listen(QHostAddress::LocalHost, 0).ok());
     listener.pauseAccepting();
     listener.close();
@@ -272,7 +273,7 @@ void TestTcpListener::closeEndsPause()
 void TestTcpListener::secondListenRejected()
 {
     std::vector<int> accepted;
-    TcpListener listener(keepIn(accepted));
+    TcpListener listener(lcProxy, keepIn(accepted));
     QVERIFY(listener.listen(QHostAddress::LocalHost, 0).ok());
     const quint16 port = listener.port();
 

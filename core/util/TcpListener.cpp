@@ -1,6 +1,4 @@
-#include "TcpListener.h"
-
-#include "Logging.h"
+#include "util/TcpListener.h"
 
 #include <cerrno>
 #include <cstring>
@@ -70,8 +68,9 @@ socklen_t socketAddress(const QHostAddress &address, quint16 port, sockaddr_stor
 
 } // namespace
 
-TcpListener::TcpListener(Handler onAccepted, QObject *parent)
+TcpListener::TcpListener(LogCategory category, Handler onAccepted, QObject *parent)
     : QObject(parent)
+    , m_category(category)
     , m_onAccepted(std::move(onAccepted))
     , m_notifier(QSocketNotifier::Read)
 {
@@ -163,7 +162,7 @@ void TcpListener::acceptPending()
             ::accept4(m_descriptor, nullptr, nullptr, SOCK_NONBLOCK | SOCK_CLOEXEC);
         if (descriptor >= 0) {
             if (m_failingSince.isValid()) {
-                qCInfo(lcProxy).noquote()
+                qCInfo(m_category).noquote()
                     << QStringLiteral("Accepting client connections on port %1 again, %2 ms "
                                       "after the first failure.")
                            .arg(m_port)
@@ -180,7 +179,7 @@ void TcpListener::acceptPending()
             waitAfterFailure(error);
             return;
         }
-        qCDebug(lcProxy).noquote()
+        qCDebug(m_category).noquote()
             << QStringLiteral("A client connection on port %1 failed before it was accepted: %2")
                    .arg(m_port)
                    .arg(qt_error_string(error));
@@ -198,9 +197,9 @@ void TcpListener::waitAfterFailure(int error)
     // One warning for an outage, such as a lasting lack of descriptors, not one every interval.
     if (!m_failingSince.isValid()) {
         m_failingSince.start();
-        qCWarning(lcProxy).noquote() << message;
+        qCWarning(m_category).noquote() << message;
     } else {
-        qCDebug(lcProxy).noquote() << message;
+        qCDebug(m_category).noquote() << message;
     }
     m_retryTimer.start();
     updateNotifier();

@@ -4,6 +4,7 @@
 
 #include <QElapsedTimer>
 #include <QHostAddress>
+#include <QLoggingCategory>
 #include <QObject>
 #include <QSocketNotifier>
 #include <QTimer>
@@ -25,9 +26,12 @@ namespace lamplighter {
 class TcpListener : public QObject {
 public:
     using Handler = std::function<void(int descriptor)>;
+    // A function that Q_DECLARE_LOGGING_CATEGORY declares, such as lcProxy.
+    using LogCategory = const QLoggingCategory &(*)();
 
-    // `onAccepted` takes ownership of each descriptor.
-    explicit TcpListener(Handler onAccepted, QObject *parent = nullptr);
+    // `onAccepted` takes ownership of each descriptor. The outage messages go to `category`, the
+    // one of the listener's owner.
+    TcpListener(LogCategory category, Handler onAccepted, QObject *parent = nullptr);
     ~TcpListener() override;
 
     // Binds and listens. On an IPv6 address other than QHostAddress::Any, it accepts IPv6 clients
@@ -54,6 +58,7 @@ private:
     void waitAfterFailure(int error);
     void updateNotifier();
 
+    LogCategory m_category;
     Handler m_onAccepted;
     int m_descriptor = -1;
     quint16 m_port = 0;
