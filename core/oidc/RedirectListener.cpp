@@ -110,8 +110,10 @@ Status RedirectListener::listen(RedirectHost host)
     if (host == RedirectHost::Localhost) {
         const Status listeningOnIpv6 =
             m_ipv6Listener.listen(QHostAddress(QHostAddress::LocalHostIPv6), m_listener.port());
-        // Without IPv6, or with the port taken on ::1, a browser that tries ::1 first has to fall
-        // back to 127.0.0.1 after ::1 refuses the connection, which common browsers do.
+        // Without IPv6, a browser that tries ::1 first falls back to 127.0.0.1 after ::1 refuses
+        // the connection, which common browsers do. If another program listens on that port on ::1,
+        // the browser may reach that program instead, and the code is useless to it without the
+        // PKCE verifier.
         if (!listeningOnIpv6.ok()) {
             qCInfo(lcOidc).noquote()
                 << QStringLiteral("Not listening on [::1]:%1 for the sign-in redirect: %2")
@@ -152,6 +154,8 @@ void RedirectListener::adoptConnection(int descriptor)
         return;
     }
     auto *socket = new QTcpSocket(this);
+    // Qt closes the descriptor itself only when it cannot make it non-blocking, and accept4 has
+    // already made it so. Every other failure leaves the descriptor to be closed here.
     if (!socket->setSocketDescriptor(descriptor)) {
         qCWarning(lcOidc).noquote()
             << QStringLiteral("Dropping a connection to the sign-in redirect listener: %1")

@@ -8,6 +8,8 @@
 #include <QTcpSocket>
 #include <QTest>
 #include <QTimer>
+#include <memory>
+#include <vector>
 
 using namespace lamplighter;
 
@@ -84,6 +86,7 @@ private Q_SLOTS:
     void localhostRedirectUri();
     void localhostAnsweredOnIpv6();
     void signInCompletesAfterDescriptorsFreed();
+    void connectionBeyondLimitClosed();
 };
 
 void TestRedirectListener::listensOnLoopbackWithSystemPort()
@@ -402,9 +405,46 @@ void TestRedirectListener::signInCompletesAfterDescriptorsFreed()
 
     const QByteArray response =
         get(listener.port(), "/callback?code=after-outage&state=" + expectedState);
-    QCOMPARE(statusOf(response), 200);
+    QVERIFY2(statusOf(response) == 200, response.constData());
     QVERIFY(listener.isFinished());
     QCOMPARE(listener.code(), QByteArray("after-outage"));
+}
+
+// Connections beyond maxConnections are closed at once, and one of those within the limit can still
+// end the sign-in.
+void TestRedirectListener::connectionBeyondLimitClosed()
+{
+    RedirectListener listener({expectedState, issuer, false});
+    QVERIFY(listener.listen().ok());
+
+    // The kernel completes each connection before the listener accepts it, and the listener
+    // accepts them in the order they came, so the last one is over the limit.
+    std::vector<std::unique_ptr<QTcpSocket>> withinLimit;
+    for (int i = 0; i < RedirectListener::maxConnections; ++i) {
+        withinLimit.push_back(std::make_unique<QTcpSocket>());
+        withinLimit.back()->connectToHost(QHostAddress(QHostAddress::LocalHost), listener.port());
+        QVERIFY(withinLimit.back()->waitForConnected(5000));
+    }
+    QTcpSocket overLimit;
+    overLimit.connectToHost(QHostAddress(QHostAddress::LocalHost), listener.port());
+    QVERIFY(overLimit.waitForConnected(5000));
+
+    QVERIFY2(QTest::qWaitFor([&] { return overLimit.state() == QAbstractSocket::UnconnectedState; },
+                             5000),
+             "the connection over the limit stayed open");
+    QVERIFY(overLimit.readAll().isEmpty());
+    for (const std::unique_ptr<QTcpSocket> &socket : withinLimit)
+        QCOMPARE(socket->state(), QAbstractSocket::ConnectedState);
+
+    QTcpSocket &first = *withinLimit.front();
+    QByteArray response;
+    QObject::connect(&first, &QTcpSocket::readyRead, [&] { response += first.readAll(); });
+    first.write("GET /callback?code=at-limit&state=" + expectedState +
+                " HTTP/1.1\r\nHost: 127.0.0.1\r\n\r\n");
+    QVERIFY(
+        QTest::qWaitFor([&] { return first.state() == QAbstractSocket::UnconnectedState; }, 10000));
+    QCOMPARE(statusOf(response + first.readAll()), 200);
+    QCOMPARE(listener.code(), QByteArray("at-limit"));
 }
 
 QTEST_GUILESS_MAIN(TestRedirectListener)
