@@ -66,10 +66,10 @@ start_test_parts "$work"
 tray_pid=$!
 pids+=($tray_pid)
 for _ in $(seq 1 100); do
-    "$lamplighter" status 2>/dev/null | grep -q '^Proxy: *https://' && break
+    "$lamplighter" status 2>/dev/null | grep '^Proxy: *https://' >/dev/null && break
     sleep 0.2
 done
-"$lamplighter" status 2>/dev/null | grep -q '^Proxy: *https://' ||
+"$lamplighter" status 2>/dev/null | grep '^Proxy: *https://' >/dev/null ||
     fail "Lamplighter did not start its proxy within 20 s; see $work/logs/lamplighter.log"
 "$lamplighter" login >"$work/logs/login.out" 2>&1 ||
     fail "signing in failed; see $work/logs/login.out"
