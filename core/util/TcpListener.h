@@ -29,8 +29,8 @@ public:
     // A function that Q_DECLARE_LOGGING_CATEGORY declares, such as lcProxy.
     using LogCategory = const QLoggingCategory &(*)();
 
-    // `onAccepted` takes ownership of each descriptor. The outage messages go to `category`, the
-    // one of the listener's owner.
+    // `onAccepted` takes ownership of each descriptor. The warnings about failed accepts go to
+    // `category`, normally the owner's.
     TcpListener(LogCategory category, Handler onAccepted, QObject *parent = nullptr);
     ~TcpListener() override;
 
