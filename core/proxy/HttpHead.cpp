@@ -105,6 +105,20 @@ bool HttpHead::hasToken(QByteArrayView name, QByteArrayView token) const
     return false;
 }
 
+HttpHead HttpHead::withoutFields() const
+{
+    HttpHead copy;
+    copy.method = method;
+    copy.target = target;
+    copy.statusCode = statusCode;
+    copy.reasonPhrase = reasonPhrase;
+    copy.versionMinor = versionMinor;
+    copy.framing = framing;
+    copy.contentLength = contentLength;
+    copy.keepAlive = keepAlive;
+    return copy;
+}
+
 void HttpHead::append(const QByteArray &name, const QByteArray &value)
 {
     headers.push_back(HttpHeader{name, value});

@@ -44,6 +44,10 @@ struct HttpHead {
     // ignoring case. Unlike tokens(), it allocates nothing.
     bool hasToken(QByteArrayView name, QByteArrayView token) const;
 
+    // Returns a copy of this head without its fields, from which a proxy builds the head it
+    // forwards. It copies every member but `headers`, so a new member belongs there too.
+    HttpHead withoutFields() const;
+
     void append(const QByteArray &name, const QByteArray &value);
     void removeAll(QByteArrayView name);
     // Removes every field whose lowercased name starts with `lowercasePrefix`.

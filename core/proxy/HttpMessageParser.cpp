@@ -45,6 +45,22 @@ bool hasControlCharacter(const QByteArray &value)
     });
 }
 
+// Returns `value` without the spaces and tabs around it, which RFC 9110, section 5.5, does not
+// count as part of a field value. http_parser keeps those at the end. The bytes are shared
+// unless there is something to remove, which is rare.
+QByteArray withoutOuterWhitespace(const QByteArray &value)
+{
+    const auto isWhitespace = [](char c) {
+        return c == ' ' || c == '\t';
+    };
+    QByteArrayView kept(value);
+    while (!kept.isEmpty() && isWhitespace(kept.front()))
+        kept = kept.sliced(1);
+    while (!kept.isEmpty() && isWhitespace(kept.back()))
+        kept.chop(1);
+    return kept.size() == value.size() ? value : kept.toByteArray();
+}
+
 bool responseStatusHasNoBody(int statusCode)
 {
     return statusCode / 100 == 1 || statusCode == 204 || statusCode == 304;
@@ -145,7 +161,7 @@ struct HttpMessageParser::Callbacks {
         HttpMessageParser &owner = self(parser);
         HttpHead &head = owner.m_head;
         for (HttpHeader &header : head.headers)
-            header.value = header.value.trimmed();
+            header.value = withoutOuterWhitespace(header.value);
         head.versionMinor = parser->http_minor;
         head.keepAlive = http_should_keep_alive(parser) != 0;
         if (owner.m_type == Type::Request)

@@ -51,55 +51,74 @@ namespace {
 // The fields that RFC 9110, section 7.6.1, names as meant for one hop, and the proxy-* fields.
 bool isHopByHopName(QByteArrayView name)
 {
-    static constexpr QByteArrayView hopByHop[] = {
-        "Connection", "Keep-Alive", "TE", "Trailer", "Transfer-Encoding", "Upgrade"};
-    for (QByteArrayView entry : hopByHop) {
-        if (fieldNameEquals(name, entry))
-            return true;
+    if (startsWithIgnoringCase(name, "proxy-"))
+        return true;
+    // The length picks the candidates, because every field of every message comes here.
+    switch (name.size()) {
+    case 2:
+        return fieldNameEquals(name, "TE");
+    case 7:
+        return fieldNameEquals(name, "Trailer") || fieldNameEquals(name, "Upgrade");
+    case 10:
+        return fieldNameEquals(name, "Connection") || fieldNameEquals(name, "Keep-Alive");
+    case 17:
+        return fieldNameEquals(name, "Transfer-Encoding");
+    default:
+        return false;
     }
-    return startsWithIgnoringCase(name, "proxy-");
 }
 
-} // namespace
-
-void removeHopByHopHeaders(HttpHead &head)
-{
-    // Connection may name further fields that only this hop uses. Its values are held here, so
-    // that the names taken from them stay valid while the fields are removed in one pass. Copies
-    // share the bytes, and the arrays stay on the stack for the usual few names, because this
-    // runs for every request and every response.
-    QVarLengthArray<QByteArray, 4> connectionValues;
-    QVarLengthArray<QByteArrayView, 8> namedFields;
-    for (const HttpHeader &header : head.headers) {
-        if (fieldNameEquals(header.name, "Connection"))
-            connectionValues.append(header.value);
-    }
-    for (const QByteArray &value : connectionValues) {
-        for (QByteArrayView rest(value); !rest.isEmpty();) {
-            const qsizetype comma = rest.indexOf(',');
-            const QByteArrayView token = (comma < 0 ? rest : rest.first(comma)).trimmed();
-            rest = comma < 0 ? QByteArrayView() : rest.sliced(comma + 1);
-            if (!token.isEmpty())
-                namedFields.append(token);
+// Tells which fields of one head describe only the connection it came on and must not be
+// forwarded: those that isHopByHopName() lists, and those that the head's Connection fields name.
+class HopByHopFields {
+public:
+    explicit HopByHopFields(const HttpHead &head)
+    {
+        for (const HttpHeader &header : head.headers) {
+            if (fieldNameEquals(header.name, "Connection"))
+                m_connectionValues.append(header.value);
+        }
+        for (const QByteArray &value : m_connectionValues) {
+            for (QByteArrayView rest(value); !rest.isEmpty();) {
+                const qsizetype comma = rest.indexOf(',');
+                const QByteArrayView token = (comma < 0 ? rest : rest.first(comma)).trimmed();
+                rest = comma < 0 ? QByteArrayView() : rest.sliced(comma + 1);
+                if (!token.isEmpty())
+                    m_namedFields.append(token);
+            }
         }
     }
+    // The names point into the bytes of the held values.
+    Q_DISABLE_COPY_MOVE(HopByHopFields)
 
-    head.headers.erase(std::remove_if(head.headers.begin(),
-                                      head.headers.end(),
-                                      [&namedFields](const HttpHeader &header) {
-                                          if (isHopByHopName(header.name))
-                                              return true;
-                                          return std::any_of(namedFields.cbegin(),
-                                                             namedFields.cend(),
-                                                             [&header](QByteArrayView named) {
-                                                                 return fieldNameEquals(header.name,
-                                                                                        named);
-                                                             });
-                                      }),
-                       head.headers.end());
+    bool contains(QByteArrayView name) const
+    {
+        return isHopByHopName(name) ||
+               std::any_of(m_namedFields.cbegin(),
+                           m_namedFields.cend(),
+                           [name](QByteArrayView named) { return fieldNameEquals(name, named); });
+    }
+
+private:
+    // Copies share the bytes, and both arrays stay on the stack for the usual few names, because
+    // every request and every response comes here.
+    QVarLengthArray<QByteArray, 4> m_connectionValues;
+    QVarLengthArray<QByteArrayView, 8> m_namedFields;
+};
+
+// Returns true for the client's request fields that never reach a server, apart from the
+// hop-by-hop ones.
+bool isWithheldRequestField(QByteArrayView name)
+{
+    // Only the proxy sets credentials: Authorization, and X-Forwarded-Id-Token, from which
+    // Headlamp's -proxy-auth mode reads the token. CGI-style servers read "Impersonate_User" as
+    // "Impersonate-User", so no name with an underscore passes, as nginx does by default. The
+    // proxy sets Host and Content-Length again.
+    return fieldNameEquals(name, "Authorization") ||
+           fieldNameEquals(name, "X-Forwarded-Id-Token") ||
+           startsWithIgnoringCase(name, "impersonate-") || name.contains('_') ||
+           fieldNameEquals(name, "Host") || fieldNameEquals(name, "Content-Length");
 }
-
-namespace {
 
 // Builds the part of an upstream head that clusters and apps share: everything but the
 // credential, which `credential` supplies when it has a name.
@@ -109,27 +128,19 @@ HttpHead forwardedHead(const HttpHead &request,
                        const std::vector<HttpHeader> &credentials)
 {
     const bool upgrade = isUpgradeRequest(request);
-    HttpHead upstream = request;
+    const HopByHopFields hopByHop(request);
+    HttpHead upstream = request.withoutFields();
     upstream.target = target;
     upstream.versionMinor = 1;
-    removeHopByHopHeaders(upstream);
-    upstream.removeAll("Authorization");
-    // Headlamp's -proxy-auth mode reads the token from this field, which only the proxy sets.
-    upstream.removeAll("X-Forwarded-Id-Token");
-    upstream.removeAllWithPrefix("impersonate-");
-    // CGI-style servers read "Impersonate_User" as "Impersonate-User", so no header name with an
-    // underscore passes, as nginx does by default.
-    upstream.headers.erase(
-        std::remove_if(upstream.headers.begin(),
-                       upstream.headers.end(),
-                       [](const HttpHeader &header) { return header.name.contains('_'); }),
-        upstream.headers.end());
-    upstream.removeAll("Host");
-    upstream.removeAll("Content-Length");
-
-    // QByteArrayLiteral names cost no allocation, and this runs for every forwarded request.
-    upstream.headers.insert(upstream.headers.begin(),
-                            HttpHeader{QByteArrayLiteral("Host"), upstreamHostHeader(server)});
+    // Only the kept fields are copied, in one pass, because this runs for every forwarded
+    // request. Room is made for Host, the credentials and two framing or upgrade fields.
+    upstream.headers.reserve(request.headers.size() + credentials.size() + 3);
+    // QByteArrayLiteral names cost no allocation.
+    upstream.headers.push_back(HttpHeader{QByteArrayLiteral("Host"), upstreamHostHeader(server)});
+    for (const HttpHeader &header : request.headers) {
+        if (!isWithheldRequestField(header.name) && !hopByHop.contains(header.name))
+            upstream.headers.push_back(header);
+    }
     for (const HttpHeader &credential : credentials)
         upstream.append(credential.name, credential.value);
     if (request.framing == HttpBodyFraming::Chunked)
@@ -180,21 +191,32 @@ QByteArray setCookieName(const QByteArray &value)
     return (equals < 0 ? value : value.left(equals)).trimmed();
 }
 
-// Removes the response fields that no server behind the proxy may send to a client. Every
-// Access-Control-* field goes, so that none grants CORS through the proxy. A Set-Cookie of the
-// proxy's own session cookie goes too, so that no app replaces it in the browser.
-void removeWithheldResponseFields(HttpHead &head)
+// Returns true for the response fields that no server behind the proxy may send to a client.
+// Every Access-Control-* field goes, so that none grants CORS through the proxy. A Set-Cookie of
+// the proxy's own session cookie goes too, so that no app replaces it in the browser.
+bool isWithheldResponseField(const HttpHeader &header)
 {
-    head.removeAllWithPrefix("access-control-");
-    head.headers.erase(
-        std::remove_if(head.headers.begin(),
-                       head.headers.end(),
-                       [](const HttpHeader &header) {
-                           return fieldNameEquals(header.name, "Set-Cookie") &&
-                                  setCookieName(header.value).toLower() ==
-                                      QByteArray(kBrowserSessionCookieName).toLower();
-                       }),
-        head.headers.end());
+    return startsWithIgnoringCase(header.name, "access-control-") ||
+           (fieldNameEquals(header.name, "Set-Cookie") &&
+            setCookieName(header.value).toLower() ==
+                QByteArray(kBrowserSessionCookieName).toLower());
+}
+
+// Copies `response` for the client without the hop-by-hop fields, the withheld ones and, when
+// `dropContentLength` is set, Content-Length, with room for `extraFields` more. Only the kept
+// fields are copied, in one pass, because this runs for every response.
+HttpHead clientHeadFrom(const HttpHead &response, bool dropContentLength, size_t extraFields)
+{
+    const HopByHopFields hopByHop(response);
+    HttpHead client = response.withoutFields();
+    client.headers.reserve(response.headers.size() + extraFields);
+    for (const HttpHeader &header : response.headers) {
+        if (hopByHop.contains(header.name) || isWithheldResponseField(header) ||
+            (dropContentLength && fieldNameEquals(header.name, "Content-Length")))
+            continue;
+        client.headers.push_back(header);
+    }
+    return client;
 }
 
 } // namespace
@@ -239,39 +261,31 @@ HttpHead appUpstreamRequestHead(const HttpHead &request,
 HttpHead
 clientResponseHead(const HttpHead &response, HttpBodyFraming clientFraming, bool closeConnection)
 {
-    HttpHead client = response;
-    removeHopByHopHeaders(client);
-    removeWithheldResponseFields(client);
+    // The proxy frames the body itself, so it sets Content-Length again.
+    HttpHead client = clientHeadFrom(response, clientFraming != HttpBodyFraming::None, 3);
     // Pages of other loopback ports must not frame anything served through the proxy.
     client.append(QByteArrayLiteral("Content-Security-Policy"),
                   QByteArrayLiteral("frame-ancestors 'self'"));
-    if (clientFraming != HttpBodyFraming::None)
-        client.removeAll("Content-Length");
     if (clientFraming == HttpBodyFraming::ContentLength)
         client.append(QByteArrayLiteral("Content-Length"),
                       QByteArray::number(response.contentLength));
     else if (clientFraming == HttpBodyFraming::Chunked)
-        client.append("Transfer-Encoding", "chunked");
+        client.append(QByteArrayLiteral("Transfer-Encoding"), QByteArrayLiteral("chunked"));
     if (closeConnection)
-        client.append("Connection", "close");
+        client.append(QByteArrayLiteral("Connection"), QByteArrayLiteral("close"));
     return client;
 }
 
 HttpHead clientUpgradeResponseHead(const HttpHead &response)
 {
-    HttpHead client = response;
-    removeHopByHopHeaders(client);
-    removeWithheldResponseFields(client);
+    HttpHead client = clientHeadFrom(response, false, 2);
     appendUpgradeFields(client, response.value("Upgrade"));
     return client;
 }
 
 HttpHead clientInterimResponseHead(const HttpHead &response)
 {
-    HttpHead client = response;
-    removeHopByHopHeaders(client);
-    removeWithheldResponseFields(client);
-    return client;
+    return clientHeadFrom(response, false, 0);
 }
 
 } // namespace lamplighter

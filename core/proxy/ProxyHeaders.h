@@ -10,16 +10,14 @@ namespace lamplighter {
 // ticket.
 inline constexpr char kBrowserSessionCookieName[] = "lamplighter-session";
 
-// Removes the hop-by-hop fields, which describe one connection and must not be forwarded
-// (RFC 9110, section 7.6.1). They are Connection and every field it names, Keep-Alive, Proxy-*,
-// TE, Trailer, Transfer-Encoding and Upgrade. Content-Length stays.
-void removeHopByHopHeaders(HttpHead &head);
-
 // Returns true when `request` requests a protocol switch, because it has an Upgrade field and
 // "upgrade" among the Connection tokens (RFC 9110, section 7.8).
 bool isUpgradeRequest(const HttpHead &request);
 
-// Builds the head to send to a cluster from a client's request. The client's Authorization and
+// Builds the head to send to a cluster from a client's request. The hop-by-hop fields, which
+// describe only the client's connection (RFC 9110, section 7.6.1), are dropped: Connection and
+// every field it names, Keep-Alive, Proxy-*, TE, Trailer, Transfer-Encoding and Upgrade. The
+// client's Authorization and
 // every Impersonate-* field are dropped, so that only the person's ID token reaches the server
 // and a local client cannot act as anyone else. Host names the server, and the body framing is
 // set again from `request.framing`. An upgrade request keeps "Connection: Upgrade" and its

@@ -1,5 +1,6 @@
 #include "ProxyRoute.h"
 
+#include <algorithm>
 #include <charconv>
 #include <iterator>
 
@@ -85,8 +86,12 @@ QByteArray upstreamTarget(const QUrl &server, const QByteArray &pathAndQuery)
 
 QByteArray upstreamHostHeader(const QUrl &server)
 {
-    // Built in one buffer, because every forwarded request needs it.
-    const QString host = server.host(QUrl::FullyEncoded);
+    // QUrl keeps an internationalized host name in Unicode, and its ASCII form costs an IDNA
+    // conversion on each call. Almost every server has an ASCII name, or an IP address, which
+    // is the same in both forms, and every forwarded request needs the field.
+    QString host = server.host(QUrl::PrettyDecoded);
+    if (std::any_of(host.cbegin(), host.cend(), [](QChar c) { return c.unicode() > 0x7f; }))
+        host = server.host(QUrl::FullyEncoded);
     const bool ipv6 = host.contains(u':');
     char port[8];
     const auto portEnd = server.port() == -1

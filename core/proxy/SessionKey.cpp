@@ -1,5 +1,7 @@
 #include "SessionKey.h"
 
+#include <QVarLengthArray>
+#include <algorithm>
 #include <openssl/crypto.h>
 #include <openssl/rand.h>
 
@@ -19,8 +21,10 @@ bool constantTimeEquals(QByteArrayView expected, QByteArrayView presented)
         return false;
 
     // Compare against a copy of `presented` cut or padded to the expected length, so that the
-    // comparison runs over the same number of bytes whatever the presented length is.
-    QByteArray candidate(expected.size(), '\0');
+    // comparison runs over the same number of bytes whatever the presented length is. The copy
+    // stays on the stack for a key of the usual size, because every request is checked.
+    QVarLengthArray<char, 64> candidate(expected.size());
+    std::fill(candidate.begin(), candidate.end(), '\0');
     std::copy_n(presented.data(), std::min(presented.size(), expected.size()), candidate.data());
     const bool sameBytes = CRYPTO_memcmp(candidate.constData(),
                                          expected.data(),

@@ -16,6 +16,7 @@ private Q_SLOTS:
     void responseFraming();
     void responseUntilCloseEndsAtEndOfStream();
     void trailerFieldsDropped();
+    void valueWhitespaceRemoved();
     void invalidHeadRejected_data();
     void invalidHeadRejected();
 };
@@ -166,6 +167,16 @@ void TestHttpMessageParser::trailerFieldsDropped()
     QCOMPARE(parser.head().headers.size(), size_t(1));
 }
 
+void TestHttpMessageParser::valueWhitespaceRemoved()
+{
+    HttpMessageParser parser(HttpMessageParser::Type::Request, {});
+    parser.parse("GET / HTTP/1.1\r\nHost: a\r\nX-Note: \t two  words \t \r\nX-Empty: \t\r\n\r\n");
+    QVERIFY(parser.isMessageComplete());
+    QCOMPARE(parser.head().value("X-Note"), QByteArray("two  words"));
+    QVERIFY(parser.head().contains("X-Empty"));
+    QCOMPARE(parser.head().value("X-Empty"), QByteArray());
+}
+
 void TestHttpMessageParser::invalidHeadRejected_data()
 {
     QTest::addColumn<bool>("request");
@@ -179,6 +190,11 @@ void TestHttpMessageParser::invalidHeadRejected_data()
     QTest::newRow("control character first in a response value")
         << false << QByteArray("HTTP/1.1 200 OK\r\nX-Note: \x7fvalue\r\nContent-Length: 0\r\n\r\n")
         << QStringLiteral("response has a control character in a header value");
+    // Only spaces and tabs around a value are removed, so a vertical tab there stays and is
+    // refused.
+    QTest::newRow("vertical tab first in a value")
+        << true << QByteArray("GET / HTTP/1.1\r\nHost: a\r\nX-Note:\x0b value\r\n\r\n")
+        << QStringLiteral("request has a control character in a header value");
     QTest::newRow("status code 0")
         << false << QByteArray("HTTP/1.1 0 OK\r\nContent-Length: 0\r\n\r\n")
         << QStringLiteral("response has an invalid status code");

@@ -30,6 +30,10 @@ ProxySettings settingsWithClusters()
         QStringLiteral("with prefix"), QUrl(QStringLiteral("https://api.example.test/k8s/")), {}});
     settings.clusters.push_back(
         UpstreamCluster{QStringLiteral("v6"), QUrl(QStringLiteral("https://[fd00::1]:6443")), {}});
+    settings.clusters.push_back(UpstreamCluster{
+        QStringLiteral("idn"), QUrl(QStringLiteral("https://b\u00FCcher.example.test:6443")), {}});
+    settings.clusters.push_back(UpstreamCluster{
+        QStringLiteral("upper"), QUrl(QStringLiteral("https://API.Example.TEST:6443")), {}});
     return settings;
 }
 
@@ -143,6 +147,14 @@ void TestRequestAdmission::clusterRoute_data()
         << QByteArray("api.example.test");
     QTest::newRow("IPv6 server") << QByteArray("/clusters/v6/healthz") << QByteArray("/healthz")
                                  << QByteArray("[fd00::1]:6443");
+    // A Host field is ASCII (RFC 9110, section 7.2), so an internationalized name goes in its
+    // IDNA form.
+    QTest::newRow("internationalized server name")
+        << QByteArray("/clusters/idn/healthz") << QByteArray("/healthz")
+        << QByteArray("xn--bcher-kva.example.test:6443");
+    QTest::newRow("server name in capitals")
+        << QByteArray("/clusters/upper/healthz") << QByteArray("/healthz")
+        << QByteArray("api.example.test:6443");
 }
 
 void TestRequestAdmission::clusterRoute()
@@ -165,6 +177,9 @@ void TestRequestAdmission::forwardedFields()
     request.append("X-Hop", "only for this hop");
     request.append("Keep-Alive", "timeout=5");
     request.append("Proxy-Authorization", "Basic c2VjcmV0");
+    request.append("te", "trailers");
+    request.append("TRAILER", "X-Checksum");
+    request.append("Transfer-Encoding", "gzip");
     request.append("Impersonate-User", "admin");
     request.append("Impersonate_Group", "system:masters");
     request.append("Accept", "application/json");
@@ -174,6 +189,7 @@ void TestRequestAdmission::forwardedFields()
     QCOMPARE(headerNames(admission.upstreamHead),
              (QList<QByteArray>{"Host", "Accept", "Authorization"}));
     QCOMPARE(admission.upstreamHead.value("Authorization"), "Bearer " + kIdToken);
+    QCOMPARE(admission.upstreamHead.method, QByteArray("GET"));
 }
 
 void TestRequestAdmission::upgradeNamedAmongConnectionTokens_data()
@@ -260,6 +276,7 @@ void TestRequestAdmission::responseHopByHopFieldsRemoved()
     response.append("Content-Type", "application/json");
     response.append("Connection", "keep-alive, X-Upstream-Hop");
     response.append("Keep-Alive", "timeout=60");
+    response.append("upgrade", "h2c");
     response.append("X-Upstream-Hop", "1");
     response.append("Access-Control-Allow-Origin", "*");
     response.append("Content-Length", "12");
@@ -269,6 +286,8 @@ void TestRequestAdmission::responseHopByHopFieldsRemoved()
     QCOMPARE(headerNames(client),
              (QList<QByteArray>{"Content-Type", "Content-Security-Policy", "Content-Length"}));
     QCOMPARE(client.value("Content-Length"), QByteArray("12"));
+    QCOMPARE(client.statusCode, 200);
+    QCOMPARE(client.reasonPhrase, QByteArray("OK"));
 }
 
 QTEST_GUILESS_MAIN(TestRequestAdmission)
