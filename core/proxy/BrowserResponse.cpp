@@ -1,6 +1,6 @@
 #include "BrowserResponse.h"
 
-#include <http_parser.h>
+#include "HttpHead.h"
 
 namespace lamplighter {
 
@@ -10,8 +10,8 @@ QByteArray BrowserResponse::toHttpResponse(bool closeConnection) const
     const QByteArray content = ownBody             ? body
                                : message.isEmpty() ? QByteArray()
                                                    : message.toUtf8() + '\n';
-    QByteArray response = "HTTP/1.1 " + QByteArray::number(code) + ' ' +
-                          http_status_str(static_cast<http_status>(code)) + "\r\n";
+    QByteArray response =
+        "HTTP/1.1 " + QByteArray::number(code) + ' ' + standardReasonPhrase(code) + "\r\n";
     if (ownBody)
         response += "Content-Type: " + contentType + "\r\n";
     else if (!content.isEmpty())

@@ -1,6 +1,11 @@
 #include "HttpHead.h"
 
 #include <algorithm>
+// Boost 1.74's string_view header uses std::ostream without including it, so it comes first.
+// clang-format off
+#include <ostream>
+// clang-format on
+#include <boost/beast/http/status.hpp>
 #include <charconv>
 #include <cstring>
 #include <initializer_list>
@@ -172,6 +177,14 @@ QByteArray encodeChunk(QByteArrayView data)
 QByteArray lastChunk()
 {
     return QByteArrayLiteral("0\r\n\r\n");
+}
+
+QByteArray standardReasonPhrase(int statusCode)
+{
+    namespace http = boost::beast::http;
+    const boost::beast::string_view reason =
+        http::obsolete_reason(http::int_to_status(static_cast<unsigned>(statusCode)));
+    return QByteArray(reason.data(), static_cast<qsizetype>(reason.size()));
 }
 
 } // namespace lamplighter

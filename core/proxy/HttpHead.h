@@ -96,4 +96,7 @@ QByteArray encodeChunk(QByteArrayView data);
 // The last chunk of a chunked body, with no trailer fields.
 QByteArray lastChunk();
 
+// Returns the reason phrase that RFC 9110 gives a status code, such as "Not Found" for 404.
+QByteArray standardReasonPhrase(int statusCode);
+
 } // namespace lamplighter

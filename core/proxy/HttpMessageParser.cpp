@@ -1,7 +1,13 @@
 #include "HttpMessageParser.h"
 
 #include <algorithm>
-#include <array>
+// Boost 1.74's string_view header uses std::ostream without including it, so it comes first.
+// clang-format off
+#include <ostream>
+// clang-format on
+#include <boost/beast/http/basic_parser.hpp>
+#include <boost/beast/http/error.hpp>
+#include <limits>
 #include <string_view>
 
 namespace lamplighter {
@@ -13,249 +19,266 @@ const char *messageNoun(HttpMessageParser::Type type)
     return type == HttpMessageParser::Type::Request ? "request" : "response";
 }
 
-// Returns true when `name` is a token (RFC 9110, section 5.6.2), the only valid field name.
-bool isToken(const QByteArray &name)
+bool isDigits(QByteArrayView text)
 {
-    // One lookup per byte, because every field name of every message passes through here.
-    static constexpr auto tokenBytes = [] {
-        std::array<bool, 256> table{};
-        for (int c = '0'; c <= '9'; ++c)
-            table[size_t(c)] = true;
-        for (int c = 'a'; c <= 'z'; ++c) {
-            table[size_t(c)] = true;
-            table[size_t(c - 'a' + 'A')] = true;
-        }
-        for (char c : std::string_view("!#$%&'*+-.^_`|~"))
-            table[size_t(static_cast<unsigned char>(c))] = true;
-        return table;
-    }();
-    if (name.isEmpty())
-        return false;
-    return std::all_of(
-        name.begin(), name.end(), [](char c) { return tokenBytes[static_cast<unsigned char>(c)]; });
+    return !text.isEmpty() &&
+           std::all_of(text.begin(), text.end(), [](char c) { return c >= '0' && c <= '9'; });
 }
 
-// Returns true when `value` contains a control character other than a tab, which RFC 9110,
-// section 5.5, does not allow in a field value. http_parser 2.9 checks only from the second byte.
-bool hasControlCharacter(const QByteArray &value)
+QByteArrayView view(boost::beast::string_view text)
 {
-    return std::any_of(value.begin(), value.end(), [](char c) {
-        const auto byte = static_cast<unsigned char>(c);
-        return (byte < 0x20 && byte != '\t') || byte == 0x7f;
-    });
+    return QByteArrayView(text.data(), static_cast<qsizetype>(text.size()));
 }
 
-// Returns `value` without the spaces and tabs around it, which RFC 9110, section 5.5, does not
-// count as part of a field value. http_parser keeps those at the end. The bytes are shared
-// unless there is something to remove, which is rare.
-QByteArray withoutOuterWhitespace(const QByteArray &value)
+// Returns `piece` as a byte array that shares the bytes of `previous` when the two are equal.
+QByteArray sharedOrCopied(QByteArrayView piece, const QByteArray *previous)
 {
-    const auto isWhitespace = [](char c) {
-        return c == ' ' || c == '\t';
-    };
-    QByteArrayView kept(value);
-    while (!kept.isEmpty() && isWhitespace(kept.front()))
-        kept = kept.sliced(1);
-    while (!kept.isEmpty() && isWhitespace(kept.back()))
-        kept.chop(1);
-    return kept.size() == value.size() ? value : kept.toByteArray();
+    if (previous && *previous == piece)
+        return *previous;
+    return piece.toByteArray();
 }
 
-bool responseStatusHasNoBody(int statusCode)
+// Returns the method's name without allocating for the methods that Kubernetes clients send.
+QByteArray methodName(boost::beast::http::verb method, QByteArrayView text)
 {
-    return statusCode / 100 == 1 || statusCode == 204 || statusCode == 304;
+    using boost::beast::http::verb;
+    switch (method) {
+    case verb::get:
+        return QByteArrayLiteral("GET");
+    case verb::head:
+        return QByteArrayLiteral("HEAD");
+    case verb::post:
+        return QByteArrayLiteral("POST");
+    case verb::put:
+        return QByteArrayLiteral("PUT");
+    case verb::patch:
+        return QByteArrayLiteral("PATCH");
+    case verb::delete_:
+        return QByteArrayLiteral("DELETE");
+    case verb::options:
+        return QByteArrayLiteral("OPTIONS");
+    default:
+        return text.toByteArray();
+    }
+}
+
+// The error with which a callback stops Beast after it stored its own reason in the owner.
+boost::system::error_code stoppedByCallback()
+{
+    return boost::beast::http::error::bad_field;
 }
 
 } // namespace
 
-// Adapters from http_parser's C callbacks to the parser object stored in http_parser::data.
-// A nonzero return stops http_parser_execute with a callback error.
-struct HttpMessageParser::Callbacks {
-    // A field usually arrives in one piece, and constructing costs less than appending. A piece
-    // equal to `previous` shares its bytes, and is copied if more of the field follows.
-    static void
-    appendBytes(QByteArray &target, const char *at, size_t length, const QByteArray *previous)
+// Beast's parser for one message, which passes what it parses to the owner.
+template <bool isRequest>
+class HttpMessageParser::BeastParser final : public boost::beast::http::basic_parser<isRequest> {
+public:
+    using error_code = boost::system::error_code;
+    using string_view = boost::beast::string_view;
+
+    BeastParser(HttpMessageParser &owner, bool skipBody)
+        : m_owner(owner)
     {
-        const QByteArrayView piece(at, static_cast<qsizetype>(length));
-        if (!target.isEmpty())
-            target.append(piece);
-        else if (previous && *previous == piece)
-            target = *previous;
-        else
-            target = piece.toByteArray();
+        // The owner limits the head, and a body passes through in pieces, so its size needs no
+        // limit. boost::none would mean none, but Boost 1.74 compares each Content-Length with
+        // the empty optional and rejects it, so the largest value stands in.
+        this->body_limit(std::numeric_limits<std::uint64_t>::max());
+        this->header_limit(static_cast<std::uint32_t>(std::min<qsizetype>(
+            owner.m_limits.maxHeadBytes, std::numeric_limits<std::uint32_t>::max())));
+        // Parses the body right after the head, in the same call.
+        this->eager(true);
+        this->skip(skipBody);
     }
 
-    // Returns the field at the same position in the previous message, or null.
-    static const HttpHeader *previousField(const HttpMessageParser &owner)
+private:
+    void on_request_impl(boost::beast::http::verb method,
+                         string_view methodText,
+                         string_view target,
+                         int version,
+                         error_code &ec) override
     {
-        const size_t index = owner.m_head.headers.size() - 1;
-        return index < owner.m_previousHeaders.size() ? &owner.m_previousHeaders[index] : nullptr;
+        if (!m_owner.setStartLine(methodName(method, view(methodText)), view(target), version))
+            ec = stoppedByCallback();
     }
 
-    static HttpMessageParser &self(http_parser *parser)
+    void on_response_impl(int statusCode, string_view reason, int version, error_code &ec) override
     {
-        return *static_cast<HttpMessageParser *>(parser->data);
+        if (!m_owner.setStatusLine(statusCode, view(reason), version))
+            ec = stoppedByCallback();
     }
 
-    static int onMessageBegin(http_parser *parser)
+    void on_field_impl(boost::beast::http::field,
+                       string_view name,
+                       string_view value,
+                       error_code &ec) override
     {
-        self(parser).m_started = true;
-        return 0;
+        if (!m_owner.addField(view(name), view(value)))
+            ec = stoppedByCallback();
     }
 
-    static int onUrl(http_parser *parser, const char *at, size_t length)
+    void on_header_impl(error_code &ec) override
     {
-        HttpMessageParser &owner = self(parser);
-        owner.m_head.target.append(at, static_cast<qsizetype>(length));
-        return owner.addHeadBytes(static_cast<qsizetype>(length)) ? 0 : 1;
+        HttpBodyFraming framing = HttpBodyFraming::None;
+        if (this->chunked())
+            framing = HttpBodyFraming::Chunked;
+        else if (this->content_length())
+            framing = HttpBodyFraming::ContentLength;
+        else if (this->need_eof())
+            framing = HttpBodyFraming::UntilClose;
+        // A response without a body may still name a length, which does not count then.
+        if (!isRequest && (this->is_done() || this->skip()))
+            framing = HttpBodyFraming::None;
+        const qint64 length = framing == HttpBodyFraming::ContentLength
+                                  ? static_cast<qint64>(*this->content_length())
+                                  : 0;
+        if (!m_owner.completeHead(framing, length, this->keep_alive()))
+            ec = stoppedByCallback();
     }
 
-    static int onStatus(http_parser *parser, const char *at, size_t length)
+    void on_body_init_impl(const boost::optional<std::uint64_t> &, error_code &) override {}
+
+    std::size_t on_body_impl(string_view body, error_code &) override
     {
-        HttpMessageParser &owner = self(parser);
-        owner.m_head.reasonPhrase.append(at, static_cast<qsizetype>(length));
-        return owner.addHeadBytes(static_cast<qsizetype>(length)) ? 0 : 1;
+        m_owner.m_body.append(view(body));
+        return body.size();
     }
 
-    static int onHeaderField(http_parser *parser, const char *at, size_t length)
-    {
-        HttpMessageParser &owner = self(parser);
-        if (owner.m_headComplete)
-            return 0; // a trailer field
+    void on_chunk_header_impl(std::uint64_t, string_view, error_code &) override {}
 
-        if (!owner.m_lastCallbackWasField) {
-            owner.m_head.headers.push_back(HttpHeader{});
-            if (static_cast<int>(owner.m_head.headers.size()) > owner.m_limits.maxHeaderCount) {
-                owner.m_error = HttpParseError{431,
-                                               QStringLiteral("%1 has more than %2 header fields")
-                                                   .arg(QLatin1String(messageNoun(owner.m_type)))
-                                                   .arg(owner.m_limits.maxHeaderCount)};
-                return 1;
-            }
-            owner.m_lastCallbackWasField = true;
-            if (!owner.addHeadBytes(4)) // ": " and CRLF
-                return 1;
-        }
-        const HttpHeader *previous = previousField(owner);
-        appendBytes(
-            owner.m_head.headers.back().name, at, length, previous ? &previous->name : nullptr);
-        return owner.addHeadBytes(static_cast<qsizetype>(length)) ? 0 : 1;
+    std::size_t on_chunk_body_impl(std::uint64_t, string_view body, error_code &) override
+    {
+        m_owner.m_body.append(view(body));
+        return body.size();
     }
 
-    static int onHeaderValue(http_parser *parser, const char *at, size_t length)
+    void on_finish_impl(error_code &) override { m_owner.m_messageComplete = true; }
+
+    HttpMessageParser &m_owner;
+};
+
+// Beast's parser types differ for requests and responses, and a parser parses one message, so
+// each message gets a new one of the owner's type.
+struct HttpMessageParser::Engine {
+    std::optional<BeastParser<true>> request;
+    std::optional<BeastParser<false>> response;
+
+    template <typename Function>
+    auto visit(Function function)
     {
-        HttpMessageParser &owner = self(parser);
-        if (owner.m_headComplete)
-            return 0; // a trailer field
-
-        owner.m_lastCallbackWasField = false;
-        const HttpHeader *previous = previousField(owner);
-        appendBytes(
-            owner.m_head.headers.back().value, at, length, previous ? &previous->value : nullptr);
-        return owner.addHeadBytes(static_cast<qsizetype>(length)) ? 0 : 1;
-    }
-
-    // Returns 1 to tell http_parser that a response has no body.
-    static int onHeadersComplete(http_parser *parser)
-    {
-        HttpMessageParser &owner = self(parser);
-        HttpHead &head = owner.m_head;
-        for (HttpHeader &header : head.headers)
-            header.value = withoutOuterWhitespace(header.value);
-        head.versionMinor = parser->http_minor;
-        head.keepAlive = http_should_keep_alive(parser) != 0;
-        if (owner.m_type == Type::Request)
-            head.method = http_method_str(static_cast<http_method>(parser->method));
-        else
-            head.statusCode = static_cast<int>(parser->status_code);
-
-        owner.m_error = owner.validateHead();
-        if (owner.m_error)
-            return -1;
-
-        owner.m_headComplete = true;
-        head.framing = owner.bodyFraming();
-        head.contentLength = head.framing == HttpBodyFraming::ContentLength
-                                 ? static_cast<qint64>(parser->content_length)
-                                 : 0;
-        return owner.m_type == Type::Response && head.framing == HttpBodyFraming::None ? 1 : 0;
-    }
-
-    static int onBody(http_parser *parser, const char *at, size_t length)
-    {
-        self(parser).m_body.append(at, static_cast<qsizetype>(length));
-        return 0;
-    }
-
-    // Pauses the parser so that http_parser_execute returns right after this message.
-    static int onMessageComplete(http_parser *parser)
-    {
-        self(parser).m_messageComplete = true;
-        http_parser_pause(parser, 1);
-        return 0;
-    }
-
-    static const http_parser_settings &settings()
-    {
-        static const http_parser_settings instance = [] {
-            http_parser_settings value;
-            http_parser_settings_init(&value);
-            value.on_message_begin = onMessageBegin;
-            value.on_url = onUrl;
-            value.on_status = onStatus;
-            value.on_header_field = onHeaderField;
-            value.on_header_value = onHeaderValue;
-            value.on_headers_complete = onHeadersComplete;
-            value.on_body = onBody;
-            value.on_message_complete = onMessageComplete;
-            return value;
-        }();
-        return instance;
+        return request ? function(*request) : function(*response);
     }
 };
 
 HttpMessageParser::HttpMessageParser(Type type, Limits limits)
     : m_type(type)
     , m_limits(limits)
+    , m_engine(std::make_unique<Engine>())
 {
     startNextMessage();
 }
+
+HttpMessageParser::~HttpMessageParser() = default;
 
 qsizetype HttpMessageParser::parse(QByteArrayView data)
 {
     if (data.isEmpty() || m_messageComplete || m_error)
         return 0;
-    const size_t consumed = http_parser_execute(
-        &m_parser, &Callbacks::settings(), data.data(), static_cast<size_t>(data.size()));
-    setErrorFromParser();
-    return static_cast<qsizetype>(consumed);
+    bool needMore = false;
+    if (m_held.isEmpty()) {
+        const qsizetype consumed = feed(data, &needMore);
+        if (!needMore)
+            return consumed;
+        m_held = data.sliced(consumed).toByteArray();
+        checkHeldSize();
+        return m_error ? 0 : data.size();
+    }
+
+    // The held bytes come first. Beast could not parse them before, so the message goes on past
+    // them, and what it consumes covers all of them. Appending keeps a head that comes in many
+    // small pieces from being copied once per piece.
+    const qsizetype heldBefore = m_held.size();
+    m_held.append(data);
+    const qsizetype consumed = feed(m_held, &needMore);
+    if (needMore) {
+        m_held.remove(0, consumed);
+        checkHeldSize();
+        return m_error ? 0 : data.size();
+    }
+    m_held.clear();
+    if (m_error || consumed >= heldBefore)
+        return consumed - std::min(consumed, heldBefore);
+    m_error = HttpParseError{400,
+                             QStringLiteral("%1 ended before the bytes kept from earlier reads")
+                                 .arg(QLatin1String(messageNoun(m_type)))};
+    return 0;
+}
+
+// Passes `data` to Beast and returns the bytes it consumed. Sets `needMore` when Beast needs
+// more bytes to go on with those it did not consume.
+qsizetype HttpMessageParser::feed(QByteArrayView data, bool *needMore)
+{
+    boost::system::error_code ec;
+    const std::size_t consumed = m_engine->visit([&](auto &parser) {
+        return parser.put(
+            boost::asio::const_buffer(data.data(), static_cast<std::size_t>(data.size())), ec);
+    });
+    *needMore = ec == boost::beast::http::error::need_more;
+    if (ec && !*needMore && !m_error)
+        m_error = errorFromBeast(ec.message(), ec == boost::beast::http::error::header_limit);
+    return m_error ? 0 : static_cast<qsizetype>(consumed);
+}
+
+// Fails the message when the held bytes outgrow the head limit: a head or a chunk size line
+// that never ends.
+void HttpMessageParser::checkHeldSize()
+{
+    if (m_held.size() <= m_limits.maxHeadBytes)
+        return;
+    m_error = m_headComplete
+                  ? HttpParseError{400,
+                                   QStringLiteral("%1 has a chunk line longer than %2 bytes")
+                                       .arg(QLatin1String(messageNoun(m_type)))
+                                       .arg(m_limits.maxHeadBytes)}
+                  : errorFromBeast({}, true);
+    m_held.clear();
 }
 
 void HttpMessageParser::parseEndOfStream()
 {
     if (m_messageComplete || m_error)
         return;
-    http_parser_execute(&m_parser, &Callbacks::settings(), nullptr, 0);
-    setErrorFromParser();
+    boost::system::error_code ec;
+    m_engine->visit([&](auto &parser) {
+        // A stream that ends before a message starts leaves no error: the caller knows whether
+        // it expected one.
+        if (parser.got_some())
+            parser.put_eof(ec);
+    });
+    // Beast never saw the held bytes complete, so the message is cut off inside them.
+    if (!ec && !m_held.isEmpty())
+        ec = boost::beast::http::error::partial_message;
+    if (ec)
+        m_error = errorFromBeast(ec.message(), false);
 }
 
 void HttpMessageParser::startNextMessage(bool responseHasNoBody)
 {
-    http_parser_init(&m_parser, m_type == Type::Request ? HTTP_REQUEST : HTTP_RESPONSE);
-    m_parser.data = this;
+    if (m_type == Type::Request)
+        m_engine->request.emplace(*this, false);
+    else
+        m_engine->response.emplace(*this, responseHasNoBody);
     // The two field lists take turns and keep their capacity, so that a kept-alive connection
     // does not allocate a list anew for every message.
     std::vector<HttpHeader> headers = std::move(m_previousHeaders);
     headers.clear();
+    m_previousReasonPhrase = m_head.reasonPhrase;
     m_previousHeaders = std::move(m_head.headers);
     m_head = HttpHead{};
     m_head.headers = std::move(headers);
     m_body.clear();
+    m_held.clear();
     m_error.reset();
-    m_headBytes = 0;
-    m_lastCallbackWasField = false;
-    m_responseHasNoBody = responseHasNoBody;
-    m_started = false;
     m_headComplete = false;
     m_messageComplete = false;
 }
@@ -267,16 +290,65 @@ QByteArray HttpMessageParser::takeBody()
     return body;
 }
 
-bool HttpMessageParser::addHeadBytes(qsizetype count)
+bool HttpMessageParser::setStartLine(QByteArray method, QByteArrayView target, int version)
 {
-    m_headBytes += count;
-    if (m_headBytes <= m_limits.maxHeadBytes)
+    m_head.method = std::move(method);
+    m_head.target = target.toByteArray();
+    return setVersion(version);
+}
+
+bool HttpMessageParser::setStatusLine(int statusCode, QByteArrayView reasonPhrase, int version)
+{
+    m_head.statusCode = statusCode;
+    m_head.reasonPhrase = sharedOrCopied(reasonPhrase, &m_previousReasonPhrase);
+    return setVersion(version);
+}
+
+// Records the version, which Beast gives as ten times the major version plus the minor one.
+// Returns false unless it is HTTP/1.x.
+bool HttpMessageParser::setVersion(int version)
+{
+    m_head.versionMinor = version % 10;
+    if (version / 10 == 1)
         return true;
-    m_error = HttpParseError{431,
-                             QStringLiteral("%1 head is larger than %2 bytes")
-                                 .arg(QLatin1String(messageNoun(m_type)))
-                                 .arg(m_limits.maxHeadBytes)};
+    m_error = HttpParseError{505, QStringLiteral("HTTP version is not 1.0 or 1.1")};
     return false;
+}
+
+// Adds a field of the head. Trailer fields of a chunked body come here too, and are dropped.
+// Returns false when the head has too many fields.
+bool HttpMessageParser::addField(QByteArrayView name, QByteArrayView value)
+{
+    if (m_headComplete)
+        return true;
+    if (static_cast<int>(m_head.headers.size()) >= m_limits.maxHeaderCount) {
+        m_error = HttpParseError{431,
+                                 QStringLiteral("%1 has more than %2 header fields")
+                                     .arg(QLatin1String(messageNoun(m_type)))
+                                     .arg(m_limits.maxHeaderCount)};
+        return false;
+    }
+    const size_t index = m_head.headers.size();
+    const HttpHeader *previous =
+        index < m_previousHeaders.size() ? &m_previousHeaders[index] : nullptr;
+    m_head.headers.push_back(
+        HttpHeader{sharedOrCopied(name, previous ? &previous->name : nullptr),
+                   sharedOrCopied(value, previous ? &previous->value : nullptr)});
+    return true;
+}
+
+// Checks the complete head and records how its body is framed. Returns false when the head is
+// invalid.
+bool HttpMessageParser::completeHead(HttpBodyFraming framing, qint64 contentLength, bool keepAlive)
+{
+    m_error = validateHead();
+    if (m_error)
+        return false;
+    m_headComplete = true;
+    m_head.framing = framing;
+    m_head.contentLength = contentLength;
+    m_head.keepAlive = keepAlive;
+    return true;
 }
 
 // Rejects the shapes that let two HTTP implementations disagree on where a body ends
@@ -286,29 +358,26 @@ std::optional<HttpParseError> HttpMessageParser::validateHead() const
     const auto noun = [this] {
         return QLatin1String(messageNoun(m_type));
     };
-    if (m_parser.http_major != 1)
-        return HttpParseError{505, QStringLiteral("HTTP version is not 1.0 or 1.1")};
-    // One pass checks the fields and counts those that frame the message, and Host, because
-    // every message comes here.
+    // Beast has checked that every name is a token and that no value has a control character
+    // other than tab. One pass counts the fields that frame the message, and Host.
     qsizetype contentLengths = 0;
     qsizetype transferEncodings = 0;
     qsizetype hosts = 0;
     for (const HttpHeader &header : m_head.headers) {
-        // http_parser accepts "Name : value", which another server may read differently.
-        if (!isToken(header.name))
-            return HttpParseError{400, QStringLiteral("%1 has an invalid header name").arg(noun())};
-        if (hasControlCharacter(header.value)) {
-            return HttpParseError{
-                400, QStringLiteral("%1 has a control character in a header value").arg(noun())};
-        }
-        if (fieldNameEquals(header.name, "Content-Length"))
+        if (fieldNameEquals(header.name, "Content-Length")) {
+            // Beast takes a list of equal lengths ("5, 5"), which some servers reject.
+            if (!isDigits(header.value)) {
+                return HttpParseError{
+                    400, QStringLiteral("%1 has an invalid Content-Length").arg(noun())};
+            }
             ++contentLengths;
-        else if (fieldNameEquals(header.name, "Transfer-Encoding"))
+        } else if (fieldNameEquals(header.name, "Transfer-Encoding")) {
             ++transferEncodings;
-        else if (fieldNameEquals(header.name, "Host"))
+        } else if (fieldNameEquals(header.name, "Host")) {
             ++hosts;
+        }
     }
-    // A status code has three digits (RFC 9110, section 15), and http_parser also takes "0".
+    // A status code has three digits (RFC 9110, section 15).
     if (m_type == Type::Response && (m_head.statusCode < 100 || m_head.statusCode > 599))
         return HttpParseError{400, QStringLiteral("response has an invalid status code")};
     if (contentLengths > 1)
@@ -327,39 +396,23 @@ std::optional<HttpParseError> HttpMessageParser::validateHead() const
     if (m_type == Type::Request) {
         if (hosts > 1)
             return HttpParseError{400, QStringLiteral("request has more than one Host")};
-        if (hosts == 0 && m_parser.http_minor >= 1)
+        if (hosts == 0 && m_head.versionMinor >= 1)
             return HttpParseError{400, QStringLiteral("HTTP/1.1 request has no Host")};
     }
     return std::nullopt;
 }
 
-HttpBodyFraming HttpMessageParser::bodyFraming() const
+HttpParseError HttpMessageParser::errorFromBeast(const std::string &message, bool headerLimit) const
 {
-    if (m_type == Type::Response &&
-        (m_responseHasNoBody || responseStatusHasNoBody(m_head.statusCode)))
-        return HttpBodyFraming::None;
-    if (m_parser.flags & F_CHUNKED)
-        return HttpBodyFraming::Chunked;
-    if (m_parser.flags & F_CONTENTLENGTH)
-        return HttpBodyFraming::ContentLength;
-    return m_type == Type::Request ? HttpBodyFraming::None : HttpBodyFraming::UntilClose;
-}
-
-void HttpMessageParser::setErrorFromParser()
-{
-    const http_errno code = HTTP_PARSER_ERRNO(&m_parser);
-    if (code == HPE_OK || code == HPE_PAUSED || m_error)
-        return;
-
-    const QString description = QLatin1String(http_errno_description(code));
-    if (code == HPE_HEADER_OVERFLOW) {
-        m_error = HttpParseError{
-            431, QStringLiteral("%1 head is too large").arg(QLatin1String(messageNoun(m_type)))};
-        return;
+    const QLatin1String noun(messageNoun(m_type));
+    if (headerLimit) {
+        return HttpParseError{
+            431,
+            QStringLiteral("%1 head is larger than %2 bytes").arg(noun).arg(m_limits.maxHeadBytes)};
     }
-    m_error = HttpParseError{
-        400,
-        QStringLiteral("invalid HTTP %1: %2").arg(QLatin1String(messageNoun(m_type)), description)};
+    // Beast's messages name what was wrong, such as "bad Content-Length", never the bytes.
+    return HttpParseError{
+        400, QStringLiteral("invalid HTTP %1: %2").arg(noun, QString::fromStdString(message))};
 }
 
 } // namespace lamplighter

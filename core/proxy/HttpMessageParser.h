@@ -3,7 +3,7 @@
 #include "HttpHead.h"
 
 #include <QString>
-#include <http_parser.h>
+#include <memory>
 #include <optional>
 
 namespace lamplighter {
@@ -14,30 +14,34 @@ struct HttpParseError {
     QString reason; // short, safe to log and to show: it never contains header values
 };
 
-// Parses one HTTP/1.x message at a time with libhttp-parser and keeps its head and the body
-// bytes that have not been taken yet. Parsing stops at the end of each message, so bytes of a
-// pipelined next message stay with the caller until startNextMessage().
+// Parses one HTTP/1.x message at a time with Boost.Beast's parser and keeps its head and the
+// body bytes that have not been taken yet. Parsing stops at the end of each message, so bytes of
+// a pipelined next message stay with the caller until startNextMessage().
 //
-// Besides http_parser's own checks, the parser rejects a head that exceeds the limits or has an
-// invalid header name. It also rejects the framing shapes used for request smuggling: more than
-// one Content-Length, Content-Length with Transfer-Encoding, and any Transfer-Encoding other
-// than a single "chunked". An HTTP/1.1 request must have exactly one Host field. Trailer
-// fields of chunked bodies are dropped.
+// Besides Beast's own checks, the parser rejects a head that exceeds the limits or has an invalid
+// header name or value. It also rejects the framing shapes used for request smuggling: more than
+// one Content-Length, a Content-Length that is not a plain number, Content-Length with
+// Transfer-Encoding, and any Transfer-Encoding other than a single "chunked". An HTTP/1.1
+// request must have exactly one Host field. Trailer fields of chunked bodies are dropped.
 class HttpMessageParser {
 public:
     enum class Type { Request, Response };
 
     struct Limits {
-        // Maximum bytes in the request target plus all header lines (name, value, ": " and CRLF).
+        // Maximum bytes in the head: the start line and all header lines. A chunk size line of a
+        // chunked body has the same limit.
         qsizetype maxHeadBytes = 64 * 1024;
         int maxHeaderCount = 100;
     };
 
     HttpMessageParser(Type type, Limits limits);
+    ~HttpMessageParser();
     Q_DISABLE_COPY_MOVE(HttpMessageParser)
 
-    // Parses bytes of the current message and returns how many it consumed. Consumes nothing
-    // once the message is complete or an error occurred.
+    // Parses bytes of the current message and returns how many it consumed. Until the message
+    // is complete, that is all of them: a part that cannot be parsed yet, such as half a header
+    // line, is kept until more bytes come. Consumes nothing once the message is complete or an
+    // error occurred.
     qsizetype parse(QByteArrayView data);
     // Tells the parser that the peer closed the connection, which completes a response body
     // delimited by the close and is an error anywhere else inside a message.
@@ -46,7 +50,6 @@ public:
     // body even when it has a Content-Length, so the caller must pass `responseHasNoBody`.
     void startNextMessage(bool responseHasNoBody = false);
 
-    bool hasStarted() const { return m_started; }
     bool isHeadComplete() const { return m_headComplete; }
     bool isMessageComplete() const { return m_messageComplete; }
     const std::optional<HttpParseError> &error() const { return m_error; }
@@ -55,27 +58,34 @@ public:
     QByteArray takeBody();
 
 private:
-    struct Callbacks;
+    template <bool isRequest>
+    class BeastParser;
+    struct Engine;
 
-    bool addHeadBytes(qsizetype count);
+    qsizetype feed(QByteArrayView data, bool *needMore);
+    void checkHeldSize();
+    bool setStartLine(QByteArray method, QByteArrayView target, int version);
+    bool setStatusLine(int statusCode, QByteArrayView reasonPhrase, int version);
+    bool setVersion(int version);
+    bool addField(QByteArrayView name, QByteArrayView value);
+    bool completeHead(HttpBodyFraming framing, qint64 contentLength, bool keepAlive);
     std::optional<HttpParseError> validateHead() const;
-    HttpBodyFraming bodyFraming() const;
-    void setErrorFromParser();
+    HttpParseError errorFromBeast(const std::string &message, bool headerLimit) const;
 
     Type m_type;
     Limits m_limits;
-    http_parser m_parser;
+    std::unique_ptr<Engine> m_engine;
     HttpHead m_head;
     // The fields of the previous message. A client or server on a kept-alive connection
     // usually repeats most of its fields, and a repeated one shares the earlier bytes instead of
     // allocating its own.
     std::vector<HttpHeader> m_previousHeaders;
+    QByteArray m_previousReasonPhrase;
     QByteArray m_body;
+    // Bytes of the current message that Beast could not parse yet, because an element such as a
+    // header line or a chunk size line is not complete. They are parsed again with the next bytes.
+    QByteArray m_held;
     std::optional<HttpParseError> m_error;
-    qsizetype m_headBytes = 0;
-    bool m_lastCallbackWasField = false;
-    bool m_responseHasNoBody = false;
-    bool m_started = false;
     bool m_headComplete = false;
     bool m_messageComplete = false;
 };

@@ -1,8 +1,9 @@
 #include "KubernetesStatus.h"
 
+#include "HttpHead.h"
+
 #include <QJsonArray>
 #include <QJsonDocument>
-#include <http_parser.h>
 #include <utility>
 
 namespace lamplighter {
@@ -66,8 +67,8 @@ QByteArray KubernetesStatus::toJson() const
 QByteArray KubernetesStatus::toHttpResponse(bool closeConnection) const
 {
     const QByteArray body = toJson();
-    QByteArray response = "HTTP/1.1 " + QByteArray::number(m_code) + ' ' +
-                          http_status_str(static_cast<http_status>(m_code)) + "\r\n";
+    QByteArray response =
+        "HTTP/1.1 " + QByteArray::number(m_code) + ' ' + standardReasonPhrase(m_code) + "\r\n";
     response += "Content-Type: application/json\r\n";
     response += "Cache-Control: no-cache, private\r\n";
     response += "Content-Length: " + QByteArray::number(body.size()) + "\r\n";

@@ -7,7 +7,7 @@ namespace lamplighter {
 
 // Limits that protect the local proxy from clients and servers that send too much or too slowly.
 struct ProxyLimits {
-    // Maximum bytes in a request or response head: the target plus every header line.
+    // Maximum bytes in a request or response head: the start line and every header line.
     qsizetype maxHeadBytes = 64 * 1024;
     int maxHeaderCount = 100;
     // Maximum bytes queued for a socket before the proxy stops reading from the other side.

@@ -299,8 +299,15 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
         HttpMessageParser slowParser(HttpMessageParser::Type::Request, parserLimits());
         QByteArray slowBody;
         parseBytewise(slowParser, rest, &slowBody);
-        requireProperty(parser.error().has_value() == slowParser.error().has_value(),
-                        "read boundaries do not change whether a request is valid");
+        // Beast may reject a head that has not ended yet at once, or only once it has ended, as
+        // the bytes arrive. So the two may differ only while the one without an error still
+        // waits for the end of the head.
+        if (parser.error().has_value() != slowParser.error().has_value()) {
+            const HttpMessageParser &waiting = parser.error() ? slowParser : parser;
+            requireProperty(!waiting.isHeadComplete(),
+                            "read boundaries do not change whether a request is valid");
+            break;
+        }
         if (parser.error())
             break;
         requireProperty(parser.isHeadComplete() == slowParser.isHeadComplete(),

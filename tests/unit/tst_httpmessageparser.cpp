@@ -1,4 +1,5 @@
 #include "proxy/HttpMessageParser.h"
+#include "proxy/KubernetesStatus.h"
 
 #include <QTest>
 
@@ -12,12 +13,17 @@ private Q_SLOTS:
     void repeatedFieldsShareBytes();
     void repeatedFieldPrefixCopied();
     void chunkedBodyUnframed();
+    void chunkedBodySplitAcrossReads();
+    void splitHeadFollowedByNextRequest();
+    void longChunkLineRejected();
     void responseFraming_data();
     void responseFraming();
     void responseUntilCloseEndsAtEndOfStream();
     void trailerFieldsDropped();
     void valueWhitespaceRemoved();
     void invalidHeadRejected_data();
+    void proxyResponseStatusLine_data();
+    void proxyResponseStatusLine();
     void invalidHeadRejected();
 };
 
@@ -95,6 +101,55 @@ void TestHttpMessageParser::repeatedFieldPrefixCopied()
     QCOMPARE(parser.head().headers[1].value, QByteArray("w"));
     QCOMPARE(firstHead.headers[1].name, QByteArray("X-Name"));
     QCOMPARE(firstHead.headers[1].value, QByteArray("v"));
+}
+
+void TestHttpMessageParser::chunkedBodySplitAcrossReads()
+{
+    const QByteArray response = "HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n"
+                                "3;name=value\r\nabc\r\n2\r\nde\r\n0\r\nX-Trailer: 1\r\n\r\n";
+    HttpMessageParser parser(HttpMessageParser::Type::Response, {});
+    QByteArray body;
+    for (qsizetype i = 0; i < response.size(); ++i) {
+        QCOMPARE(parser.parse(response.mid(i, 1)), 1);
+        body += parser.takeBody();
+    }
+    QVERIFY(parser.isMessageComplete());
+    QCOMPARE(body, QByteArray("abcde"));
+}
+
+// A head that arrives in two reads is held between them, and the second read's bytes after the
+// first message stay with the caller.
+void TestHttpMessageParser::splitHeadFollowedByNextRequest()
+{
+    const QByteArray first = "GET /a HTTP/1.1\r\nHost: h\r\nAccept: */*\r\n\r\n";
+    const QByteArray second = "GET /b HTTP/1.1\r\nHost: h\r\n\r\n";
+    HttpMessageParser parser(HttpMessageParser::Type::Request, {});
+
+    QCOMPARE(parser.parse(first.first(20)), 20);
+    QVERIFY(!parser.isHeadComplete());
+    QCOMPARE(parser.parse(first.sliced(20) + second), first.size() - 20);
+    QVERIFY(parser.isMessageComplete());
+    QCOMPARE(parser.head().target, QByteArray("/a"));
+    QCOMPARE(parser.head().value("Accept"), QByteArray("*/*"));
+
+    parser.startNextMessage();
+    QCOMPARE(parser.parse(second), second.size());
+    QCOMPARE(parser.head().target, QByteArray("/b"));
+}
+
+// A chunk size line that never ends must not make the parser hold bytes without bound.
+void TestHttpMessageParser::longChunkLineRejected()
+{
+    HttpMessageParser parser(HttpMessageParser::Type::Request, {1024, 100});
+    parser.parse("POST /x HTTP/1.1\r\nHost: h\r\nTransfer-Encoding: chunked\r\n\r\n1;");
+    QVERIFY(parser.isHeadComplete());
+    const QByteArray extension(100, 'x');
+    for (int i = 0; i < 20 && !parser.error(); ++i)
+        parser.parse(extension);
+    QVERIFY(parser.error().has_value());
+    QCOMPARE(parser.error()->statusCode, 400);
+    QCOMPARE(parser.error()->reason,
+             QStringLiteral("request has a chunk line longer than 1024 bytes"));
 }
 
 void TestHttpMessageParser::chunkedBodyUnframed()
@@ -183,21 +238,70 @@ void TestHttpMessageParser::invalidHeadRejected_data()
     QTest::addColumn<QByteArray>("message");
     QTest::addColumn<QString>("reason");
 
-    // http_parser 2.9 checks a value's bytes only from the second one on.
+    const QString badRequestValue = QStringLiteral("invalid HTTP request: bad value");
     QTest::newRow("control character first in a request value")
         << true << QByteArray("GET / HTTP/1.1\r\nHost: a\r\nX-Note:\x1dvalue\r\n\r\n")
-        << QStringLiteral("request has a control character in a header value");
+        << badRequestValue;
     QTest::newRow("control character first in a response value")
         << false << QByteArray("HTTP/1.1 200 OK\r\nX-Note: \x7fvalue\r\nContent-Length: 0\r\n\r\n")
-        << QStringLiteral("response has a control character in a header value");
-    // Only spaces and tabs around a value are removed, so a vertical tab there stays and is
-    // refused.
+        << QStringLiteral("invalid HTTP response: bad value");
     QTest::newRow("vertical tab first in a value")
         << true << QByteArray("GET / HTTP/1.1\r\nHost: a\r\nX-Note:\x0b value\r\n\r\n")
-        << QStringLiteral("request has a control character in a header value");
+        << badRequestValue;
+    QTest::newRow("null byte in a value")
+        << true << QByteArray("GET / HTTP/1.1\r\nHost: a\r\nX-Note: a\0b\r\n\r\n", 40)
+        << badRequestValue;
+    QTest::newRow("carriage return alone in a value")
+        << true << QByteArray("GET / HTTP/1.1\r\nHost: a\r\nX-Note: a\rb\r\n\r\n")
+        << QStringLiteral("invalid HTTP request: bad line ending");
+    QTest::newRow("line feed alone in a value")
+        << true << QByteArray("GET / HTTP/1.1\r\nHost: a\r\nX-Note: a\nX-Other: b\r\n\r\n")
+        << badRequestValue;
+    // Another server may read "Name : value" as the field "Name".
+    QTest::newRow("space before the colon")
+        << true << QByteArray("GET / HTTP/1.1\r\nHost : a\r\n\r\n")
+        << QStringLiteral("invalid HTTP request: bad field");
+    QTest::newRow("name with a character outside tokens")
+        << true << QByteArray("GET / HTTP/1.1\r\nHost: a\r\nX@Note: b\r\n\r\n")
+        << QStringLiteral("invalid HTTP request: bad field");
     QTest::newRow("status code 0")
         << false << QByteArray("HTTP/1.1 0 OK\r\nContent-Length: 0\r\n\r\n")
+        << QStringLiteral("invalid HTTP response: bad status");
+    QTest::newRow("status code 099")
+        << false << QByteArray("HTTP/1.1 099 Low\r\nContent-Length: 0\r\n\r\n")
         << QStringLiteral("response has an invalid status code");
+    QTest::newRow("status code 600")
+        << false << QByteArray("HTTP/1.1 600 High\r\nContent-Length: 0\r\n\r\n")
+        << QStringLiteral("response has an invalid status code");
+    // The target goes on in the request line to the cluster, so nothing in it may end that line.
+    QTest::newRow("control character in the target")
+        << true << QByteArray("GET /a\x01b HTTP/1.1\r\nHost: a\r\n\r\n")
+        << QStringLiteral("invalid HTTP request: bad target");
+    QTest::newRow("delete character in the target")
+        << true << QByteArray("GET /a\x7f HTTP/1.1\r\nHost: a\r\n\r\n")
+        << QStringLiteral("invalid HTTP request: bad target");
+    QTest::newRow("carriage return in the target")
+        << true << QByteArray("GET /a\rb HTTP/1.1\r\nHost: a\r\n\r\n")
+        << QStringLiteral("invalid HTTP request: bad target");
+    QTest::newRow("HTTP/2.0 request") << true << QByteArray("GET / HTTP/2.0\r\nHost: a\r\n\r\n")
+                                      << QStringLiteral("invalid HTTP request: bad version");
+    QTest::newRow("Content-Length list")
+        << true << QByteArray("POST / HTTP/1.1\r\nHost: a\r\nContent-Length: 1, 1\r\n\r\nx")
+        << QStringLiteral("request has an invalid Content-Length");
+    QTest::newRow("two equal Content-Length fields")
+        << true
+        << QByteArray(
+               "POST / HTTP/1.1\r\nHost: a\r\nContent-Length: 1\r\nContent-Length: 1\r\n\r\nx")
+        << QStringLiteral("request has more than one Content-Length");
+    QTest::newRow("too many fields") << true
+                                     << QByteArray("GET / HTTP/1.1\r\nHost: a\r\n" +
+                                                   QByteArray("X-A: b\r\n").repeated(100) + "\r\n")
+                                     << QStringLiteral("request has more than 100 header fields");
+    QTest::newRow("head over the limit")
+        << true
+        << QByteArray("GET / HTTP/1.1\r\nHost: a\r\nX-A: " + QByteArray(70 * 1024, 'b') +
+                      "\r\n\r\n")
+        << QStringLiteral("request head is larger than 65536 bytes");
 }
 
 void TestHttpMessageParser::invalidHeadRejected()
@@ -211,6 +315,32 @@ void TestHttpMessageParser::invalidHeadRejected()
     parser.parse(message);
     QVERIFY(parser.error().has_value());
     QCOMPARE(parser.error()->reason, reason);
+}
+
+void TestHttpMessageParser::proxyResponseStatusLine_data()
+{
+    QTest::addColumn<int>("code");
+    QTest::addColumn<QByteArray>("reasonPhrase");
+
+    QTest::newRow("404") << 404 << QByteArray("Not Found");
+    QTest::newRow("431") << 431 << QByteArray("Request Header Fields Too Large");
+    QTest::newRow("502") << 502 << QByteArray("Bad Gateway");
+}
+
+// The proxy's own responses carry the standard reason phrase, and parse again.
+void TestHttpMessageParser::proxyResponseStatusLine()
+{
+    QFETCH(int, code);
+    QFETCH(QByteArray, reasonPhrase);
+
+    const QByteArray response =
+        KubernetesStatus(code, QStringLiteral("Rejected.")).toHttpResponse(true);
+    HttpMessageParser parser(HttpMessageParser::Type::Response, {});
+    parser.parse(response);
+    QVERIFY(!parser.error().has_value());
+    QVERIFY(parser.isMessageComplete());
+    QCOMPARE(parser.head().statusCode, code);
+    QCOMPARE(parser.head().reasonPhrase, reasonPhrase);
 }
 
 QTEST_GUILESS_MAIN(TestHttpMessageParser)
