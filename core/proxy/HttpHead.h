@@ -96,7 +96,8 @@ QByteArray encodeChunk(QByteArrayView data);
 // The last chunk of a chunked body, with no trailer fields.
 QByteArray lastChunk();
 
-// Returns the reason phrase that RFC 9110 gives a status code, such as "Not Found" for 404.
+// Returns the reason phrase that Beast has for a status code (those of RFC 7231), such as
+// "Not Found" for 404, or "<unknown-status>" for a code it has none for.
 QByteArray standardReasonPhrase(int statusCode);
 
 } // namespace lamplighter

@@ -1,6 +1,7 @@
 #include "HttpMessageParser.h"
 
 #include <algorithm>
+#include <charconv>
 // Boost 1.74's string_view header uses std::ostream without including it, so it comes first.
 // clang-format off
 #include <ostream>
@@ -19,10 +20,14 @@ const char *messageNoun(HttpMessageParser::Type type)
     return type == HttpMessageParser::Type::Request ? "request" : "response";
 }
 
-bool isDigits(QByteArrayView text)
+// Returns true when `text` is a decimal number that fits a qint64, as a length must to be
+// forwarded.
+bool isLength(QByteArrayView text)
 {
-    return !text.isEmpty() &&
-           std::all_of(text.begin(), text.end(), [](char c) { return c >= '0' && c <= '9'; });
+    qint64 value = 0;
+    const auto [end, error] = std::from_chars(text.data(), text.data() + text.size(), value);
+    return !text.isEmpty() && error == std::errc() && end == text.data() + text.size() &&
+           text.front() != '-';
 }
 
 QByteArrayView view(boost::beast::string_view text)
@@ -82,7 +87,7 @@ public:
     {
         // The owner limits the head, and a body passes through in pieces, so its size needs no
         // limit. boost::none would mean none, but Boost 1.74 compares each Content-Length with
-        // the empty optional and rejects it, so the largest value stands in.
+        // the empty optional and rejects it, so the largest value is used.
         this->body_limit(std::numeric_limits<std::uint64_t>::max());
         this->header_limit(static_cast<std::uint32_t>(std::min<qsizetype>(
             owner.m_limits.maxHeadBytes, std::numeric_limits<std::uint32_t>::max())));
@@ -96,16 +101,14 @@ private:
                          string_view methodText,
                          string_view target,
                          int version,
-                         error_code &ec) override
+                         error_code &) override
     {
-        if (!m_owner.setStartLine(methodName(method, view(methodText)), view(target), version))
-            ec = stoppedByCallback();
+        m_owner.setStartLine(methodName(method, view(methodText)), view(target), version);
     }
 
-    void on_response_impl(int statusCode, string_view reason, int version, error_code &ec) override
+    void on_response_impl(int statusCode, string_view reason, int version, error_code &) override
     {
-        if (!m_owner.setStatusLine(statusCode, view(reason), version))
-            ec = stoppedByCallback();
+        m_owner.setStatusLine(statusCode, view(reason), version);
     }
 
     void on_field_impl(boost::beast::http::field,
@@ -184,14 +187,25 @@ qsizetype HttpMessageParser::parse(QByteArrayView data)
 {
     if (data.isEmpty() || m_messageComplete || m_error)
         return 0;
+    // RFC 9112, section 2.2: a server should ignore empty lines before a request line, which
+    // some clients send after a body.
+    qsizetype skipped = 0;
+    if (m_type == Type::Request && !m_started) {
+        while (skipped < data.size() && (data[skipped] == '\r' || data[skipped] == '\n'))
+            ++skipped;
+        data = data.sliced(skipped);
+        if (data.isEmpty())
+            return skipped;
+    }
+    m_started = true;
     bool needMore = false;
     if (m_held.isEmpty()) {
         const qsizetype consumed = feed(data, &needMore);
         if (!needMore)
-            return consumed;
+            return m_error ? 0 : skipped + consumed;
         m_held = data.sliced(consumed).toByteArray();
         checkHeldSize();
-        return m_error ? 0 : data.size();
+        return m_error ? 0 : skipped + data.size();
     }
 
     // The held bytes come first. Beast could not parse them before, so the message goes on past
@@ -203,7 +217,7 @@ qsizetype HttpMessageParser::parse(QByteArrayView data)
     if (needMore) {
         m_held.remove(0, consumed);
         checkHeldSize();
-        return m_error ? 0 : data.size();
+        return m_error ? 0 : skipped + data.size();
     }
     m_held.clear();
     if (m_error || consumed >= heldBefore)
@@ -218,29 +232,41 @@ qsizetype HttpMessageParser::parse(QByteArrayView data)
 // more bytes to go on with those it did not consume.
 qsizetype HttpMessageParser::feed(QByteArrayView data, bool *needMore)
 {
+    const bool inHead = !m_headComplete;
     boost::system::error_code ec;
     const std::size_t consumed = m_engine->visit([&](auto &parser) {
+        // Beast counts its head limit from where each call starts, and keeps the fields of a
+        // head that is not complete yet, so the limit shrinks by what earlier calls took.
+        if (inHead)
+            parser.header_limit(
+                static_cast<std::uint32_t>(m_limits.maxHeadBytes - m_headBytesTaken));
         return parser.put(
             boost::asio::const_buffer(data.data(), static_cast<std::size_t>(data.size())), ec);
     });
     *needMore = ec == boost::beast::http::error::need_more;
     if (ec && !*needMore && !m_error)
         m_error = errorFromBeast(ec.message(), ec == boost::beast::http::error::header_limit);
+    if (inHead && !m_headComplete)
+        m_headBytesTaken += static_cast<qsizetype>(consumed);
     return m_error ? 0 : static_cast<qsizetype>(consumed);
 }
 
-// Fails the message when the held bytes outgrow the head limit: a head or a chunk size line
-// that never ends.
+// Fails the message when the held bytes outgrow the limit: a head, or a chunk size line or
+// trailer section, that goes on past it.
 void HttpMessageParser::checkHeldSize()
 {
-    if (m_held.size() <= m_limits.maxHeadBytes)
+    const qsizetype limit =
+        m_headComplete ? m_limits.maxHeadBytes : m_limits.maxHeadBytes - m_headBytesTaken;
+    if (m_held.size() <= limit)
         return;
-    m_error = m_headComplete
-                  ? HttpParseError{400,
-                                   QStringLiteral("%1 has a chunk line longer than %2 bytes")
-                                       .arg(QLatin1String(messageNoun(m_type)))
-                                       .arg(m_limits.maxHeadBytes)}
-                  : errorFromBeast({}, true);
+    m_error =
+        m_headComplete
+            ? HttpParseError{400,
+                             QStringLiteral(
+                                 "%1 has a chunk line or trailer section longer than %2 bytes")
+                                 .arg(QLatin1String(messageNoun(m_type)))
+                                 .arg(m_limits.maxHeadBytes)}
+            : errorFromBeast({}, true);
     m_held.clear();
 }
 
@@ -278,7 +304,9 @@ void HttpMessageParser::startNextMessage(bool responseHasNoBody)
     m_head.headers = std::move(headers);
     m_body.clear();
     m_held.clear();
+    m_headBytesTaken = 0;
     m_error.reset();
+    m_started = false;
     m_headComplete = false;
     m_messageComplete = false;
 }
@@ -290,29 +318,20 @@ QByteArray HttpMessageParser::takeBody()
     return body;
 }
 
-bool HttpMessageParser::setStartLine(QByteArray method, QByteArrayView target, int version)
+void HttpMessageParser::setStartLine(QByteArray method, QByteArrayView target, int version)
 {
     m_head.method = std::move(method);
     m_head.target = target.toByteArray();
-    return setVersion(version);
+    // Beast gives the version as ten times the major version plus the minor one, and rejects
+    // any but HTTP/1.0 and HTTP/1.1.
+    m_head.versionMinor = version % 10;
 }
 
-bool HttpMessageParser::setStatusLine(int statusCode, QByteArrayView reasonPhrase, int version)
+void HttpMessageParser::setStatusLine(int statusCode, QByteArrayView reasonPhrase, int version)
 {
     m_head.statusCode = statusCode;
     m_head.reasonPhrase = sharedOrCopied(reasonPhrase, &m_previousReasonPhrase);
-    return setVersion(version);
-}
-
-// Records the version, which Beast gives as ten times the major version plus the minor one.
-// Returns false unless it is HTTP/1.x.
-bool HttpMessageParser::setVersion(int version)
-{
     m_head.versionMinor = version % 10;
-    if (version / 10 == 1)
-        return true;
-    m_error = HttpParseError{505, QStringLiteral("HTTP version is not 1.0 or 1.1")};
-    return false;
 }
 
 // Adds a field of the head. Trailer fields of a chunked body come here too, and are dropped.
@@ -365,8 +384,9 @@ std::optional<HttpParseError> HttpMessageParser::validateHead() const
     qsizetype hosts = 0;
     for (const HttpHeader &header : m_head.headers) {
         if (fieldNameEquals(header.name, "Content-Length")) {
-            // Beast takes a list of equal lengths ("5, 5"), which some servers reject.
-            if (!isDigits(header.value)) {
+            // Beast takes a list of equal lengths ("5, 5"), which some servers reject, and
+            // lengths up to 2^64 - 1, which do not fit the proxy's qint64.
+            if (!isLength(header.value)) {
                 return HttpParseError{
                     400, QStringLiteral("%1 has an invalid Content-Length").arg(noun())};
             }

@@ -16,13 +16,15 @@ struct HttpParseError {
 
 // Parses one HTTP/1.x message at a time with Boost.Beast's parser and keeps its head and the
 // body bytes that have not been taken yet. Parsing stops at the end of each message, so bytes of
-// a pipelined next message stay with the caller until startNextMessage().
+// a pipelined next message stay with the caller until startNextMessage(). Empty lines before a
+// request are skipped.
 //
-// Besides Beast's own checks, the parser rejects a head that exceeds the limits or has an invalid
-// header name or value. It also rejects the framing shapes used for request smuggling: more than
-// one Content-Length, a Content-Length that is not a plain number, Content-Length with
-// Transfer-Encoding, and any Transfer-Encoding other than a single "chunked". An HTTP/1.1
-// request must have exactly one Host field. Trailer fields of chunked bodies are dropped.
+// Beast rejects versions other than HTTP/1.0 and HTTP/1.1, field names that are not tokens and
+// values with control characters. The parser also rejects a head over the limits. It rejects the
+// framing shapes used for request smuggling too: more than one Content-Length, a Content-Length
+// that is not a plain number below 2^63, Content-Length with Transfer-Encoding, and any
+// Transfer-Encoding other than a single "chunked". An HTTP/1.1 request must have exactly one Host
+// field. Trailer fields of chunked bodies are dropped.
 class HttpMessageParser {
 public:
     enum class Type { Request, Response };
@@ -64,9 +66,8 @@ private:
 
     qsizetype feed(QByteArrayView data, bool *needMore);
     void checkHeldSize();
-    bool setStartLine(QByteArray method, QByteArrayView target, int version);
-    bool setStatusLine(int statusCode, QByteArrayView reasonPhrase, int version);
-    bool setVersion(int version);
+    void setStartLine(QByteArray method, QByteArrayView target, int version);
+    void setStatusLine(int statusCode, QByteArrayView reasonPhrase, int version);
     bool addField(QByteArrayView name, QByteArrayView value);
     bool completeHead(HttpBodyFraming framing, qint64 contentLength, bool keepAlive);
     std::optional<HttpParseError> validateHead() const;
@@ -85,7 +86,10 @@ private:
     // Bytes of the current message that Beast could not parse yet, because an element such as a
     // header line or a chunk size line is not complete. They are parsed again with the next bytes.
     QByteArray m_held;
+    // Bytes of the current head that Beast has taken, for the head limit.
+    qsizetype m_headBytesTaken = 0;
     std::optional<HttpParseError> m_error;
+    bool m_started = false; // a byte of the message other than a leading empty line has come
     bool m_headComplete = false;
     bool m_messageComplete = false;
 };

@@ -16,6 +16,9 @@ private Q_SLOTS:
     void chunkedBodySplitAcrossReads();
     void splitHeadFollowedByNextRequest();
     void longChunkLineRejected();
+    void headLimitCoversEarlierReads_data();
+    void headLimitCoversEarlierReads();
+    void emptyLinesBeforeRequestSkipped();
     void responseFraming_data();
     void responseFraming();
     void responseUntilCloseEndsAtEndOfStream();
@@ -149,7 +152,54 @@ void TestHttpMessageParser::longChunkLineRejected()
     QVERIFY(parser.error().has_value());
     QCOMPARE(parser.error()->statusCode, 400);
     QCOMPARE(parser.error()->reason,
-             QStringLiteral("request has a chunk line longer than 1024 bytes"));
+             QStringLiteral("request has a chunk line or trailer section longer than 1024 bytes"));
+}
+
+void TestHttpMessageParser::headLimitCoversEarlierReads_data()
+{
+    QTest::addColumn<qsizetype>("firstRead");
+
+    QTest::newRow("one read") << qsizetype(-1);
+    QTest::newRow("fields cut after 900 bytes") << qsizetype(900);
+    QTest::newRow("cut inside the start line") << qsizetype(10);
+    QTest::newRow("cut just inside the limit") << qsizetype(1000);
+}
+
+// Beast keeps the fields of the first read, so the limit must count them when the rest comes.
+void TestHttpMessageParser::headLimitCoversEarlierReads()
+{
+    QFETCH(qsizetype, firstRead);
+
+    const QByteArray head =
+        "GET /a HTTP/1.1\r\nHost: h\r\n" +
+        QByteArray("X-Field: 0123456789012345678901234567890123456789\r\n").repeated(28) + "\r\n";
+    QVERIFY(head.size() > 1024);
+    HttpMessageParser parser(HttpMessageParser::Type::Request, {1024, 100});
+    if (firstRead < 0) {
+        parser.parse(head);
+    } else {
+        QCOMPARE(parser.parse(head.first(firstRead)), firstRead);
+        parser.parse(head.sliced(firstRead));
+    }
+    QVERIFY(!parser.isHeadComplete());
+    QVERIFY(parser.error().has_value());
+    QCOMPARE(parser.error()->statusCode, 431);
+}
+
+void TestHttpMessageParser::emptyLinesBeforeRequestSkipped()
+{
+    const QByteArray first = "POST /a HTTP/1.1\r\nHost: h\r\nContent-Length: 1\r\n\r\nx";
+    const QByteArray second = "\r\n\nGET /b HTTP/1.1\r\nHost: h\r\n\r\n";
+    HttpMessageParser parser(HttpMessageParser::Type::Request, {});
+    QCOMPARE(parser.parse(first + second), first.size());
+    QCOMPARE(parser.takeBody(), QByteArray("x"));
+
+    parser.startNextMessage();
+    QCOMPARE(parser.parse(second.first(1)), 1);
+    QCOMPARE(parser.parse(second.sliced(1)), second.size() - 1);
+    QVERIFY(!parser.error().has_value());
+    QVERIFY(parser.isMessageComplete());
+    QCOMPARE(parser.head().target, QByteArray("/b"));
 }
 
 void TestHttpMessageParser::chunkedBodyUnframed()
@@ -288,6 +338,13 @@ void TestHttpMessageParser::invalidHeadRejected_data()
     QTest::newRow("Content-Length list")
         << true << QByteArray("POST / HTTP/1.1\r\nHost: a\r\nContent-Length: 1, 1\r\n\r\nx")
         << QStringLiteral("request has an invalid Content-Length");
+    QTest::newRow("Content-Length of 2^63")
+        << true
+        << QByteArray("POST / HTTP/1.1\r\nHost: a\r\nContent-Length: 9223372036854775808\r\n\r\n")
+        << QStringLiteral("request has an invalid Content-Length");
+    QTest::newRow("response Content-Length of 2^64 - 1")
+        << false << QByteArray("HTTP/1.1 200 OK\r\nContent-Length: 18446744073709551615\r\n\r\n")
+        << QStringLiteral("response has an invalid Content-Length");
     QTest::newRow("two equal Content-Length fields")
         << true
         << QByteArray(

@@ -955,6 +955,11 @@ void TestLocalProxy::oversizedHeadRejected_data()
     QTest::newRow("101 header fields") << QByteArray("/clusters/dev/api") << manyHeaders;
     QTest::newRow("70 KiB target")
         << QByteArray("/clusters/dev/api?q=" + QByteArray(70 * 1024, 'x')) << QList<QByteArray>{};
+    // The proxy reads TLS records of 16 KiB, so the head comes in several reads.
+    QList<QByteArray> longHeaders;
+    for (int i = 0; i < 90; ++i)
+        longHeaders.append("X-Header-" + QByteArray::number(i) + ": " + QByteArray(1200, 'x'));
+    QTest::newRow("107 KiB in 90 fields") << QByteArray("/clusters/dev/api") << longHeaders;
 }
 
 void TestLocalProxy::oversizedHeadRejected()
