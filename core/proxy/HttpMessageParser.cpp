@@ -425,6 +425,8 @@ std::optional<HttpParseError> HttpMessageParser::validateHead() const
 HttpParseError HttpMessageParser::errorFromBeast(const std::string &message, bool headerLimit) const
 {
     const QLatin1String noun(messageNoun(m_type));
+    // NOTE: Beast 1.74 also reports its header limit when a folded (obs-fold) value outgrows its
+    // 4 KiB buffer for unfolding, so such a head gets this 431 although it is smaller.
     if (headerLimit) {
         return HttpParseError{
             431,
