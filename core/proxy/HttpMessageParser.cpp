@@ -85,12 +85,10 @@ public:
     BeastParser(HttpMessageParser &owner, bool skipBody)
         : m_owner(owner)
     {
-        // The owner limits the head, and a body passes through in pieces, so its size needs no
-        // limit. boost::none would mean none, but Boost 1.74 compares each Content-Length with
-        // the empty optional and rejects it, so the largest value is used.
+        // feed() sets the head limit before each call. A body passes through in pieces, so its
+        // size needs no limit. boost::none would mean none, but Boost 1.74 compares each
+        // Content-Length with the empty optional and rejects it, so the largest value is used.
         this->body_limit(std::numeric_limits<std::uint64_t>::max());
-        this->header_limit(static_cast<std::uint32_t>(std::min<qsizetype>(
-            owner.m_limits.maxHeadBytes, std::numeric_limits<std::uint32_t>::max())));
         // Parses the body right after the head, in the same call.
         this->eager(true);
         this->skip(skipBody);
@@ -237,9 +235,11 @@ qsizetype HttpMessageParser::feed(QByteArrayView data, bool *needMore)
     const std::size_t consumed = m_engine->visit([&](auto &parser) {
         // Beast counts its head limit from where each call starts, and keeps the fields of a
         // head that is not complete yet, so the limit shrinks by what earlier calls took.
-        if (inHead)
-            parser.header_limit(
-                static_cast<std::uint32_t>(m_limits.maxHeadBytes - m_headBytesTaken));
+        if (inHead) {
+            parser.header_limit(static_cast<std::uint32_t>(
+                std::min<qsizetype>(m_limits.maxHeadBytes - m_headBytesTaken,
+                                    std::numeric_limits<std::uint32_t>::max())));
+        }
         return parser.put(
             boost::asio::const_buffer(data.data(), static_cast<std::size_t>(data.size())), ec);
     });
