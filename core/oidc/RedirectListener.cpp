@@ -170,7 +170,7 @@ void RedirectListener::adoptConnection(int descriptor)
     connect(
         socket, &QTcpSocket::disconnected, this, [this, socket] { m_requestHeads.remove(socket); });
     connect(socket, &QTcpSocket::disconnected, socket, &QObject::deleteLater);
-    QTimer::singleShot(connectionTimeoutMs, socket, [socket] { socket->abort(); });
+    QTimer::singleShot(m_connectionTimeout, socket, [socket] { socket->abort(); });
 }
 
 void RedirectListener::readRequest(QTcpSocket *socket)

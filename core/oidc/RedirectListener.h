@@ -8,6 +8,7 @@
 #include <QObject>
 #include <QString>
 #include <QUrl>
+#include <chrono>
 
 class QTcpSocket;
 class QUrlQuery;
@@ -66,8 +67,11 @@ public:
     // Maximum number of connections open at once; further ones are closed at once. Browsers open
     // a few connections ahead of use, so the limit is well above one.
     static constexpr int maxConnections = 16;
-    // Time after which a connection that has not sent a whole request head is closed.
-    static constexpr int connectionTimeoutMs = 30'000;
+    // The time after which a connection that has not sent a whole request head is closed, so
+    // that connections left open by a browser or another local program cannot use up the limit.
+    static constexpr std::chrono::milliseconds defaultConnectionTimeout{30'000};
+    // Sets the timeout for the connections accepted after the call.
+    void setConnectionTimeout(std::chrono::milliseconds timeout) { m_connectionTimeout = timeout; }
 
 Q_SIGNALS:
     // Emitted once, after the response page was sent to the browser that ended the flow.
@@ -99,6 +103,7 @@ private:
     QHash<QTcpSocket *, QByteArray> m_requestHeads; // connections still waiting for a response
     Result<QByteArray> m_result{QByteArray()};
     bool m_finished = false;
+    std::chrono::milliseconds m_connectionTimeout = defaultConnectionTimeout;
 };
 
 } // namespace lamplighter

@@ -75,6 +75,7 @@ private Q_SLOTS:
     void rejectedRequestKeepsWaiting();
     void oversizedHeadKeepsWaiting();
     void silentConnectionKeepsWaiting();
+    void unfinishedHeadClosedAfterTimeout();
     void rightStateEndsFlowWithCode();
     void plusInQueryDecodesToSpace();
     void providerErrorEndsFlow();
@@ -219,6 +220,37 @@ void TestRedirectListener::silentConnectionKeepsWaiting()
     QCOMPARE(statusOf(response), 200);
     QVERIFY(listener.isFinished());
     QTRY_COMPARE(partial.state(), QAbstractSocket::UnconnectedState);
+}
+
+// A connection that has not sent a whole request head when the timeout ends is closed without
+// a response, and the sign-in still waits for the browser's redirect.
+void TestRedirectListener::unfinishedHeadClosedAfterTimeout()
+{
+    RedirectListener listener({expectedState, issuer, false});
+    listener.setConnectionTimeout(std::chrono::milliseconds(200));
+    QVERIFY(listener.listen().ok());
+
+    QTcpSocket silent;
+    silent.connectToHost(QHostAddress(QHostAddress::LocalHost), listener.port());
+    QVERIFY(silent.waitForConnected(5000));
+    QTcpSocket partial;
+    partial.connectToHost(QHostAddress(QHostAddress::LocalHost), listener.port());
+    QVERIFY(partial.waitForConnected(5000));
+    partial.write("GET /callback?state=" + expectedState);
+    QVERIFY(partial.waitForBytesWritten(5000));
+
+    // The 10 s waits are shorter than the default timeout of 30 s, so only the timeout set above
+    // can close the two connections within them.
+    QTRY_COMPARE_WITH_TIMEOUT(silent.state(), QAbstractSocket::UnconnectedState, 10000);
+    QTRY_COMPARE_WITH_TIMEOUT(partial.state(), QAbstractSocket::UnconnectedState, 10000);
+    QCOMPARE(partial.readAll(), QByteArray());
+    QVERIFY(!listener.isFinished());
+
+    const QByteArray response =
+        get(listener.port(), "/callback?state=" + expectedState + "&code=abc");
+    QCOMPARE(statusOf(response), 200);
+    QVERIFY(listener.isFinished());
+    QCOMPARE(listener.code(), QByteArray("abc"));
 }
 
 void TestRedirectListener::rightStateEndsFlowWithCode()
