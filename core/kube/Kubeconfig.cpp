@@ -17,9 +17,9 @@ std::string toStd(const QString &text)
 
 } // namespace
 
-// Names and the token are written double-quoted. yaml-cpp 0.7 writes "123", "1e3", "true" or "on"
-// unquoted, and kubectl's YAML 1.1 reader takes such a name for a number or a boolean and then
-// rejects the whole file.
+// Names, the certificate data and the token are written double-quoted. yaml-cpp 0.7 writes "123",
+// "1e3", "true" or "on" unquoted, and kubectl's YAML 1.1 reader takes such a value for a number or
+// a boolean and then rejects the whole file. Base64 text such as "7791" can look like a number too.
 QByteArray Kubeconfig::toYaml() const
 {
     YAML::Emitter out;
@@ -34,7 +34,7 @@ QByteArray Kubeconfig::toYaml() const
         out << YAML::Key << "cluster" << YAML::Value << YAML::BeginMap;
         out << YAML::Key << "server" << YAML::Value
             << toStd(context.server.toString(QUrl::FullyEncoded));
-        out << YAML::Key << "certificate-authority-data" << YAML::Value
+        out << YAML::Key << "certificate-authority-data" << YAML::Value << YAML::DoubleQuoted
             << certificateAuthorityPem.toBase64().toStdString();
         out << YAML::EndMap << YAML::EndMap;
     }

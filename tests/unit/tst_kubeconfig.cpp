@@ -15,6 +15,7 @@ private Q_SLOTS:
     void writtenFileIsPrivate();
     void kubectlReadsContexts();
     void kubectlReadsNamesLikeNumbers();
+    void certificateDataLikeNumberQuoted();
     void defaultPathFollowsXdgStateHome();
 
 private:
@@ -79,6 +80,17 @@ void TestKubeconfig::kubectlReadsContexts()
 
 // Cluster names such as "123", "1e3" or "on" pass the configuration's check. Written unquoted,
 // kubectl's YAML 1.1 reader took them for numbers or booleans and rejected the whole file.
+// Base64 of these three bytes is "7791", which a YAML reader takes for an integer unless quoted.
+void TestKubeconfig::certificateDataLikeNumberQuoted()
+{
+    Kubeconfig kubeconfig = sample();
+    kubeconfig.certificateAuthorityPem = QByteArray("\xef\xbf\x75");
+    QCOMPARE(kubeconfig.certificateAuthorityPem.toBase64(), QByteArray("7791"));
+
+    const QByteArray yaml = kubeconfig.toYaml();
+    QVERIFY2(yaml.contains("certificate-authority-data: \"7791\""), yaml.constData());
+}
+
 void TestKubeconfig::kubectlReadsNamesLikeNumbers()
 {
     const QString kubectl = QStandardPaths::findExecutable(QStringLiteral("kubectl"));
