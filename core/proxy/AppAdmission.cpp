@@ -157,9 +157,9 @@ RequestAdmission forwardToApp(const HttpHead &request,
     admission.cluster = &app.upstream;
     admission.upstreamHead =
         appUpstreamRequestHead(request,
-                               upstreamTarget(app.upstream.server, route.pathAndQuery),
+                               app.upstream.server.target(route.pathAndQuery),
                                app.upstream.server,
-                               app.injectToken ? settings.idToken : QByteArray(),
+                               app.injectToken ? settings.idToken : BearerToken(),
                                app.tokenHeader == AppTokenHeader::XForwardedIdToken);
     return admission;
 }

@@ -139,7 +139,7 @@ void LocalProxy::setIdToken(const QByteArray &idToken, const QDateTime &expiresA
 
 void LocalProxy::setUnavailable(const QString &reason)
 {
-    m_settings.idToken.clear();
+    m_settings.idToken = BearerToken();
     m_settings.idTokenExpiresAt = QDateTime();
     m_settings.unavailableReason = reason;
     publishSettings();

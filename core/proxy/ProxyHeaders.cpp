@@ -124,7 +124,7 @@ bool isWithheldRequestField(QByteArrayView name)
 // credential, which `credential` supplies when it has a name.
 HttpHead forwardedHead(const HttpHead &request,
                        const QByteArray &target,
-                       const QUrl &server,
+                       const UpstreamServer &server,
                        const std::vector<HttpHeader> &credentials)
 {
     const bool upgrade = isUpgradeRequest(request);
@@ -136,7 +136,7 @@ HttpHead forwardedHead(const HttpHead &request,
     // request. Room is made for Host, the credentials and two framing or upgrade fields.
     upstream.headers.reserve(request.headers.size() + credentials.size() + 3);
     // QByteArrayLiteral names cost no allocation.
-    upstream.headers.push_back(HttpHeader{QByteArrayLiteral("Host"), upstreamHostHeader(server)});
+    upstream.headers.push_back(HttpHeader{QByteArrayLiteral("Host"), server.hostHeader()});
     for (const HttpHeader &header : request.headers) {
         if (!isWithheldRequestField(header.name) && !hopByHop.contains(header.name))
             upstream.headers.push_back(header);
@@ -223,18 +223,18 @@ HttpHead clientHeadFrom(const HttpHead &response, bool dropContentLength, size_t
 
 HttpHead upstreamRequestHead(const HttpHead &request,
                              const QByteArray &target,
-                             const QUrl &server,
-                             const QByteArray &idToken)
+                             const UpstreamServer &server,
+                             const BearerToken &idToken)
 {
     return forwardedHead(request,
                          target,
                          server,
-                         {HttpHeader{QByteArrayLiteral("Authorization"), "Bearer " + idToken}});
+                         {HttpHeader{QByteArrayLiteral("Authorization"), idToken.authorization()}});
 }
 
 HttpHead upstreamRequestHead(const HttpHead &request,
                              const QByteArray &target,
-                             const QUrl &server,
+                             const UpstreamServer &server,
                              const std::vector<HttpHeader> &credentials)
 {
     return forwardedHead(request, target, server, credentials);
@@ -242,15 +242,16 @@ HttpHead upstreamRequestHead(const HttpHead &request,
 
 HttpHead appUpstreamRequestHead(const HttpHead &request,
                                 const QByteArray &target,
-                                const QUrl &server,
-                                const QByteArray &idToken,
+                                const UpstreamServer &server,
+                                const BearerToken &idToken,
                                 bool forwardedIdTokenHeader)
 {
     std::vector<HttpHeader> credentials;
     if (!idToken.isEmpty() && forwardedIdTokenHeader)
-        credentials.push_back(HttpHeader{"X-Forwarded-Id-Token", idToken});
+        credentials.push_back(HttpHeader{"X-Forwarded-Id-Token", idToken.token()});
     else if (!idToken.isEmpty())
-        credentials.push_back(HttpHeader{QByteArrayLiteral("Authorization"), "Bearer " + idToken});
+        credentials.push_back(
+            HttpHeader{QByteArrayLiteral("Authorization"), idToken.authorization()});
 
     HttpHead stripped = request;
     stripped.removeAll("X-Forwarded-Id-Token");

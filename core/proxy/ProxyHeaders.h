@@ -1,8 +1,8 @@
 #pragma once
 
+#include "BearerToken.h"
 #include "HttpHead.h"
-
-#include <QUrl>
+#include "UpstreamCluster.h"
 
 namespace lamplighter {
 
@@ -26,13 +26,13 @@ bool isUpgradeRequest(const HttpHead &request);
 // would authenticate the client with such a token in place of the ID token.
 HttpHead upstreamRequestHead(const HttpHead &request,
                              const QByteArray &target,
-                             const QUrl &server,
-                             const QByteArray &idToken);
+                             const UpstreamServer &server,
+                             const BearerToken &idToken);
 // Builds the head as above, with `credentials` in place of the ID token: the cluster proxy's
 // service account token and the Impersonate-* fields of the person it acts for.
 HttpHead upstreamRequestHead(const HttpHead &request,
                              const QByteArray &target,
-                             const QUrl &server,
+                             const UpstreamServer &server,
                              const std::vector<HttpHeader> &credentials);
 
 // Builds the head to send to an app's upstream from a browser's request. As for a cluster, the
@@ -44,8 +44,8 @@ HttpHead upstreamRequestHead(const HttpHead &request,
 // X-Forwarded-Id-Token when `forwardedIdTokenHeader` is set.
 HttpHead appUpstreamRequestHead(const HttpHead &request,
                                 const QByteArray &target,
-                                const QUrl &server,
-                                const QByteArray &idToken,
+                                const UpstreamServer &server,
+                                const BearerToken &idToken,
                                 bool forwardedIdTokenHeader);
 
 // Builds the head to send to the client from a cluster's response. `clientFraming` is the body

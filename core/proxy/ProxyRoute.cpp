@@ -1,9 +1,5 @@
 #include "ProxyRoute.h"
 
-#include <algorithm>
-#include <charconv>
-#include <iterator>
-
 namespace lamplighter {
 
 namespace {
@@ -74,39 +70,6 @@ std::optional<ClusterRoute> parseClusterRoute(const QByteArray &target)
 QByteArray clusterPathPrefix(const QString &clusterName)
 {
     return kClustersPrefix + QUrl::toPercentEncoding(clusterName);
-}
-
-QByteArray upstreamTarget(const QUrl &server, const QByteArray &pathAndQuery)
-{
-    QByteArray serverPath = server.path(QUrl::FullyEncoded).toLatin1();
-    while (serverPath.endsWith('/'))
-        serverPath.chop(1);
-    return serverPath + pathAndQuery;
-}
-
-QByteArray upstreamHostHeader(const QUrl &server)
-{
-    // QUrl keeps an internationalized host name in Unicode, and its ASCII form costs an IDNA
-    // conversion on each call. Almost every server has an ASCII name, or an IP address, which
-    // is the same in both forms, and every forwarded request needs the field.
-    QString host = server.host(QUrl::PrettyDecoded);
-    if (std::any_of(host.cbegin(), host.cend(), [](QChar c) { return c.unicode() > 0x7f; }))
-        host = server.host(QUrl::FullyEncoded);
-    const bool ipv6 = host.contains(u':');
-    char port[8];
-    const auto portEnd = server.port() == -1
-                             ? port
-                             : std::to_chars(std::begin(port), std::end(port), server.port()).ptr;
-    QByteArray value;
-    value.reserve(host.size() + 3 + (portEnd - port));
-    if (ipv6)
-        value.append('[');
-    value.append(host.toLatin1());
-    if (ipv6)
-        value.append(']');
-    if (portEnd != port)
-        value.append(':').append(port, portEnd - port);
-    return value;
 }
 
 QString targetPathForLog(const QByteArray &target)

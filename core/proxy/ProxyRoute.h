@@ -38,14 +38,6 @@ std::optional<ClusterRoute> parseClusterRoute(const QByteArray &target);
 // Returns the path prefix for a cluster, `/clusters/<name>` with the name percent-encoded.
 QByteArray clusterPathPrefix(const QString &clusterName);
 
-// Returns the target to send upstream: the server URL's path (if any) followed by
-// `pathAndQuery`.
-QByteArray upstreamTarget(const QUrl &server, const QByteArray &pathAndQuery);
-
-// Returns the Host header value for a server URL: the host, with brackets for IPv6, and the
-// port when the URL names one.
-QByteArray upstreamHostHeader(const QUrl &server);
-
 // Returns the path of a target without its query, cut to a length fit for a log line.
 QString targetPathForLog(const QByteArray &target);
 

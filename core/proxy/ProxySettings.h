@@ -1,5 +1,6 @@
 #pragma once
 
+#include "BearerToken.h"
 #include "BrowserSessions.h"
 #include "ProxyLimits.h"
 #include "UpstreamApp.h"
@@ -20,7 +21,7 @@ namespace lamplighter {
 // the proxy's worker threads.
 struct ProxySettings {
     QByteArray sessionKey;
-    QByteArray idToken;         // empty when signed out
+    BearerToken idToken;        // empty when signed out
     QDateTime idTokenExpiresAt; // UTC; invalid when the expiry is not known
     QString unavailableReason;  // why there is no token, for the 401 message; empty: signed out
     std::function<void()> idTokenExpired; // called when a request finds the token expired

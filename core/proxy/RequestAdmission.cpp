@@ -280,11 +280,8 @@ admitRequest(const HttpHead &request, const ProxySettings &settings, const QDate
 
     RequestAdmission admission;
     admission.cluster = cluster;
-    admission.upstreamHead =
-        upstreamRequestHead(request,
-                            upstreamTarget(cluster->server, route->pathAndQuery),
-                            cluster->server,
-                            settings.idToken);
+    admission.upstreamHead = upstreamRequestHead(
+        request, cluster->server.target(route->pathAndQuery), cluster->server, settings.idToken);
     return admission;
 }
 

@@ -117,7 +117,7 @@ void UpstreamConnection::abort()
 
 void UpstreamConnection::connectToServer()
 {
-    if (m_cluster.server.scheme() != QLatin1String("https")) {
+    if (m_cluster.server.url().scheme() != QLatin1String("https")) {
         fail(502,
              QStringLiteral("The server URL %1 of cluster \"%2\" does not use https. Change it "
                             "in the Lamplighter configuration.")
@@ -133,8 +133,8 @@ void UpstreamConnection::connectToServer()
              QStringLiteral("unusable CA certificates"));
         return;
     }
-    const QString host = m_cluster.server.host();
-    const quint16 port = static_cast<quint16>(m_cluster.server.port(443));
+    const QString host = m_cluster.server.url().host();
+    const quint16 port = static_cast<quint16>(m_cluster.server.url().port(443));
     m_connectTimer.start();
     m_socket->connectToHost(host, port);
 }
@@ -390,7 +390,7 @@ void UpstreamConnection::fail(int code, const QString &message, const QString &l
 
 QString UpstreamConnection::serverForMessages() const
 {
-    return m_cluster.server.toDisplayString(QUrl::RemoveUserInfo);
+    return m_cluster.server.url().toDisplayString(QUrl::RemoveUserInfo);
 }
 
 } // namespace lamplighter

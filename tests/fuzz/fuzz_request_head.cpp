@@ -231,14 +231,14 @@ void admitAndCheck(const HttpHead &request)
                          int(admission.browserResponse.has_value()) +
                          int(admission.cluster != nullptr);
     requireProperty(outcomes == 1, "an admission either rejects, responds or forwards");
-    checkNoSecretInResponse(admission, setup.settings.idToken);
+    checkNoSecretInResponse(admission, setup.settings.idToken.token());
     if (admission.rejection) {
         (void)admission.rejection->toHttpResponse(admission.closeConnection);
         return;
     }
     if (admission.cluster) {
         const bool toApp = admission.cluster->name.startsWith(QLatin1String("apps/"));
-        checkUpstreamHead(admission.upstreamHead, setup.settings.idToken, toApp);
+        checkUpstreamHead(admission.upstreamHead, setup.settings.idToken.token(), toApp);
     }
 }
 

@@ -862,7 +862,9 @@ void TestLocalProxy::upstreamConnectionRefused()
     const quint16 port = closedPort.serverPort();
     closedPort.close();
     UpstreamCluster cluster = m_upstream->cluster(QStringLiteral("gone"));
-    cluster.server.setPort(port);
+    QUrl server = cluster.server.url();
+    server.setPort(port);
+    cluster.server = server;
     m_proxy->setClusters({cluster});
 
     const std::optional<TestResponse> response = roundTrip(get("/clusters/gone/api"));
@@ -879,7 +881,9 @@ void TestLocalProxy::upstreamConnectTimeout()
     QTcpServer silentServer;
     QVERIFY(silentServer.listen(QHostAddress::LocalHost, 0));
     UpstreamCluster cluster = m_upstream->cluster(QStringLiteral("silent"));
-    cluster.server.setPort(silentServer.serverPort());
+    QUrl server = cluster.server.url();
+    server.setPort(silentServer.serverPort());
+    cluster.server = server;
     m_proxy->setClusters({cluster});
     ProxyLimits limits;
     limits.upstreamConnectTimeout = std::chrono::milliseconds(300);

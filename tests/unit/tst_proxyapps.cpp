@@ -110,7 +110,9 @@ void TestProxyApps::setApps(bool injectToken, AppTokenHeader tokenHeader)
     UpstreamApp headlamp;
     headlamp.name = kAppName;
     headlamp.upstream = m_upstream->cluster(QStringLiteral("apps/headlamp"));
-    headlamp.upstream.server.setPath(QStringLiteral("/base"));
+    QUrl server = headlamp.upstream.server.url();
+    server.setPath(QStringLiteral("/base"));
+    headlamp.upstream.server = server;
     headlamp.injectToken = injectToken;
     headlamp.tokenHeader = tokenHeader;
 
