@@ -182,8 +182,10 @@ QByteArray lastChunk()
 QByteArray standardReasonPhrase(int statusCode)
 {
     namespace http = boost::beast::http;
-    const boost::beast::string_view reason =
-        http::obsolete_reason(http::int_to_status(static_cast<unsigned>(statusCode)));
+    const http::status status = http::int_to_status(static_cast<unsigned>(statusCode));
+    if (status == http::status::unknown)
+        return {}; // Beast's phrase would be "<unknown-status>"
+    const boost::beast::string_view reason = http::obsolete_reason(status);
     return QByteArray(reason.data(), static_cast<qsizetype>(reason.size()));
 }
 

@@ -97,7 +97,7 @@ QByteArray encodeChunk(QByteArrayView data);
 QByteArray lastChunk();
 
 // Returns the reason phrase that Beast has for a status code (those of RFC 7231), such as
-// "Not Found" for 404, or "<unknown-status>" for a code it has none for.
+// "Not Found" for 404, or an empty phrase for a code it has none for.
 QByteArray standardReasonPhrase(int statusCode);
 
 } // namespace lamplighter
