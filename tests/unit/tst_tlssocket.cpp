@@ -48,6 +48,7 @@ private Q_SLOTS:
     void cleanup();
     void bytesCrossBothWays_data();
     void bytesCrossBothWays();
+    void smallWritesMergedInOrder();
     void untrustedServerRejected();
     void wrongAddressRejected();
     void refusedConnectionReported();
@@ -150,6 +151,28 @@ void TestTlsSocket::bytesCrossBothWays()
     QCOMPARE(client->bytesToWrite(), 0);
     if (m_watcher)
         QCOMPARE(m_watcher->watchedCount(), 2);
+}
+
+// Writes queued in one pass of the event loop are merged into TLS records of at most 16 KiB.
+// Their sizes here put merge boundaries at many offsets, and a large write ends a record.
+void TestTlsSocket::smallWritesMergedInOrder()
+{
+    TlsSocket *client = connectClient(QStringLiteral("127.0.0.1"), QHostAddress::LocalHost);
+    QVERIFY(client);
+    QSignalSpy encrypted(client, &TlsSocket::encrypted);
+    QVERIFY(encrypted.wait(kWaitMs));
+    TlsSocket *server = acceptedSocket();
+    QVERIFY(server);
+
+    const QByteArray written = pattern(400'000);
+    qsizetype offset = 0;
+    for (int piece = 0; offset < written.size(); ++piece) {
+        const qsizetype size = piece % 50 == 49 ? 20'000 : (piece * 977) % 3001 + 1;
+        client->write(written.mid(offset, size));
+        offset += size;
+    }
+    QCOMPARE(readExactly(server, written.size()), written);
+    QCOMPARE(client->bytesToWrite(), 0);
 }
 
 void TestTlsSocket::untrustedServerRejected()
