@@ -9,7 +9,6 @@
 #include <cerrno>
 #include <cstring>
 #include <fcntl.h>
-#include <iterator>
 #include <netinet/in.h>
 #include <netinet/tcp.h>
 #include <openssl/bio.h>
@@ -488,25 +487,6 @@ bool TlsSocket::handshake()
     return false;
 }
 
-// Moves the queued writes that fit into one TLS record together into m_sending, or the first
-// write alone when the next one does not fit. The merged bytes are copied into a buffer sized
-// once, because a response's head and body come here as two writes.
-void TlsSocket::takeNextRecord()
-{
-    qsizetype size = m_writeQueue.front().size();
-    auto end = std::next(m_writeQueue.begin());
-    while (end != m_writeQueue.end() && size + end->size() <= kRecordBytes)
-        size += (end++)->size();
-    if (end == std::next(m_writeQueue.begin())) {
-        m_sending = std::move(m_writeQueue.front());
-    } else {
-        m_sending.reserve(size);
-        for (auto write = m_writeQueue.begin(); write != end; ++write)
-            m_sending.append(*write);
-    }
-    m_writeQueue.erase(m_writeQueue.begin(), end);
-}
-
 // Hands queued bytes to OpenSSL until the socket would block. Small writes are merged into one
 // TLS record. Returns the number of bytes sent.
 qint64 TlsSocket::flushWrites()
@@ -515,7 +495,13 @@ qint64 TlsSocket::flushWrites()
     while (!m_writeBlocked && !m_writeWantsRead &&
            (!m_sending.isEmpty() || !m_writeQueue.empty())) {
         if (m_sending.isEmpty()) {
-            takeNextRecord();
+            m_sending = std::move(m_writeQueue.front());
+            m_writeQueue.pop_front();
+            while (!m_writeQueue.empty() &&
+                   m_sending.size() + m_writeQueue.front().size() <= kRecordBytes) {
+                m_sending += m_writeQueue.front();
+                m_writeQueue.pop_front();
+            }
             m_sendingOffset = 0;
         }
         clearOpenSslErrors();

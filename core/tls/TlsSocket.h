@@ -114,7 +114,6 @@ private:
     static void runDeferredDrives();
     bool handshake();
     qint64 flushWrites();
-    void takeNextRecord();
     bool readFromNetwork();
     void updateNotifiers();
     void fail(Failure failure, const QString &message);
