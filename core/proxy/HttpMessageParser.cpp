@@ -67,6 +67,25 @@ QByteArray methodName(boost::beast::http::verb method, QByteArrayView text)
     }
 }
 
+// Returns the major version digit of a request line that ends in another HTTP version than 1.x,
+// such as '2' for "PRI * HTTP/2.0", which prior-knowledge HTTP/2 clients send. Returns 0 for
+// any other line, whose errors Beast names.
+char otherMajorVersion(QByteArrayView head)
+{
+    const qsizetype lineEnd = head.indexOf("\r\n");
+    if (lineEnd < 0)
+        return 0;
+    const QByteArrayView line = head.first(lineEnd);
+    const QByteArrayView version = line.sliced(line.lastIndexOf(' ') + 1);
+    const auto isDigit = [](char c) {
+        return c >= '0' && c <= '9';
+    };
+    if (version.size() != 8 || !version.startsWith("HTTP/") || !isDigit(version[5]) ||
+        version[6] != '.' || !isDigit(version[7]) || version[5] == '1')
+        return 0;
+    return version[5];
+}
+
 // The error with which a callback stops Beast after it stored its own reason in the owner.
 boost::system::error_code stoppedByCallback()
 {
@@ -244,8 +263,19 @@ qsizetype HttpMessageParser::feed(QByteArrayView data, bool *needMore)
             boost::asio::const_buffer(data.data(), static_cast<std::size_t>(data.size())), ec);
     });
     *needMore = ec == boost::beast::http::error::need_more;
-    if (ec && !*needMore && !m_error)
+    // RFC 9110, section 15.6.6: 505 is the status for a major version the server does not speak.
+    // Beast stops with bad_version at the start line, whose bytes begin `data` then.
+    const char otherMajor = ec == boost::beast::http::error::bad_version && m_type == Type::Request
+                                ? otherMajorVersion(data)
+                                : 0;
+    if (otherMajor != 0 && !m_error) {
+        m_error = HttpParseError{505,
+                                 QStringLiteral("request uses HTTP/%1, and only HTTP/1.1 and "
+                                                "HTTP/1.0 are supported")
+                                     .arg(QLatin1Char(otherMajor))};
+    } else if (ec && !*needMore && !m_error) {
         m_error = errorFromBeast(ec.message(), ec == boost::beast::http::error::header_limit);
+    }
     if (inHead && !m_headComplete)
         m_headBytesTaken += static_cast<qsizetype>(consumed);
     return m_error ? 0 : static_cast<qsizetype>(consumed);

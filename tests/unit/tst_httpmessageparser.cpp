@@ -28,6 +28,8 @@ private Q_SLOTS:
     void proxyResponseStatusLine_data();
     void proxyResponseStatusLine();
     void invalidHeadRejected();
+    void requestVersionStatus_data();
+    void requestVersionStatus();
 };
 
 void TestHttpMessageParser::pipelinedRequestsStopAtMessageEnd()
@@ -333,8 +335,6 @@ void TestHttpMessageParser::invalidHeadRejected_data()
     QTest::newRow("carriage return in the target")
         << true << QByteArray("GET /a\rb HTTP/1.1\r\nHost: a\r\n\r\n")
         << QStringLiteral("invalid HTTP request: bad target");
-    QTest::newRow("HTTP/2.0 request") << true << QByteArray("GET / HTTP/2.0\r\nHost: a\r\n\r\n")
-                                      << QStringLiteral("invalid HTTP request: bad version");
     QTest::newRow("Content-Length list")
         << true << QByteArray("POST / HTTP/1.1\r\nHost: a\r\nContent-Length: 1, 1\r\n\r\nx")
         << QStringLiteral("request has an invalid Content-Length");
@@ -400,6 +400,50 @@ void TestHttpMessageParser::proxyResponseStatusLine()
     QVERIFY(parser.isMessageComplete());
     QCOMPARE(parser.head().statusCode, code);
     QCOMPARE(parser.head().reasonPhrase, reasonPhrase);
+}
+
+void TestHttpMessageParser::requestVersionStatus_data()
+{
+    QTest::addColumn<QByteArray>("message");
+    QTest::addColumn<int>("code");
+    QTest::addColumn<QString>("reason");
+
+    const QString otherMajor = QStringLiteral("request uses HTTP/%1, and only HTTP/1.1 and "
+                                              "HTTP/1.0 are supported");
+    QTest::newRow("HTTP/2.0") << QByteArray("GET / HTTP/2.0\r\nHost: a\r\n\r\n") << 505
+                              << otherMajor.arg(2);
+    QTest::newRow("prior-knowledge HTTP/2 preface")
+        << QByteArray("PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n") << 505 << otherMajor.arg(2);
+    QTest::newRow("HTTP/3.0") << QByteArray("GET / HTTP/3.0\r\nHost: a\r\n\r\n") << 505
+                              << otherMajor.arg(3);
+    QTest::newRow("HTTP/0.9") << QByteArray("GET / HTTP/0.9\r\nHost: a\r\n\r\n") << 505
+                              << otherMajor.arg(0);
+    QTest::newRow("HTTP/1.2") << QByteArray("GET / HTTP/1.2\r\nHost: a\r\n\r\n") << 400
+                              << QStringLiteral("invalid HTTP request: bad version");
+    QTest::newRow("two-digit major") << QByteArray("GET / HTTP/11.1\r\nHost: a\r\n\r\n") << 400
+                                     << QStringLiteral("invalid HTTP request: bad version");
+}
+
+// A request in another major version gets 505 (HTTP Version Not Supported) rather than 400.
+void TestHttpMessageParser::requestVersionStatus()
+{
+    QFETCH(QByteArray, message);
+    QFETCH(int, code);
+    QFETCH(QString, reason);
+
+    HttpMessageParser whole(HttpMessageParser::Type::Request, {});
+    whole.parse(message);
+    QVERIFY(whole.error().has_value());
+    QCOMPARE(whole.error()->statusCode, code);
+    QCOMPARE(whole.error()->reason, reason);
+
+    // Bytes kept from earlier reads come first in what the parser reads the version from.
+    HttpMessageParser byteByByte(HttpMessageParser::Type::Request, {});
+    for (qsizetype i = 0; i < message.size() && !byteByByte.error(); ++i)
+        byteByByte.parse(QByteArrayView(message).sliced(i, 1));
+    QVERIFY(byteByByte.error().has_value());
+    QCOMPARE(byteByByte.error()->statusCode, code);
+    QCOMPARE(byteByByte.error()->reason, reason);
 }
 
 QTEST_GUILESS_MAIN(TestHttpMessageParser)

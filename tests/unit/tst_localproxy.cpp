@@ -1449,6 +1449,11 @@ void TestLocalProxy::ambiguousRequestRejected_data()
     QTest::newRow("fragment") << "GET /clusters/dev/api#x HTTP/1.1\r\nHost: 127.0.0.1:PORT\r\n" +
                                      key + "\r\n"
                               << 400;
+    QTest::newRow("HTTP/2.0 request line")
+        << "GET /clusters/dev/api HTTP/2.0\r\nHost: 127.0.0.1:PORT\r\n" + key + "\r\n"
+        << 505;
+    QTest::newRow("prior-knowledge HTTP/2 preface")
+        << QByteArray("PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n") << 505;
 }
 
 void TestLocalProxy::ambiguousRequestRejected()
