@@ -6,47 +6,8 @@
 #include <ostream>
 // clang-format on
 #include <boost/beast/http/status.hpp>
-#include <charconv>
-#include <cstring>
-#include <initializer_list>
-#include <iterator>
 
 namespace lamplighter {
-
-namespace {
-
-// Writes a start line and the fields into one buffer sized up front, because a head is
-// serialized for every request and every response the proxy forwards.
-QByteArray serializeHead(std::initializer_list<QByteArrayView> startLine,
-                         const std::vector<HttpHeader> &headers)
-{
-    qsizetype size = 2;
-    for (QByteArrayView part : startLine)
-        size += part.size();
-    for (const HttpHeader &header : headers)
-        size += header.name.size() + header.value.size() + 4;
-
-    QByteArray text(size, Qt::Uninitialized);
-    char *out = text.data();
-    const auto put = [&out](QByteArrayView part) {
-        if (part.isEmpty())
-            return; // memcpy must not see the null data pointer of an empty array
-        std::memcpy(out, part.data(), size_t(part.size()));
-        out += part.size();
-    };
-    for (QByteArrayView part : startLine)
-        put(part);
-    for (const HttpHeader &header : headers) {
-        put(header.name);
-        put(": ");
-        put(header.value);
-        put("\r\n");
-    }
-    put("\r\n");
-    return text;
-}
-
-} // namespace
 
 bool HttpHead::contains(QByteArrayView name) const
 {
@@ -151,16 +112,12 @@ void HttpHead::removeAllWithPrefix(QByteArrayView lowercasePrefix)
 
 QByteArray HttpHead::serializeRequest() const
 {
-    return serializeHead({method, " ", target, " HTTP/1.1\r\n"}, headers);
+    return detail::serializeHead({method, " ", target, " HTTP/1.1\r\n"}, headers);
 }
 
 QByteArray HttpHead::serializeResponse() const
 {
-    char code[16];
-    const auto converted = std::to_chars(std::begin(code), std::end(code), statusCode);
-    return serializeHead(
-        {"HTTP/1.1 ", QByteArrayView(code, converted.ptr - code), " ", reasonPhrase, "\r\n"},
-        headers);
+    return serializeResponseHead(statusCode, reasonPhrase, headers);
 }
 
 QByteArray encodeChunk(QByteArrayView data)

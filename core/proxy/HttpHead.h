@@ -3,6 +3,10 @@
 #include <QByteArray>
 #include <QByteArrayView>
 #include <QList>
+#include <charconv>
+#include <cstring>
+#include <initializer_list>
+#include <iterator>
 #include <vector>
 
 namespace lamplighter {
@@ -11,6 +15,59 @@ struct HttpHeader {
     QByteArray name;
     QByteArray value;
 };
+
+// A header field as views of bytes held elsewhere, for a head written without an HttpHead.
+struct HttpFieldView {
+    QByteArrayView name;
+    QByteArrayView value;
+};
+
+namespace detail {
+
+// Writes a start line and the fields, HttpHeader or HttpFieldView elements, into one buffer
+// sized up front, because a head is written for every request and response the proxy forwards.
+template <typename Fields>
+QByteArray serializeHead(std::initializer_list<QByteArrayView> startLine, const Fields &fields)
+{
+    qsizetype size = 2;
+    for (QByteArrayView part : startLine)
+        size += part.size();
+    for (const auto &field : fields)
+        size += QByteArrayView(field.name).size() + QByteArrayView(field.value).size() + 4;
+
+    QByteArray text(size, Qt::Uninitialized);
+    char *out = text.data();
+    const auto put = [&out](QByteArrayView part) {
+        if (part.isEmpty())
+            return; // memcpy must not see the null data pointer of an empty array
+        std::memcpy(out, part.data(), size_t(part.size()));
+        out += part.size();
+    };
+    for (QByteArrayView part : startLine)
+        put(part);
+    for (const auto &field : fields) {
+        put(field.name);
+        put(": ");
+        put(field.value);
+        put("\r\n");
+    }
+    put("\r\n");
+    return text;
+}
+
+} // namespace detail
+
+// Writes an HTTP/1.1 response head, from the status line to the empty line, with `fields`, a
+// range of HttpHeader or HttpFieldView elements.
+template <typename Fields>
+QByteArray serializeResponseHead(int statusCode, QByteArrayView reasonPhrase, const Fields &fields)
+{
+    char code[16];
+    const auto converted = std::to_chars(std::begin(code), std::end(code), statusCode);
+    return detail::serializeHead(
+        {"HTTP/1.1 ", QByteArrayView(code, converted.ptr - code), " ", reasonPhrase, "\r\n"},
+        fields);
+}
 
 // Framing of an HTTP/1.x message body (RFC 9112, section 6).
 enum class HttpBodyFraming {

@@ -313,9 +313,8 @@ void ProxyConnection::onResponseHead(const HttpHead &head)
     if (m_exchange.responseFraming == HttpBodyFraming::UntilClose)
         m_exchange.closeAfterResponse = true;
 
-    const HttpHead clientHead =
-        clientResponseHead(head, m_exchange.responseFraming, m_exchange.closeAfterResponse);
-    writeToClient(clientHead.serializeResponse());
+    writeToClient(serializedClientResponseHead(
+        head, m_exchange.responseFraming, m_exchange.closeAfterResponse));
 }
 
 void ProxyConnection::onResponseBody(const QByteArray &data)

@@ -4,6 +4,8 @@
 
 #include <QVarLengthArray>
 #include <algorithm>
+#include <charconv>
+#include <iterator>
 #include <vector>
 
 namespace lamplighter {
@@ -202,22 +204,58 @@ bool isWithheldResponseField(const HttpHeader &header)
                 QByteArray(kBrowserSessionCookieName).toLower());
 }
 
-// Copies `response` for the client without the hop-by-hop fields, the withheld ones and, when
-// `dropContentLength` is set, Content-Length, with room for `extraFields` more. Only the kept
-// fields are copied, in one pass, because this runs for every response.
+// Returns true for a field of a response that goes on to the client: not hop-by-hop, not
+// withheld, and not Content-Length when `dropContentLength` is set.
+bool keptForClient(const HttpHeader &header, const HopByHopFields &hopByHop, bool dropContentLength)
+{
+    return !hopByHop.contains(header.name) && !isWithheldResponseField(header) &&
+           !(dropContentLength && fieldNameEquals(header.name, "Content-Length"));
+}
+
+// Copies `response` for the client with the fields that keptForClient() keeps, with room for
+// `extraFields` more.
 HttpHead clientHeadFrom(const HttpHead &response, bool dropContentLength, size_t extraFields)
 {
     const HopByHopFields hopByHop(response);
     HttpHead client = response.withoutFields();
     client.headers.reserve(response.headers.size() + extraFields);
     for (const HttpHeader &header : response.headers) {
-        if (hopByHop.contains(header.name) || isWithheldResponseField(header) ||
-            (dropContentLength && fieldNameEquals(header.name, "Content-Length")))
-            continue;
-        client.headers.push_back(header);
+        if (keptForClient(header, hopByHop, dropContentLength))
+            client.headers.push_back(header);
     }
     return client;
 }
+
+// The fields that the proxy adds after the kept ones of a response for the client: the
+// frame-ancestors policy, and the framing of the body and of the connection.
+class AddedResponseFields {
+public:
+    AddedResponseFields(const HttpHead &response,
+                        HttpBodyFraming clientFraming,
+                        bool closeConnection)
+    {
+        // Pages of other loopback ports must not frame anything served through the proxy.
+        m_fields.append({"Content-Security-Policy", "frame-ancestors 'self'"});
+        // The proxy frames the body itself, so it sets Content-Length again.
+        if (clientFraming == HttpBodyFraming::ContentLength) {
+            const char *end =
+                std::to_chars(std::begin(m_length), std::end(m_length), response.contentLength).ptr;
+            m_fields.append({"Content-Length", QByteArrayView(m_length, end - m_length)});
+        } else if (clientFraming == HttpBodyFraming::Chunked) {
+            m_fields.append({"Transfer-Encoding", "chunked"});
+        }
+        if (closeConnection)
+            m_fields.append({"Connection", "close"});
+    }
+    // The Content-Length view points into this object.
+    Q_DISABLE_COPY_MOVE(AddedResponseFields)
+
+    const QVarLengthArray<HttpFieldView, 3> &fields() const { return m_fields; }
+
+private:
+    char m_length[24];
+    QVarLengthArray<HttpFieldView, 3> m_fields;
+};
 
 } // namespace
 
@@ -262,19 +300,27 @@ HttpHead appUpstreamRequestHead(const HttpHead &request,
 HttpHead
 clientResponseHead(const HttpHead &response, HttpBodyFraming clientFraming, bool closeConnection)
 {
-    // The proxy frames the body itself, so it sets Content-Length again.
     HttpHead client = clientHeadFrom(response, clientFraming != HttpBodyFraming::None, 3);
-    // Pages of other loopback ports must not frame anything served through the proxy.
-    client.append(QByteArrayLiteral("Content-Security-Policy"),
-                  QByteArrayLiteral("frame-ancestors 'self'"));
-    if (clientFraming == HttpBodyFraming::ContentLength)
-        client.append(QByteArrayLiteral("Content-Length"),
-                      QByteArray::number(response.contentLength));
-    else if (clientFraming == HttpBodyFraming::Chunked)
-        client.append(QByteArrayLiteral("Transfer-Encoding"), QByteArrayLiteral("chunked"));
-    if (closeConnection)
-        client.append(QByteArrayLiteral("Connection"), QByteArrayLiteral("close"));
+    const AddedResponseFields added(response, clientFraming, closeConnection);
+    for (const HttpFieldView &field : added.fields())
+        client.append(field.name.toByteArray(), field.value.toByteArray());
     return client;
+}
+
+QByteArray serializedClientResponseHead(const HttpHead &response,
+                                        HttpBodyFraming clientFraming,
+                                        bool closeConnection)
+{
+    const HopByHopFields hopByHop(response);
+    const bool dropContentLength = clientFraming != HttpBodyFraming::None;
+    const AddedResponseFields added(response, clientFraming, closeConnection);
+    QVarLengthArray<HttpFieldView, 32> fields;
+    for (const HttpHeader &header : response.headers) {
+        if (keptForClient(header, hopByHop, dropContentLength))
+            fields.append({header.name, header.value});
+    }
+    fields.append(added.fields().constData(), added.fields().size());
+    return serializeResponseHead(response.statusCode, response.reasonPhrase, fields);
 }
 
 HttpHead clientUpgradeResponseHead(const HttpHead &response)

@@ -55,6 +55,12 @@ HttpHead appUpstreamRequestHead(const HttpHead &request,
 HttpHead
 clientResponseHead(const HttpHead &response, HttpBodyFraming clientFraming, bool closeConnection);
 
+// Returns clientResponseHead(response, clientFraming, closeConnection).serializeResponse(),
+// written without building that head, because the proxy sends one for every response.
+QByteArray serializedClientResponseHead(const HttpHead &response,
+                                        HttpBodyFraming clientFraming,
+                                        bool closeConnection);
+
 // Builds the head to send to the client from a cluster's 101 (Switching Protocols) response. It
 // keeps "Connection: Upgrade" and the Upgrade field, and drops the other hop-by-hop fields and
 // what clientResponseHead() withholds: Access-Control-* and the proxy's session cookie.

@@ -157,8 +157,11 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
         clientFraming = clientSpeaksHttp11 ? HttpBodyFraming::Chunked : HttpBodyFraming::UntilClose;
     const bool closeConnection =
         clientFraming == HttpBodyFraming::UntilClose || !response.keepAlive;
-    checkClientHead(
-        clientResponseHead(response, clientFraming, closeConnection), response, clientFraming);
+    const HttpHead client = clientResponseHead(response, clientFraming, closeConnection);
+    checkClientHead(client, response, clientFraming);
+    requireProperty(serializedClientResponseHead(response, clientFraming, closeConnection) ==
+                        client.serializeResponse(),
+                    "the head the proxy sends is the serialized client head");
     // Checked last, so that the checks above also run on heads with other status codes.
     requireProperty(response.statusCode >= 100 && response.statusCode <= 999,
                     "a parsed status code has three digits");

@@ -66,6 +66,8 @@ private Q_SLOTS:
     void hasToken();
     void fieldNamesCompareAsciiOnly();
     void responseHopByHopFieldsRemoved();
+    void serializedClientHeadMatches_data();
+    void serializedClientHeadMatches();
 };
 
 void TestRequestAdmission::hostChecked_data()
@@ -288,6 +290,45 @@ void TestRequestAdmission::responseHopByHopFieldsRemoved()
     QCOMPARE(client.value("Content-Length"), QByteArray("12"));
     QCOMPARE(client.statusCode, 200);
     QCOMPARE(client.reasonPhrase, QByteArray("OK"));
+}
+
+void TestRequestAdmission::serializedClientHeadMatches_data()
+{
+    QTest::addColumn<HttpBodyFraming>("framing");
+    QTest::addColumn<bool>("close");
+
+    QTest::newRow("length") << HttpBodyFraming::ContentLength << false;
+    QTest::newRow("length, close") << HttpBodyFraming::ContentLength << true;
+    QTest::newRow("chunked") << HttpBodyFraming::Chunked << false;
+    QTest::newRow("until close") << HttpBodyFraming::UntilClose << true;
+    QTest::newRow("no body") << HttpBodyFraming::None << false;
+}
+
+// The proxy writes the client's response head without building it as an HttpHead first, so the
+// bytes must be those of the head that clientResponseHead() builds.
+void TestRequestAdmission::serializedClientHeadMatches()
+{
+    QFETCH(HttpBodyFraming, framing);
+    QFETCH(bool, close);
+
+    HttpHead response;
+    response.statusCode = 404;
+    response.reasonPhrase = "Not Found";
+    response.append("Content-Type", "application/json");
+    response.append("Connection", "X-Hop");
+    response.append("X-Hop", "1");
+    response.append("Set-Cookie", "lamplighter-session=forged; Path=/");
+    response.append("Set-Cookie", "theme=dark");
+    response.append("Access-Control-Allow-Origin", "*");
+    response.append("Content-Length", "1234567890123");
+    response.append("Transfer-Encoding", "chunked");
+    response.append("Empty", "");
+    response.contentLength = 1234567890123;
+
+    const QByteArray expected = clientResponseHead(response, framing, close).serializeResponse();
+    QCOMPARE(serializedClientResponseHead(response, framing, close), expected);
+    QVERIFY(expected.contains("\r\nSet-Cookie: theme=dark\r\n"));
+    QVERIFY(!expected.contains("forged"));
 }
 
 QTEST_GUILESS_MAIN(TestRequestAdmission)
