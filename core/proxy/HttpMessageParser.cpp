@@ -69,12 +69,13 @@ QByteArray methodName(boost::beast::http::verb method, QByteArrayView text)
 
 // Returns the major version digit of a request line that ends in another HTTP version than 1.x,
 // such as '2' for "PRI * HTTP/2.0", which prior-knowledge HTTP/2 clients send. Returns 0 for
-// any other line, whose errors Beast names.
+// any other line, whose errors Beast names. Beast checks the version before the line end, so
+// the bytes may stop right after the version or its CR.
 char otherMajorVersion(QByteArrayView head)
 {
-    const qsizetype lineEnd = head.indexOf("\r\n");
-    if (lineEnd < 0)
-        return 0;
+    qsizetype lineEnd = 0;
+    while (lineEnd < head.size() && head[lineEnd] != '\r' && head[lineEnd] != '\n')
+        ++lineEnd;
     const QByteArrayView line = head.first(lineEnd);
     const QByteArrayView version = line.sliced(line.lastIndexOf(' ') + 1);
     const auto isDigit = [](char c) {

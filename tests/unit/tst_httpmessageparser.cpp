@@ -437,13 +437,17 @@ void TestHttpMessageParser::requestVersionStatus()
     QCOMPARE(whole.error()->statusCode, code);
     QCOMPARE(whole.error()->reason, reason);
 
-    // Bytes kept from earlier reads come first in what the parser reads the version from.
-    HttpMessageParser byteByByte(HttpMessageParser::Type::Request, {});
-    for (qsizetype i = 0; i < message.size() && !byteByByte.error(); ++i)
-        byteByByte.parse(QByteArrayView(message).sliced(i, 1));
-    QVERIFY(byteByByte.error().has_value());
-    QCOMPARE(byteByByte.error()->statusCode, code);
-    QCOMPARE(byteByByte.error()->reason, reason);
+    // Beast checks the version as soon as the first read holds it, and later reads come after
+    // bytes kept from earlier ones, so the status must not depend on where a read ends.
+    for (qsizetype split = 1; split < message.size(); ++split) {
+        HttpMessageParser twoReads(HttpMessageParser::Type::Request, {});
+        twoReads.parse(QByteArrayView(message).first(split));
+        if (!twoReads.error())
+            twoReads.parse(QByteArrayView(message).sliced(split));
+        QVERIFY2(twoReads.error().has_value(), qPrintable(QString::number(split)));
+        QCOMPARE(twoReads.error()->statusCode, code);
+        QCOMPARE(twoReads.error()->reason, reason);
+    }
 }
 
 QTEST_GUILESS_MAIN(TestHttpMessageParser)

@@ -153,8 +153,9 @@ void TestTlsSocket::bytesCrossBothWays()
         QCOMPARE(m_watcher->watchedCount(), 2);
 }
 
-// Writes queued in one pass of the event loop are merged into TLS records of at most 16 KiB.
-// Their sizes here put merge boundaries at many offsets, and a large write ends a record.
+// Writes queued in one pass of the event loop are merged into TLS records of at most 16 KiB. The
+// sizes here put merge boundaries at many offsets, and the peer must read every byte in order.
+// The record sizes themselves are not visible to the test.
 void TestTlsSocket::smallWritesMergedInOrder()
 {
     TlsSocket *client = connectClient(QStringLiteral("127.0.0.1"), QHostAddress::LocalHost);
