@@ -437,7 +437,7 @@ void TestHttpMessageParser::requestVersionStatus()
     QCOMPARE(whole.error()->statusCode, code);
     QCOMPARE(whole.error()->reason, reason);
 
-    // Beast checks the version as soon as the first read holds it, and later reads come after
+    // Beast checks the version as soon as the first read contains it, and later reads come after
     // bytes kept from earlier ones, so the status must not depend on where a read ends.
     for (qsizetype split = 1; split < message.size(); ++split) {
         HttpMessageParser twoReads(HttpMessageParser::Type::Request, {});
