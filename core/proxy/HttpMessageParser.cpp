@@ -67,10 +67,9 @@ QByteArray methodName(boost::beast::http::verb method, QByteArrayView text)
     }
 }
 
-// Returns the major version digit of a request line that ends in another HTTP version than 1.x,
-// such as '2' for "PRI * HTTP/2.0", which prior-knowledge HTTP/2 clients send. Returns 0 for
-// any other line, whose errors Beast names. Beast checks the version before the line end, so
-// the bytes may stop right after the version or its CR.
+// Returns the major version digit of a request line that ends in an HTTP version other than 1.x,
+// such as '2' for "PRI * HTTP/2.0", or 0. The line may stop right after the version or its CR,
+// because Beast checks the version before the line end.
 char otherMajorVersion(QByteArrayView head)
 {
     qsizetype lineEnd = 0;
@@ -265,7 +264,7 @@ qsizetype HttpMessageParser::feed(QByteArrayView data, bool *needMore)
     });
     *needMore = ec == boost::beast::http::error::need_more;
     // RFC 9110, section 15.6.6: 505 is the status for a major version the server does not speak.
-    // Beast stops with bad_version at the start line, whose bytes begin `data` then.
+    // Beast stops with bad_version at the start line, which is then at the start of `data`.
     const char otherMajor = ec == boost::beast::http::error::bad_version && m_type == Type::Request
                                 ? otherMajorVersion(data)
                                 : 0;

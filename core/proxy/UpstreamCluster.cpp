@@ -10,7 +10,7 @@ namespace {
 
 QByteArray hostHeaderFor(const QUrl &url)
 {
-    // QUrl keeps an internationalized host name in Unicode; the field needs its ASCII form.
+    // QUrl keeps an internationalized host name in Unicode, but the field needs its ASCII form.
     QString host = url.host(QUrl::PrettyDecoded);
     if (std::any_of(host.cbegin(), host.cend(), [](QChar c) { return c.unicode() > 0x7f; }))
         host = url.host(QUrl::FullyEncoded);
