@@ -52,8 +52,7 @@ HttpHead appUpstreamRequestHead(const HttpHead &request,
 // framing towards the client: None, ContentLength (the server's length), Chunked, or UntilClose,
 // where the head has no length and the proxy closes the connection after the body. Every
 // Access-Control-* field is dropped, so that no server behind the proxy grants CORS through it.
-// NOTE: The proxy sends serializedClientResponseHead(); this head is what the tests compare it
-// with.
+// NOTE: The proxy sends serializedClientResponseHead(), and the tests compare it with this head.
 HttpHead
 clientResponseHead(const HttpHead &response, HttpBodyFraming clientFraming, bool closeConnection);
 
